@@ -1,0 +1,202 @@
+/* ACPI table construction: a hardware-reduced platform, as a microVM needs no more. */
+#include "boot/acpi.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct __attribute__((packed)) acpi_header {
+	char signature[4];
+	uint32_t length;
+	uint8_t revision;
+	uint8_t checksum;
+	char oem_id[6];
+	char oem_table_id[8];
+	uint32_t oem_revision;
+	char creator_id[4];
+	uint32_t creator_revision;
+};
+
+struct __attribute__((packed)) acpi_gas {
+	uint8_t space_id; /* 1 = system I/O */
+	uint8_t bit_width;
+	uint8_t bit_offset;
+	uint8_t access_size; /* 1 = byte */
+	uint64_t address;
+};
+
+struct __attribute__((packed)) acpi_rsdp {
+	char signature[8];
+	uint8_t checksum;
+	char oem_id[6];
+	uint8_t revision;
+	uint32_t rsdt_address;
+	uint32_t length;
+	uint64_t xsdt_address;
+	uint8_t extended_checksum;
+	uint8_t reserved[3];
+};
+
+/* FADT revision 6.x, 276 bytes; only the fields vmon sets are named. */
+struct __attribute__((packed)) acpi_fadt {
+	struct acpi_header h;
+	uint32_t firmware_ctrl;
+	uint32_t dsdt;
+	uint8_t reserved0;
+	uint8_t preferred_pm_profile;
+	uint16_t sci_int;
+	uint8_t pad0[109 - 48];
+	uint16_t iapc_boot_arch; /* offset 109 */
+	uint8_t reserved1;
+	uint32_t flags; /* offset 112 */
+	struct acpi_gas reset_reg; /* 116 */
+	uint8_t reset_value;       /* 128 */
+	uint16_t arm_boot_arch;
+	uint8_t minor_version; /* 131 */
+	uint64_t x_firmware_ctrl;
+	uint64_t x_dsdt; /* 140 */
+	uint8_t pad1[244 - 148];
+	struct acpi_gas sleep_control; /* 244 */
+	struct acpi_gas sleep_status;  /* 256 */
+	uint64_t hypervisor_vendor;    /* 268 */
+};
+
+_Static_assert(sizeof(struct acpi_fadt) == 276, "FADT layout");
+_Static_assert(sizeof(struct acpi_rsdp) == 36, "RSDP layout");
+
+#define FADT_F_RESET_REG_SUP (1u << 10)
+#define FADT_F_HW_REDUCED (1u << 20)
+#define IAPC_LEGACY_DEVICES (1u << 0)
+#define IAPC_8042 (1u << 1)
+#define IAPC_VGA_NOT_PRESENT (1u << 2)
+
+uint8_t acpi_checksum(const uint8_t *p, size_t len)
+{
+	uint8_t sum = 0;
+
+	for (size_t i = 0; i < len; i++)
+		sum = (uint8_t)(sum + p[i]);
+	return (uint8_t)-sum;
+}
+
+static void acpi_header_init(struct acpi_header *h, const char *sig, uint32_t len, uint8_t rev)
+{
+	memcpy(h->signature, sig, 4);
+	h->length = len;
+	h->revision = rev;
+	memcpy(h->oem_id, "VMON  ", 6);
+	memcpy(h->oem_table_id, "VMONVM  ", 8);
+	h->oem_revision = 1;
+	memcpy(h->creator_id, "VMON", 4);
+	h->creator_revision = 1;
+}
+
+static void acpi_seal(uint8_t *table)
+{
+	struct acpi_header *h = (void *)table;
+
+	h->checksum = 0;
+	h->checksum = acpi_checksum(table, h->length);
+}
+
+/* DSDT body: Name (\_S5, Package (4) { 5, 5, 0, 0 }) in AML. */
+static const uint8_t dsdt_aml[] = {
+	0x08, '\\', '_', 'S', '5', '_', 0x12, 0x08, 0x04,
+	0x0a, ACPI_S5_SLP_TYP, 0x0a, ACPI_S5_SLP_TYP, 0x00, 0x00,
+};
+
+static size_t build_dsdt(uint8_t *p)
+{
+	size_t len = sizeof(struct acpi_header) + sizeof(dsdt_aml);
+
+	acpi_header_init((void *)p, "DSDT", (uint32_t)len, 2);
+	memcpy(p + sizeof(struct acpi_header), dsdt_aml, sizeof(dsdt_aml));
+	acpi_seal(p);
+	return len;
+}
+
+static size_t build_fadt(const struct acpi_config *cfg, uint8_t *p, uint64_t dsdt)
+{
+	struct acpi_fadt *f = (void *)p;
+
+	acpi_header_init(&f->h, "FACP", sizeof(*f), 6);
+	f->minor_version = 5;
+	f->dsdt = (uint32_t)dsdt;
+	f->x_dsdt = dsdt;
+	f->sci_int = 9;
+	f->flags = FADT_F_HW_REDUCED | FADT_F_RESET_REG_SUP;
+	f->iapc_boot_arch = IAPC_LEGACY_DEVICES | IAPC_8042 | IAPC_VGA_NOT_PRESENT;
+	f->reset_reg = (struct acpi_gas){ 1, 8, 0, 1, cfg->reset_port };
+	f->reset_value = cfg->reset_value;
+	f->sleep_control = (struct acpi_gas){ 1, 8, 0, 1, cfg->sleep_ctl_port };
+	f->sleep_status = (struct acpi_gas){ 1, 8, 0, 1, cfg->sleep_sts_port };
+	memcpy(&f->hypervisor_vendor, "VMON\0\0\0\0", 8);
+	acpi_seal(p);
+	return sizeof(*f);
+}
+
+static size_t build_madt(const struct acpi_config *cfg, uint8_t *p)
+{
+	size_t len = sizeof(struct acpi_header) + 8;
+
+	/* Local APIC address, then flags: PCAT_COMPAT (a dual 8259 is present too). */
+	memcpy(p + sizeof(struct acpi_header), &cfg->lapic_addr, 4);
+	p[sizeof(struct acpi_header) + 4] = 1;
+	for (int i = 0; i < cfg->nr_cpus; i++) {
+		uint8_t lapic[8] = { 0, 8, (uint8_t)i, (uint8_t)i, 1, 0, 0, 0 };
+
+		memcpy(p + len, lapic, sizeof(lapic));
+		len += sizeof(lapic);
+	}
+	/* IOAPIC id = nr_cpus (distinct from every LAPIC id), GSI base 0. */
+	uint8_t ioapic[12] = { 1, 12, (uint8_t)cfg->nr_cpus, 0 };
+	memcpy(ioapic + 4, &cfg->ioapic_addr, 4);
+	memcpy(p + len, ioapic, sizeof(ioapic));
+	len += sizeof(ioapic);
+	/* SCI (IRQ 9) is level-triggered, active high, as on a PC. */
+	uint8_t iso[10] = { 2, 10, 0, 9, 9, 0, 0, 0, 0x0d, 0 };
+	memcpy(p + len, iso, sizeof(iso));
+	len += sizeof(iso);
+	acpi_header_init((void *)p, "APIC", (uint32_t)len, 5);
+	acpi_seal(p);
+	return len;
+}
+
+int acpi_build(const struct acpi_config *cfg, uint64_t base, uint8_t *buf, size_t cap)
+{
+	/* Worst case: RSDP + XSDT + FADT + DSDT + MADT with 255 CPUs. */
+	size_t need = 64 + 64 + 288 + 64 + 64 + 8 * 256 + 32;
+	size_t off = 0;
+
+	if (cap < need || cfg->nr_cpus < 1 || cfg->nr_cpus > 255)
+		return -ENOSPC;
+	memset(buf, 0, need);
+
+	struct acpi_rsdp *rsdp = (void *)buf;
+	off = ALIGN_UP(sizeof(*rsdp), 16);
+	uint64_t xsdt_off = off;
+	off += ALIGN_UP(sizeof(struct acpi_header) + 2 * 8, 16);
+	uint64_t fadt_off = off;
+	off += ALIGN_UP(build_fadt(cfg, buf + fadt_off, 0), 16);
+	uint64_t dsdt_off = off;
+	off += ALIGN_UP(build_dsdt(buf + dsdt_off), 16);
+	uint64_t madt_off = off;
+	off += ALIGN_UP(build_madt(cfg, buf + madt_off), 16);
+
+	/* Now that the DSDT's address is known, build the FADT for real. */
+	build_fadt(cfg, buf + fadt_off, base + dsdt_off);
+
+	uint8_t *xsdt = buf + xsdt_off;
+	uint64_t entries[2] = { base + fadt_off, base + madt_off };
+	acpi_header_init((void *)xsdt, "XSDT", sizeof(struct acpi_header) + sizeof(entries), 1);
+	memcpy(xsdt + sizeof(struct acpi_header), entries, sizeof(entries));
+	acpi_seal(xsdt);
+
+	memcpy(rsdp->signature, "RSD PTR ", 8);
+	memcpy(rsdp->oem_id, "VMON  ", 6);
+	rsdp->revision = 2;
+	rsdp->length = sizeof(*rsdp);
+	rsdp->xsdt_address = base + xsdt_off;
+	rsdp->checksum = acpi_checksum(buf, 20);
+	rsdp->extended_checksum = acpi_checksum(buf, sizeof(*rsdp));
+	return (int)off;
+}

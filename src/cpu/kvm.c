@@ -1,0 +1,161 @@
+/* KVM system/VM setup: open, capability checks, supported CPUID, memory slots. */
+#include "cpu/kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+/* Below the 4 GiB boundary, clear of the IOAPIC/LAPIC: three pages for Intel's TSS. */
+#define KVM_TSS_ADDR 0xfffbd000UL
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
+
+int kvm_ioctl_named(int fd, unsigned long req, void *arg, const char *name)
+{
+	int ret;
+
+	do {
+		ret = ioctl(fd, req, arg);
+	} while (ret < 0 && errno == EAGAIN && req != KVM_RUN);
+	if (ret < 0) {
+		int e = errno;
+		if (!(req == KVM_RUN && (e == EINTR || e == EAGAIN)))
+			pr_err("%s failed: %s", name, strerror(e));
+		return -e;
+	}
+	return ret;
+}
+
+static const struct {
+	int cap;
+	const char *name;
+} required_caps[] = {
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	{ KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
+	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
+	{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
+	{ KVM_CAP_ADJUST_CLOCK, "KVM_CAP_ADJUST_CLOCK" },
+	{ KVM_CAP_VCPU_EVENTS, "KVM_CAP_VCPU_EVENTS" },
+	{ KVM_CAP_XSAVE, "KVM_CAP_XSAVE" },
+};
+
+static int kvm_get_supported_cpuid(struct kvm *kvm)
+{
+	for (int n = 128; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (size_t)n * sizeof(c->entries[0]));
+
+		if (!c)
+			return -ENOMEM;
+		c->nent = (uint32_t)n;
+		if (ioctl(kvm->sys_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			kvm->supported_cpuid = c;
+			return 0;
+		}
+		int e = errno;
+		free(c);
+		if (e != E2BIG) {
+			pr_err("KVM_GET_SUPPORTED_CPUID failed: %s", strerror(e));
+			return -e;
+		}
+	}
+	return -E2BIG;
+}
+
+int kvm_open(struct kvm *kvm, char *err, size_t errlen)
+{
+	const char *dev = getenv("VMON_KVM_DEV") ? getenv("VMON_KVM_DEV") : "/dev/kvm";
+	int ret;
+
+	memset(kvm, 0, sizeof(*kvm));
+	kvm->vm_fd = -1;
+	kvm->sys_fd = open(dev, O_RDWR | O_CLOEXEC);
+	if (kvm->sys_fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", dev, strerror(errno));
+		return ret;
+	}
+	ret = ioctl(kvm->sys_fd, KVM_GET_API_VERSION, 0);
+	if (ret != KVM_API_VERSION) {
+		snprintf(err, errlen, "%s: KVM API version %d, vmon needs %d", dev, ret,
+			 KVM_API_VERSION);
+		ret = -ENOTSUP;
+		goto err;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(required_caps); i++) {
+		if (ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+			snprintf(err, errlen, "%s lacks %s, which vmon needs", dev, required_caps[i].name);
+			ret = -ENOTSUP;
+			goto err;
+		}
+	}
+	kvm->tsc_deadline = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	kvm->nr_slots = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+	kvm->run_size = ioctl(kvm->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (kvm->run_size < (int)sizeof(struct kvm_run)) {
+		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE returned %d", kvm->run_size);
+		ret = -ENOTSUP;
+		goto err;
+	}
+	ret = kvm_get_supported_cpuid(kvm);
+	if (ret) {
+		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(-ret));
+		goto err;
+	}
+	kvm->vm_fd = ioctl(kvm->sys_fd, KVM_CREATE_VM, 0);
+	if (kvm->vm_fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "KVM_CREATE_VM failed: %s", strerror(errno));
+		goto err;
+	}
+	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
+	if (ioctl(kvm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0 ||
+	    ioctl(kvm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "KVM_SET_TSS_ADDR/KVM_SET_IDENTITY_MAP_ADDR failed: %s",
+			 strerror(errno));
+		goto err;
+	}
+	return 0;
+err:
+	kvm_close(kvm);
+	return ret;
+}
+
+void kvm_close(struct kvm *kvm)
+{
+	if (kvm->vm_fd >= 0)
+		close(kvm->vm_fd);
+	if (kvm->sys_fd >= 0)
+		close(kvm->sys_fd);
+	free(kvm->supported_cpuid);
+	kvm->supported_cpuid = NULL;
+	kvm->vm_fd = kvm->sys_fd = -1;
+}
+
+int kvm_map_memory(struct kvm *kvm, const struct guest_mem *gm)
+{
+	for (int i = 0; i < gm->nr_regions; i++) {
+		struct kvm_userspace_memory_region r = {
+			.slot = (uint32_t)i,
+			.guest_phys_addr = gm->regions[i].gpa,
+			.memory_size = gm->regions[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)gm->regions[i].host,
+		};
+		int ret = kvm_ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}

@@ -1,0 +1,39 @@
+/* 8250/16550A UART: the guest's serial console (COM1), with FIFOs and interrupts. */
+#ifndef VMON_I8250_H
+#define VMON_I8250_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "bus/bus.h"
+#include "irq/irq.h"
+
+#define I8250_COM1_BASE 0x3f8
+#define I8250_NR_PORTS 8
+#define I8250_RX_SIZE 1024
+
+struct i8250 {
+	pthread_mutex_t lock;
+	struct irq_line *irq;
+	/* Where transmitted bytes go (the console backend). */
+	void (*tx)(void *opaque, const uint8_t *buf, size_t len);
+	void *tx_opaque;
+
+	uint8_t ier, lcr, mcr, lsr_extra, msr, scr, fcr, dll, dlm;
+	bool thri_pending; /* THR-empty interrupt not yet acknowledged */
+	int irq_level;
+	uint8_t rx[I8250_RX_SIZE];
+	size_t rx_head, rx_count;
+};
+
+extern const struct bus_device_ops i8250_ops;
+
+void i8250_init(struct i8250 *u, struct irq_line *irq,
+		void (*tx)(void *opaque, const uint8_t *buf, size_t len), void *tx_opaque);
+
+/* Queue received bytes (console input). Returns how many were accepted. */
+size_t i8250_receive(struct i8250 *u, const uint8_t *buf, size_t len);
+/* Room left in the receive buffer. */
+size_t i8250_rx_room(struct i8250 *u);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * Interrupt lines and the interrupt-controller choice, in one place. Devices raise an
+ * irq_line and never call KVM; the VM decides what is behind it (today: KVM's in-kernel
+ * PIC + IOAPIC + LAPIC and PIT).
+ */
+#ifndef VMON_IRQ_H
+#define VMON_IRQ_H
+
+#include <stdint.h>
+#include "util/util.h"
+
+struct irq_line {
+	void (*set)(struct irq_line *line, int level);
+	uint32_t gsi;
+	int vm_fd;
+};
+
+static inline void irq_line_set(struct irq_line *line, int level)
+{
+	line->set(line, level);
+}
+
+/* Create the in-kernel irqchip and PIT. Must precede vCPU creation. */
+int irqchip_create(int vm_fd) __must_check;
+
+/* A line wired to ISA IRQ / GSI `gsi` of the in-kernel irqchip. */
+void irqchip_line_init(struct irq_line *line, int vm_fd, uint32_t gsi);
+
+/* ISA IRQs of the legacy devices. */
+#define IRQ_COM1 4
+#define IRQ_COM2 3
+#define IRQ_RTC 8
+
+/* Where the in-kernel IOAPIC and LAPIC sit (described to the guest in the MADT). */
+#define IOAPIC_ADDR 0xfec00000u
+#define LAPIC_ADDR 0xfee00000u
+
+#endif

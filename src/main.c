@@ -1,0 +1,56 @@
+/* vmon: argv -> config -> vm_build() -> vm_run(); nothing else. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "vmm/config.h"
+#include "vmm/vm.h"
+
+int main(int argc, char **argv)
+{
+	struct vm_config cfg;
+	struct vm vm;
+	char err[512] = "";
+	sigset_t set;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		config_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? VMON_EXIT_USAGE : 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("vmon %s\n", VMON_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "run")) {
+		fprintf(stderr, "vmon: unknown command '%s' (see vmon --help)\n", argv[1]);
+		return VMON_EXIT_USAGE;
+	}
+	switch (config_parse(&cfg, argc - 1, argv + 1, err, sizeof(err))) {
+	case CONFIG_EXIT_OK:
+		return 0;
+	case CONFIG_ERROR:
+		fprintf(stderr, "vmon: %s\n", err);
+		return VMON_EXIT_USAGE;
+	case CONFIG_OK:
+		break;
+	}
+	log_threshold = (enum log_level)cfg.log_level;
+
+	/* Signals the main loop handles, and the vCPU kick, are blocked in every thread. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (vm_build(&vm, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "vmon: %s\n", err);
+		return VMON_EXIT_SETUP;
+	}
+	int status = vm_run(&vm);
+	vm_destroy(&vm);
+	return status;
+}

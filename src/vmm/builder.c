@@ -1,0 +1,169 @@
+/*
+ * vm_build(): the ordered bring-up of a VM, and the one place that knows every part.
+ * KVM -> guest RAM -> irqchip -> devices on their buses -> ACPI -> kernel -> vCPUs -> console.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "boot/acpi.h"
+#include "boot/layout.h"
+#include "boot/loader.h"
+#include "devices/legacy/port80.h"
+#include "util/log.h"
+#include "vmm/vm.h"
+
+static void vm_power_event(struct power_sink *sink, enum power_event ev, int code)
+{
+	struct vm *vm = (struct vm *)((char *)sink - offsetof(struct vm, power));
+
+	switch (ev) {
+	case POWER_OFF:
+		vm_request_stop(vm, VMON_EXIT_POWEROFF, "guest powered off");
+		break;
+	case POWER_RESET:
+		vm_request_stop(vm, VMON_EXIT_RESET, "guest reset");
+		break;
+	case POWER_TEST_EXIT:
+		vm_request_stop(vm, code, "test device exit");
+		break;
+	}
+}
+
+/* The port-I/O and MMIO map of the machine, in address order. */
+static int vm_wire_devices(struct vm *vm)
+{
+	int ret = 0;
+
+	irqchip_line_init(&vm->com1_irq, vm->kvm.vm_fd, IRQ_COM1);
+	i8250_init(&vm->com1, &vm->com1_irq, console_output, &vm->console);
+	i8042_init(&vm->i8042, &vm->power);
+	mc146818_init(&vm->rtc, vm->mem.size);
+	vm->acpi_pm.power = &vm->power;
+
+	ret = ret ?: bus_register(&vm->pio, I8042_DATA_PORT, 1, &i8042_data_ops, &vm->i8042, "i8042");
+	ret = ret ?: bus_register(&vm->pio, I8042_CMD_PORT, 1, &i8042_cmd_ops, &vm->i8042, "i8042");
+	ret = ret ?: bus_register(&vm->pio, MC146818_BASE, MC146818_NR_PORTS, &mc146818_ops,
+				  &vm->rtc, "mc146818");
+	ret = ret ?: bus_register(&vm->pio, PORT80_BASE, 1, &port80_ops, NULL, "port80");
+	ret = ret ?: bus_register(&vm->pio, I8250_COM1_BASE, I8250_NR_PORTS, &i8250_ops, &vm->com1,
+				  "i8250-com1");
+	ret = ret ?: bus_register(&vm->pio, ACPI_PM_BASE, ACPI_PM_NR_PORTS, &acpi_pm_ops,
+				  &vm->acpi_pm, "acpi-pm");
+	if (ret || !vm->cfg->testdev)
+		return ret;
+	testdev_init(&vm->testdev, &vm->power);
+	ret = ret ?: bus_register(&vm->pio, TESTDEV_REPORT_PORT, TESTDEV_NR_PORTS, &testdev_pio_ops,
+				  &vm->testdev, "testdev");
+	ret = ret ?: bus_register(&vm->mmio, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE, &testdev_mmio_ops,
+				  &vm->testdev, "testdev");
+	return ret;
+}
+
+static int vm_write_acpi(struct vm *vm)
+{
+	struct acpi_config acfg = {
+		.nr_cpus = vm->nr_vcpus,
+		.sleep_ctl_port = ACPI_PM_SLEEP_CTL,
+		.sleep_sts_port = ACPI_PM_SLEEP_STS,
+		.reset_port = ACPI_PM_RESET,
+		.reset_value = ACPI_PM_RESET_VALUE,
+		.ioapic_addr = IOAPIC_ADDR,
+		.lapic_addr = LAPIC_ADDR,
+	};
+	uint8_t *buf = gm_translate(&vm->mem, BOOT_ACPI_ADDR, BOOT_ACPI_MAX);
+
+	if (!buf)
+		return -EFAULT;
+	int n = acpi_build(&acfg, BOOT_ACPI_ADDR, buf, BOOT_ACPI_MAX);
+	return n < 0 ? n : 0;
+}
+
+static int vm_load_kernel(struct vm *vm, struct boot_entry *entry, char *err, size_t errlen)
+{
+	char *cmdline = config_guest_cmdline(vm->cfg);
+	struct boot_config bc = {
+		.kernel_path = vm->cfg->kernel,
+		.initrd_path = vm->cfg->initrd,
+		.cmdline = cmdline,
+		.protocol = vm->cfg->protocol,
+		.no_host_decompress = vm->cfg->no_host_decompress,
+		.rsdp_addr = BOOT_ACPI_ADDR,
+	};
+
+	if (!cmdline)
+		return -ENOMEM;
+	int ret = boot_load(&bc, &vm->mem, entry, err, errlen);
+	if (!ret)
+		pr_info("booting %s via %s at 0x%llx, command line: %s", vm->cfg->kernel,
+			entry->protocol, (unsigned long long)entry->rip, cmdline);
+	free(cmdline);
+	return ret;
+}
+
+#define BUILD_STEP(call, ...)                                      \
+	do {                                                       \
+		ret = (call);                                      \
+		if (ret) {                                         \
+			if (!err[0])                               \
+				snprintf(err, errlen, __VA_ARGS__); \
+			goto fail;                                 \
+		}                                                  \
+	} while (0)
+
+int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct boot_entry entry;
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	err[0] = '\0';
+	vm->cfg = cfg;
+	vm->cpu = &kvm_cpu_backend;
+	vm->nr_vcpus = cfg->cpus;
+	vm->power.event = vm_power_event;
+	vm->kvm.sys_fd = vm->kvm.vm_fd = vm->mem.fd = -1;
+	vm->console.in_fd = vm->console.out_fd = -1;
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0) {
+		snprintf(err, errlen, "out of memory or file descriptors");
+		ret = -ENOMEM;
+		goto fail;
+	}
+
+	BUILD_STEP(kvm_open(&vm->kvm, err, errlen), "cannot open KVM");
+	BUILD_STEP(gm_create(&vm->mem, cfg->memory, cfg->hugepages),
+		   "cannot allocate %llu MiB of guest RAM%s: %s",
+		   (unsigned long long)(cfg->memory / MiB), cfg->hugepages ? " in huge pages" : "",
+		   strerror(-ret));
+	BUILD_STEP(kvm_map_memory(&vm->kvm, &vm->mem), "cannot map guest RAM into KVM");
+	BUILD_STEP(irqchip_create(vm->kvm.vm_fd), "cannot create the in-kernel irqchip and PIT");
+	BUILD_STEP(vm_wire_devices(vm), "cannot place devices on the buses");
+	BUILD_STEP(vm_write_acpi(vm), "cannot build ACPI tables");
+	BUILD_STEP(vm_load_kernel(vm, &entry, err, errlen), "cannot load the kernel");
+	BUILD_STEP(vcpus_create(vm, &entry), "cannot create %d vCPUs: %s", vm->nr_vcpus,
+		   strerror(-ret));
+	BUILD_STEP(console_open(&vm->console, cfg->console, err, errlen), "cannot open the console");
+	return 0;
+fail:
+	vm_destroy(vm);
+	return ret;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	console_close(&vm->console);
+	vcpus_destroy(vm);
+	kvm_close(&vm->kvm);
+	gm_destroy(&vm->mem);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	vm->stop_fd = -1;
+}

@@ -1,0 +1,192 @@
+/* Command-line parsing for `vmon run`, and the guest command line vmon builds. */
+
+#include "vmm/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
+
+/*
+ * Guest command-line words this host's nested KVM (kvm_pvm) needs, because it shows the
+ * guest its own CPUID leaves 1 and 7 whatever vmon sets (../shared/PLATFORM.md): switch off
+ * the features whose instructions it cannot emulate in guest kernel mode (xsave, smap's
+ * stac/clac, popcnt, invpcid, erms/fsrm string ops), skip the INT3 self-test and SMP
+ * alternatives patching (int3), and avoid slow paths (rodata, per-cpu embedding, sysfs
+ * parameter files). On real hardware none of this is added.
+ */
+#define PVM_HOST_CMDLINE                                                                   \
+	"noxsave clearcpuid=smap,popcnt,invpcid,erms,fsrm noinvpcid nopcid noint3selftest " \
+	"noreplace-smp rodata=off percpu_alloc=page no_builtin_param_sysfs random.trust_cpu=on"
+
+static bool host_is_pvm(void)
+{
+	return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
+void config_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: vmon run --kernel PATH [options]\n"
+		"       vmon --help | --version\n"
+		"\n"
+		"Boot a Linux (or any 64-bit/PVH) kernel on KVM.\n"
+		"\n"
+		"  --kernel PATH        bzImage, vmlinux ELF or PVH ELF kernel\n"
+		"  --initrd PATH        initial ramdisk (cpio, uncompressed is fastest)\n"
+		"  --cmdline STR        kernel command line (default: \"%s\")\n"
+		"  --memory SIZE        guest RAM, e.g. 512M, 2G (default 512M)\n"
+		"  --cpus N             vCPUs, 1-%d (default 1)\n"
+		"  --console SPEC       stdio (default, raw mode; Ctrl-A x quits), file:PATH, none\n"
+		"  --boot PROTO         auto (default), linux (64-bit boot protocol), pvh\n"
+		"  --hugepages          back guest RAM with 2 MiB huge pages\n"
+		"  --no-host-decompress enter a bzImage through its own decompressor\n"
+		"  --no-host-quirks     do not add this host's workaround words to the command line\n"
+		"  --testdev            add the test device (ports 0xf0/0xf4, MMIO 0xd0000000)\n"
+		"  -v, --verbose        more log output (repeat for debug)\n"
+		"  -q, --quiet          errors only\n"
+		"\n"
+		"Exit status: 0 guest powered off (or Ctrl-A x), 1 setup failed, 2 bad command line,\n"
+		"3 guest reset/reboot, 4 triple fault, 5 KVM internal error or unhandled exit,\n"
+		"6 stopped by SIGINT/SIGTERM; with --testdev, the code the guest wrote to port 0xf4.\n",
+		DEFAULT_CMDLINE, VMON_MAX_CPUS);
+}
+
+enum {
+	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CONSOLE, OPT_BOOT,
+	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct option options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "boot", required_argument, NULL, OPT_BOOT },
+	{ "hugepages", no_argument, NULL, OPT_HUGEPAGES },
+	{ "no-host-decompress", no_argument, NULL, OPT_NO_HOST_DECOMPRESS },
+	{ "no-host-quirks", no_argument, NULL, OPT_NO_HOST_QUIRKS },
+	{ "testdev", no_argument, NULL, OPT_TESTDEV },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ 0 },
+};
+
+static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *err, size_t errlen)
+{
+	char *end;
+	long n;
+
+	switch (opt) {
+	case OPT_KERNEL: cfg->kernel = arg; break;
+	case OPT_INITRD: cfg->initrd = arg; break;
+	case OPT_CMDLINE: cfg->cmdline = arg; break;
+	case OPT_CONSOLE: cfg->console = arg; break;
+	case OPT_HUGEPAGES: cfg->hugepages = true; break;
+	case OPT_NO_HOST_DECOMPRESS: cfg->no_host_decompress = true; break;
+	case OPT_NO_HOST_QUIRKS: cfg->host_quirks = false; break;
+	case OPT_TESTDEV: cfg->testdev = true; break;
+	case 'v': cfg->log_level++; break;
+	case 'q': cfg->log_level = LOG_ERROR; break;
+	case OPT_MEMORY:
+		if (parse_size(arg, &cfg->memory) || cfg->memory < VMON_MIN_MEMORY ||
+		    cfg->memory % (4 * KiB) || cfg->memory > 1024 * GiB) {
+			snprintf(err, errlen, "--memory '%s': need a size from 8M to 1024G, in whole KiB pages",
+				 arg);
+			return -EINVAL;
+		}
+		break;
+	case OPT_CPUS:
+		errno = 0;
+		n = strtol(arg, &end, 10);
+		if (errno || *end || end == arg || n < 1 || n > VMON_MAX_CPUS) {
+			snprintf(err, errlen, "--cpus '%s': need a number from 1 to %d", arg, VMON_MAX_CPUS);
+			return -EINVAL;
+		}
+		cfg->cpus = (int)n;
+		break;
+	case OPT_BOOT:
+		if (!strcmp(arg, "auto"))
+			cfg->protocol = BOOT_PROTO_AUTO;
+		else if (!strcmp(arg, "linux"))
+			cfg->protocol = BOOT_PROTO_LINUX;
+		else if (!strcmp(arg, "pvh"))
+			cfg->protocol = BOOT_PROTO_PVH;
+		else {
+			snprintf(err, errlen, "--boot '%s': use auto, linux or pvh", arg);
+			return -EINVAL;
+		}
+		break;
+	default:
+		snprintf(err, errlen, "unknown option (see vmon --help)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, char *err,
+				size_t errlen)
+{
+	int opt;
+
+	*cfg = (struct vm_config){
+		.memory = VMON_DEFAULT_MEMORY,
+		.cpus = 1,
+		.console = "stdio",
+		.host_quirks = true,
+		.log_level = LOG_WARN,
+	};
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "vq", options, NULL)) != -1) {
+		if (opt == OPT_HELP) {
+			config_usage(stdout);
+			return CONFIG_EXIT_OK;
+		}
+		if (opt == OPT_VERSION) {
+			printf("vmon %s\n", VMON_VERSION);
+			return CONFIG_EXIT_OK;
+		}
+		if (opt == '?') {
+			snprintf(err, errlen, "unknown or incomplete option '%s' (see vmon --help)",
+				 argv[optind - 1]);
+			return CONFIG_ERROR;
+		}
+		if (parse_option(cfg, opt, optarg, err, errlen))
+			return CONFIG_ERROR;
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s' (see vmon --help)", argv[optind]);
+		return CONFIG_ERROR;
+	}
+	if (!cfg->kernel) {
+		snprintf(err, errlen, "no kernel given (--kernel PATH)");
+		return CONFIG_ERROR;
+	}
+	if (cfg->hugepages && cfg->memory % (2 * MiB)) {
+		snprintf(err, errlen, "--hugepages needs --memory in whole 2 MiB pages");
+		return CONFIG_ERROR;
+	}
+	return CONFIG_OK;
+}
+
+char *config_guest_cmdline(const struct vm_config *cfg)
+{
+	const char *base = cfg->cmdline ? cfg->cmdline : DEFAULT_CMDLINE;
+	const char *quirks = cfg->host_quirks && host_is_pvm() ? PVM_HOST_CMDLINE : "";
+	char *s;
+
+	if (asprintf(&s, "%s%s%s", base, *quirks && *base ? " " : "", quirks) < 0)
+		return NULL;
+	return s;
+}

@@ -1,0 +1,44 @@
+/* The VM's configuration, from the command line (and later the API and config files). */
+#ifndef VMON_CONFIG_H
+#define VMON_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "boot/loader.h"
+#include "util/util.h"
+
+#define VMON_VERSION "0.1.0"
+#define VMON_MAX_CPUS 64
+#define VMON_MIN_MEMORY (8 * MiB)
+#define VMON_DEFAULT_MEMORY (512 * MiB)
+
+struct vm_config {
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;     /* NULL: the default command line */
+	uint64_t memory;
+	int cpus;
+	const char *console;     /* "stdio", "file:PATH", "none" */
+	bool hugepages;
+	enum boot_protocol protocol;
+	bool no_host_decompress;
+	bool testdev;
+	bool host_quirks;        /* add this host's guest command-line workarounds */
+	int log_level;
+};
+
+enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_ERROR };
+
+/*
+ * Parse `vmon run ...` style arguments (argv[0] is the subcommand). Prints help/version
+ * itself (CONFIG_EXIT_OK) or writes the problem into err (CONFIG_ERROR).
+ */
+enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, char *err,
+				size_t errlen);
+
+/* The command line the guest gets: the user's or the default, plus host quirks. malloc'd. */
+char *config_guest_cmdline(const struct vm_config *cfg);
+
+void config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,92 @@
+/* vm_run(): start the vCPUs, serve console input and signals, stop everything in order. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "vmm/vm.h"
+
+void vm_request_stop(struct vm *vm, int status, const char *why)
+{
+	bool expected = false;
+
+	if (atomic_compare_exchange_strong(&vm->stopping, &expected, true)) {
+		vm->exit_status = status;
+		pr_info("stopping: %s (exit status %d)", why, status);
+		uint64_t one = 1;
+		if (write(vm->stop_fd, &one, sizeof(one)) < 0)
+			pr_warn("cannot wake the main loop: %s", strerror(errno));
+	}
+}
+
+/* Forward console input to the UART; false once stdin is gone. */
+static bool vm_console_input(struct vm *vm)
+{
+	uint8_t in[256], out[256];
+	size_t room = i8250_rx_room(&vm->com1);
+	size_t n_out;
+
+	if (room == 0)
+		return true;
+	ssize_t n = read(vm->console.in_fd, in, MIN(sizeof(in), room));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (n <= 0)
+		return false;
+	if (console_filter(&vm->console, in, (size_t)n, out, &n_out)) {
+		vm_request_stop(vm, VMON_EXIT_POWEROFF, "user quit (Ctrl-A x)");
+		return true;
+	}
+	i8250_receive(&vm->com1, out, n_out);
+	return true;
+}
+
+static int vm_signalfd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int vm_run(struct vm *vm)
+{
+	int sfd = vm_signalfd();
+	bool input = vm->console.in_fd >= 0;
+
+	if (vcpus_start(vm)) {
+		vcpus_stop(vm);
+		return VMON_EXIT_SETUP;
+	}
+	while (!atomic_load(&vm->stopping)) {
+		struct pollfd fds[3] = {
+			{ .fd = vm->stop_fd, .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = input ? vm->console.in_fd : -1, .events = POLLIN },
+		};
+		/* A full UART receive buffer: poll the guest's progress instead of stdin. */
+		if (input && i8250_rx_room(&vm->com1) == 0)
+			fds[2].fd = -1;
+		int n = poll(fds, 3, fds[2].fd < 0 && input ? 10 : -1);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (fds[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				vm_request_stop(vm, VMON_EXIT_SIGNAL, strsignal((int)si.ssi_signo));
+		}
+		if (fds[2].revents & (POLLIN | POLLHUP | POLLERR))
+			input = vm_console_input(vm);
+	}
+	vcpus_stop(vm);
+	if (sfd >= 0)
+		close(sfd);
+	return vm->exit_status;
+}

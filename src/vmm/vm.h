@@ -1,0 +1,62 @@
+/*
+ * The VM object: everything one virtual machine owns. vm_build() (vmm/builder.c) is the one
+ * place that knows every part and wires them in order; vm_run() (vmm/run.c) runs it.
+ */
+#ifndef VMON_VM_H
+#define VMON_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "bus/bus.h"
+#include "cpu/backend.h"
+#include "cpu/kvm.h"
+#include "cpu/vcpu.h"
+#include "devices/acpi_pm.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/i8250.h"
+#include "devices/legacy/mc146818.h"
+#include "devices/testdev.h"
+#include "irq/irq.h"
+#include "mem/guest_mem.h"
+#include "vmm/config.h"
+#include "vmm/console.h"
+#include "vmm/power.h"
+
+struct vm {
+	const struct vm_config *cfg;
+	struct kvm kvm;
+	const struct cpu_backend_ops *cpu;
+	struct guest_mem mem;
+	struct bus pio;
+	struct bus mmio;
+	int nr_vcpus;
+	struct vcpu *vcpus;
+
+	struct console console;
+	struct irq_line com1_irq;
+	struct i8250 com1;
+	struct i8042 i8042;
+	struct mc146818 rtc;
+	struct acpi_pm acpi_pm;
+	struct testdev testdev;
+	struct power_sink power;
+
+	/* Stopping: the first stop request wins and sets the exit status. */
+	atomic_bool stopping;
+	int exit_status;
+	int stop_fd; /* eventfd: wakes the main loop */
+};
+
+/* Build the VM from its configuration. On failure writes one sentence into err. */
+int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen) __must_check;
+
+/* Run until the guest powers off, resets, fails, or the user quits. Returns the exit status. */
+int vm_run(struct vm *vm);
+
+/* Ask every thread to stop; the first caller's status is kept. Any thread. */
+void vm_request_stop(struct vm *vm, int status, const char *why);
+
+void vm_destroy(struct vm *vm);
+
+#endif

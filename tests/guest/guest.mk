@@ -1,0 +1,14 @@
+# Freestanding test guests (tests/guest): ELF64 images vmon boots with --testdev.
+GUEST_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Werror -ffreestanding -nostdlib -fno-pic -no-pie \
+	-mno-red-zone -mno-sse -mno-mmx -mno-80387 -fno-stack-protector \
+	-fno-asynchronous-unwind-tables -mgeneral-regs-only
+GUEST_NAMES := pio_mmio exception hlt smp
+GUEST_BINS := $(GUEST_NAMES:%=$(BUILD)/tests/guest/%.elf)
+GUEST_RT := tests/guest/start.S tests/guest/lib.c tests/guest/guest.h tests/guest/guest.ld
+
+$(BUILD)/tests/guest/%.elf: tests/guest/%.c $(GUEST_RT)
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -mcmodel=small -static -Wl,-T,tests/guest/guest.ld -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-z,noexecstack \
+		-o $@ tests/guest/start.S tests/guest/lib.c $<
+
+guests: $(GUEST_BINS)

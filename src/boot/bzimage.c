@@ -38,7 +38,7 @@ int bzimage_parse(const uint8_t *buf, size_t len, struct bzimage *bz, const char
 		return *why = "truncated: setup code runs past the end of the file", -EINVAL;
 	bz->kernel = buf + bz->setup_len;
 	bz->kernel_len = len - bz->setup_len;
-	if ((uint64_t)h->syssize * 16 > bz->kernel_len)
+	if ((uint64_t)h->syssize * 16 > ALIGN_UP((uint64_t)bz->kernel_len, 16))
 		return *why = "truncated: shorter than the header's syssize", -EINVAL;
 	if (!range_fits(h->payload_offset, h->payload_length, bz->kernel_len) ||
 	    h->payload_length < 8)

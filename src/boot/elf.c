@@ -70,8 +70,10 @@ static void elf_find_pvh(const uint8_t *buf, const struct phdr *ph, struct elf_i
 int elf_parse(const uint8_t *buf, size_t len, struct elf_info *info, const char **why)
 {
 	memset(info, 0, sizeof(*info));
-	if (len < sizeof(Elf32_Ehdr) || !elf_is_elf(buf, len))
+	if (!elf_is_elf(buf, len))
 		return *why = "not an ELF file", -EINVAL;
+	if (len < sizeof(Elf32_Ehdr))
+		return *why = "truncated ELF header", -EINVAL;
 	if (buf[EI_DATA] != ELFDATA2LSB)
 		return *why = "ELF is not little-endian", -EINVAL;
 	info->is64 = buf[EI_CLASS] == ELFCLASS64;

@@ -1,0 +1,96 @@
+/* ACPI tables: signatures, checksums, links between tables, MADT contents. */
+#include "unit.h"
+
+#include <string.h>
+
+#include "boot/acpi.h"
+
+#define BASE 0xe0000ULL
+
+static uint8_t *table_at(uint8_t *buf, uint64_t gpa)
+{
+	assert_true(gpa >= BASE && gpa < BASE + 0x10000);
+	return buf + (gpa - BASE);
+}
+
+static uint32_t table_len(const uint8_t *t)
+{
+	uint32_t len;
+	memcpy(&len, t + 4, 4);
+	return len;
+}
+
+static void test_tables(void **state)
+{
+	static uint8_t buf[0x10000];
+	struct acpi_config cfg = { .nr_cpus = 4, .sleep_ctl_port = 0x600, .sleep_sts_port = 0x601,
+				   .reset_port = 0x602, .reset_value = 6,
+				   .ioapic_addr = 0xfec00000, .lapic_addr = 0xfee00000 };
+	(void)state;
+
+	int used = acpi_build(&cfg, BASE, buf, sizeof(buf));
+	assert_true(used > 0);
+	assert_memory_equal(buf, "RSD PTR ", 8);
+	assert_int_equal(acpi_checksum(buf, 20), 0);
+	assert_int_equal(acpi_checksum(buf, 36), 0);
+	uint64_t xsdt_addr;
+	memcpy(&xsdt_addr, buf + 24, 8);
+	uint8_t *xsdt = table_at(buf, xsdt_addr);
+	assert_memory_equal(xsdt, "XSDT", 4);
+	assert_int_equal(acpi_checksum(xsdt, table_len(xsdt)), 0);
+	assert_int_equal(table_len(xsdt), 36 + 16);
+
+	uint64_t fadt_addr, madt_addr;
+	memcpy(&fadt_addr, xsdt + 36, 8);
+	memcpy(&madt_addr, xsdt + 44, 8);
+	uint8_t *fadt = table_at(buf, fadt_addr), *madt = table_at(buf, madt_addr);
+	assert_memory_equal(fadt, "FACP", 4);
+	assert_int_equal(table_len(fadt), 276);
+	assert_int_equal(acpi_checksum(fadt, 276), 0);
+	uint32_t flags;
+	memcpy(&flags, fadt + 112, 4);
+	assert_true(flags & (1u << 20)); /* hardware-reduced */
+	uint64_t sleep_ctl, dsdt_addr;
+	memcpy(&sleep_ctl, fadt + 244 + 4, 8);
+	assert_int_equal(sleep_ctl, 0x600);
+	memcpy(&dsdt_addr, fadt + 140, 8);
+	uint8_t *dsdt = table_at(buf, dsdt_addr);
+	assert_memory_equal(dsdt, "DSDT", 4);
+	assert_int_equal(acpi_checksum(dsdt, table_len(dsdt)), 0);
+	assert_non_null(memmem(dsdt, table_len(dsdt), "_S5_", 4));
+
+	assert_memory_equal(madt, "APIC", 4);
+	assert_int_equal(acpi_checksum(madt, table_len(madt)), 0);
+	int lapics = 0, ioapics = 0;
+	for (uint32_t off = 44; off < table_len(madt); off += madt[off + 1]) {
+		assert_true(madt[off + 1] >= 2);
+		if (madt[off] == 0) {
+			assert_int_equal(madt[off + 3], lapics); /* APIC IDs 0..n-1 */
+			assert_int_equal(madt[off + 4] & 1, 1);  /* enabled */
+			lapics++;
+		}
+		ioapics += madt[off] == 1;
+	}
+	assert_int_equal(lapics, 4);
+	assert_int_equal(ioapics, 1);
+}
+
+static void test_limits(void **state)
+{
+	static uint8_t buf[0x10000];
+	struct acpi_config cfg = { .nr_cpus = 0 };
+	(void)state;
+
+	assert_true(acpi_build(&cfg, BASE, buf, sizeof(buf)) < 0);
+	cfg.nr_cpus = 2;
+	assert_true(acpi_build(&cfg, BASE, buf, 100) < 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tables),
+		cmocka_unit_test(test_limits),
+	};
+	return cmocka_run_group_tests_name("acpi", tests, NULL, NULL);
+}

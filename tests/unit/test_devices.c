@@ -1,0 +1,213 @@
+/* Legacy device models driven through their bus ops with fake IRQ lines and power sinks. */
+#include "unit.h"
+
+#include <string.h>
+
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/i8250.h"
+#include "devices/legacy/mc146818.h"
+#include "vmm/console.h"
+
+static int irq_level, irq_edges;
+static void fake_irq_set(struct irq_line *l, int level)
+{
+	(void)l;
+	if (level && !irq_level)
+		irq_edges++;
+	irq_level = level;
+}
+
+static uint8_t txbuf[64];
+static size_t txlen;
+static void fake_tx(void *opaque, const uint8_t *buf, size_t len)
+{
+	(void)opaque;
+	memcpy(txbuf + txlen, buf, len);
+	txlen += len;
+}
+
+static uint8_t rd(struct i8250 *u, int reg)
+{
+	uint8_t v;
+	i8250_ops.read(u, (uint64_t)reg, &v, 1);
+	return v;
+}
+
+static void wr(struct i8250 *u, int reg, uint8_t v)
+{
+	i8250_ops.write(u, (uint64_t)reg, &v, 1);
+}
+
+static void test_uart(void **state)
+{
+	struct irq_line line = { .set = fake_irq_set };
+	struct i8250 u;
+	(void)state;
+
+	irq_level = irq_edges = 0;
+	txlen = 0;
+	i8250_init(&u, &line, fake_tx, NULL);
+	/* Linux's autoconfig: scratch register and loopback MSR test (expects 0x90). */
+	wr(&u, 7, 0xa5);
+	assert_int_equal(rd(&u, 7), 0xa5);
+	wr(&u, 4, 0x10 | 0x0a);
+	assert_int_equal(rd(&u, 6) & 0xf0, 0x90);
+	wr(&u, 4, 0x0b);
+	/* Divisor latch. */
+	wr(&u, 3, 0x80);
+	wr(&u, 0, 1);
+	assert_int_equal(rd(&u, 0), 1);
+	wr(&u, 3, 0x03);
+	/* FIFO enabled shows in IIR; transmit goes to the backend. */
+	wr(&u, 2, 0x07);
+	assert_int_equal(rd(&u, 2) & 0xc0, 0xc0);
+	wr(&u, 0, 'h');
+	wr(&u, 0, 'i');
+	assert_int_equal(txlen, 2);
+	assert_memory_equal(txbuf, "hi", 2);
+	assert_int_equal(rd(&u, 5) & 0x60, 0x60);
+	/* THRI: enabling it with THR empty raises the line; reading IIR acknowledges. */
+	wr(&u, 1, 0x02);
+	assert_int_equal(irq_level, 1);
+	assert_int_equal(rd(&u, 2) & 0x0f, 0x02);
+	assert_int_equal(irq_level, 0);
+	/* Receive: data ready, RDI has priority, FIFO order kept. */
+	wr(&u, 1, 0x01);
+	assert_int_equal(i8250_receive(&u, (const uint8_t *)"ab", 2), 2);
+	assert_int_equal(irq_level, 1);
+	assert_int_equal(rd(&u, 2) & 0x0f, 0x04);
+	assert_int_equal(rd(&u, 5) & 1, 1);
+	assert_int_equal(rd(&u, 0), 'a');
+	assert_int_equal(rd(&u, 0), 'b');
+	assert_int_equal(rd(&u, 5) & 1, 0);
+	assert_int_equal(irq_level, 0);
+	/* A full buffer accepts no more. */
+	uint8_t big[I8250_RX_SIZE + 10];
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(i8250_receive(&u, big, sizeof(big)), I8250_RX_SIZE);
+	assert_int_equal(i8250_rx_room(&u), 0);
+	/* Loopback: transmitted bytes come back as received, not to the backend. */
+	wr(&u, 2, 0x02); /* clear RX */
+	wr(&u, 4, 0x10);
+	wr(&u, 0, 'L');
+	assert_int_equal(rd(&u, 0), 'L');
+	assert_int_equal(txlen, 2);
+}
+
+static int power_events, power_last;
+static void fake_power(struct power_sink *s, enum power_event ev, int code)
+{
+	(void)s, (void)code;
+	power_events++;
+	power_last = ev;
+}
+
+static void test_i8042_reset(void **state)
+{
+	struct power_sink sink = { fake_power };
+	struct i8042 k;
+	uint8_t v;
+	(void)state;
+
+	power_events = 0;
+	i8042_init(&k, &sink);
+	v = 0xaa; /* self test answers 0x55 */
+	i8042_cmd_ops.write(&k, 0, &v, 1);
+	i8042_cmd_ops.read(&k, 0, &v, 1);
+	assert_int_equal(v & 1, 1);
+	i8042_data_ops.read(&k, 0, &v, 1);
+	assert_int_equal(v, 0x55);
+	v = 0x20;
+	i8042_cmd_ops.write(&k, 0, &v, 1);
+	i8042_data_ops.read(&k, 0, &v, 1);
+	assert_int_equal(v, 0x45);
+	assert_int_equal(power_events, 0);
+	v = 0xfe; /* pulse the reset line */
+	i8042_cmd_ops.write(&k, 0, &v, 1);
+	assert_int_equal(power_events, 1);
+	assert_int_equal(power_last, POWER_RESET);
+	/* Writing the output port with bit 0 low also resets. */
+	v = 0xd1;
+	i8042_cmd_ops.write(&k, 0, &v, 1);
+	v = 0xfe;
+	i8042_data_ops.write(&k, 0, &v, 1);
+	assert_int_equal(power_events, 2);
+}
+
+static time_t fixed_now(void)
+{
+	return 1700000000; /* 2023-11-14 22:13:20 UTC, a Tuesday */
+}
+
+static uint8_t cmos(struct mc146818 *r, uint8_t reg)
+{
+	uint8_t v;
+	mc146818_ops.write(r, 0, &reg, 1);
+	mc146818_ops.read(r, 1, &v, 1);
+	return v;
+}
+
+static void cmos_set(struct mc146818 *r, uint8_t reg, uint8_t v)
+{
+	mc146818_ops.write(r, 0, &reg, 1);
+	mc146818_ops.write(r, 1, &v, 1);
+}
+
+static void test_rtc(void **state)
+{
+	struct mc146818 r;
+	(void)state;
+
+	mc146818_init(&r, 256 * MiB);
+	r.now = fixed_now;
+	assert_int_equal(cmos(&r, 0x00), 0x20); /* BCD seconds */
+	assert_int_equal(cmos(&r, 0x02), 0x13);
+	assert_int_equal(cmos(&r, 0x04), 0x22);
+	assert_int_equal(cmos(&r, 0x07), 0x14);
+	assert_int_equal(cmos(&r, 0x08), 0x11);
+	assert_int_equal(cmos(&r, 0x09), 0x23);
+	assert_int_equal(cmos(&r, 0x32), 0x20);
+	assert_int_equal(cmos(&r, 0x06), 3);
+	assert_int_equal(cmos(&r, 0x0d), 0x80);
+	/* Binary, 12-hour mode: 22h reads as 10 PM. */
+	cmos_set(&r, 0x0b, 0x04);
+	assert_int_equal(cmos(&r, 0x04), 0x80 | 10);
+	/* The guest sets the clock one hour ahead; it stays ahead. */
+	cmos_set(&r, 0x0b, 0x80 | 0x02 | 0x04);
+	cmos_set(&r, 0x04, 23);
+	cmos_set(&r, 0x0b, 0x02 | 0x04);
+	assert_int_equal(r.offset, 3600);
+	assert_int_equal(cmos(&r, 0x04), 23);
+	/* Memory size above 16 MiB in 64 KiB units. */
+	assert_int_equal(cmos(&r, 0x34) | cmos(&r, 0x35) << 8, (256 - 16) * 16);
+}
+
+static void test_console_escape(void **state)
+{
+	struct console c = { .in_fd = -1, .out_fd = -1 };
+	uint8_t out[16];
+	size_t n;
+	(void)state;
+
+	assert_false(console_filter(&c, (const uint8_t *)"ls\r", 3, out, &n));
+	assert_int_equal(n, 3);
+	assert_false(console_filter(&c, (const uint8_t *)"\x01" "a" "b", 3, out, &n));
+	assert_int_equal(n, 2);
+	assert_memory_equal(out, "\x01" "b", 2);
+	/* The escape may be split across reads. */
+	assert_false(console_filter(&c, (const uint8_t *)"q\x01", 2, out, &n));
+	assert_int_equal(n, 1);
+	assert_true(console_filter(&c, (const uint8_t *)"x", 1, out, &n));
+	assert_int_equal(n, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_uart),
+		cmocka_unit_test(test_i8042_reset),
+		cmocka_unit_test(test_rtc),
+		cmocka_unit_test(test_console_escape),
+	};
+	return cmocka_run_group_tests_name("devices", tests, NULL, NULL);
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# vmon's test runner: unit tests (cmocka), freestanding guests, command-line checks and
+# Linux boots. Prints one line per test and ends with "N passed, N failed, N skipped".
+# VMON_SKIP_LINUX=1 leaves out the Linux boots (no kernel build).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+VMON=build/vmon
+GUESTS=build/tests/guest
+LOGDIR=${VMON_TEST_LOGS:-build/test-logs}
+mkdir -p "$LOGDIR"
+passed=0 failed=0 skipped=0
+failures=()
+
+pass() { passed=$((passed + 1)); echo "PASS: $1"; }
+fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL: $1${2:+ ($2)}"; }
+skip() { skipped=$((skipped + 1)); echo "SKIP: $1: $2"; }
+
+KVM_DEV=${VMON_KVM_DEV:-/dev/kvm}
+kvm_ok() { [ -r "$KVM_DEV" ] && [ -w "$KVM_DEV" ] && exec 9<>"$KVM_DEV"; } 2>/dev/null
+if kvm_ok; then KVM=1; exec 9>&-; else KVM=0; fi
+
+# ---- unit tests ---------------------------------------------------------------------
+unit_tests() {
+	local t out name
+	export VMON_DEBIAN_KERNEL=${VMON_DEBIAN_KERNEL:-${VMON_CACHE:-$HOME/.cache/vmon}/debian-kernel/vmlinuz}
+	for t in build/tests/unit/test_*; do
+		[ -x "$t" ] && [ "${t%.d}" = "$t" ] || continue
+		name=unit/$(basename "$t" | sed 's/^test_//')
+		out=$("$t" 2>&1)
+		echo "$out" > "$LOGDIR/$(basename "$t").log"
+		while read -r line; do
+			case $line in
+			"[       OK ] "*) pass "$name/${line#*] }" ;;
+			"[  FAILED  ] "*" test(s), listed below:"*) ;;
+			"[  FAILED  ] "*[0-9]" test(s)"*) ;;
+			"[  FAILED  ] "*) fail "$name/${line#*] }" "see $LOGDIR/$(basename "$t").log" ;;
+			"[  SKIPPED ] "*" test(s)"*) ;;
+			"[  SKIPPED ] "*) skip "$name/${line#*] }" "$(echo "$out" | grep -m1 '^SKIP:' | sed 's/^SKIP: //')" ;;
+			esac
+		done < <(echo "$out" | grep -E '^\[ +(OK|FAILED|SKIPPED) +\] [a-z_]+' | sort -u)
+		# A binary that crashed before reporting is a failure too.
+		echo "$out" | grep -qE '^\[  (PASSED|FAILED)  \]|^\[==========\] [0-9]+ test\(s\) run' ||
+			fail "$name" "crashed: see $LOGDIR/$(basename "$t").log"
+	done
+}
+
+# ---- freestanding guests ------------------------------------------------------------
+# run_guest NAME EXPECTED_STATUS VMON_ARGS... ; output in $LOGDIR/NAME.log, status in $rc
+run_guest() {
+	local name=$1 expect=$2
+	shift 2
+	timeout 60 "$VMON" run --testdev --memory 16M --console "file:$LOGDIR/$name.console" "$@" \
+		> "$LOGDIR/$name.log" 2>&1 < /dev/null
+	rc=$?
+	[ "$rc" = "$expect" ]
+}
+
+reports() { grep -o 'testdev: report 0x[0-9a-f]*' "$LOGDIR/$1.log" | awk '{print $3}' | tr '\n' ' '; }
+
+guest_tests() {
+	local n ids want
+	if [ "$KVM" = 0 ]; then
+		for t in pio_mmio exception hlt smp triple_fault; do skip "guest/$t" "cannot open $KVM_DEV"; done
+		return
+	fi
+	if run_guest pio_mmio 0 --kernel $GUESTS/pio_mmio.elf &&
+	   [ "$(reports pio_mmio)" = "0x1234abcd 0x11110001 0x11110002 0x11110003 0x11110004 0x600d " ] &&
+	   grep -q "mmio write 0x0 = 0x123456789abcdef" "$LOGDIR/pio_mmio.log" &&
+	   grep -q "pio_mmio: hello from the guest" "$LOGDIR/pio_mmio.console"; then
+		pass "guest/pio_mmio"
+	else
+		fail "guest/pio_mmio" "status $rc, reports: $(reports pio_mmio)"
+	fi
+	if run_guest exception 0 --kernel $GUESTS/exception.elf &&
+	   [ "$(reports exception)" = "0xe006 0xe000 0xe00e " ]; then
+		pass "guest/exception"
+	else
+		fail "guest/exception" "status $rc, reports: $(reports exception)"
+	fi
+	if run_guest hlt 0 --kernel $GUESTS/hlt.elf && [ "$(reports hlt)" = "0x4171 0x4172 0x4173 " ]; then
+		pass "guest/hlt"
+	else
+		fail "guest/hlt" "status $rc, reports: $(reports hlt)"
+	fi
+	for n in 1 2 4; do
+		want="0xc00$n $(seq 0 $((n - 1)) | sed 's/^/0xa00/' | tr '\n' ' ')"
+		if run_guest smp-$n 0 --kernel $GUESTS/smp.elf --cpus $n; then
+			ids=$(reports smp-$n | tr ' ' '\n' | sed '/^$/d' | sort | tr '\n' ' ')
+			want=$(echo "$want" | tr ' ' '\n' | sed '/^$/d' | sort | tr '\n' ' ')
+			if [ "$ids" = "$want" ]; then pass "guest/smp-$n"; else fail "guest/smp-$n" "APIC IDs: $ids, want $want"; fi
+		else
+			fail "guest/smp-$n" "status $rc"
+		fi
+	done
+	if run_guest triple_fault 4 --kernel $GUESTS/triple_fault.elf &&
+	   grep -q "triple fault" "$LOGDIR/triple_fault.log" &&
+	   grep -q "code at rip: 0f 0b" "$LOGDIR/triple_fault.log" &&
+	   grep -q "cr0=.*efer=500" "$LOGDIR/triple_fault.log"; then
+		pass "guest/triple_fault"
+	else
+		fail "guest/triple_fault" "status $rc, want 4 and a register dump"
+	fi
+}
+
+# ---- command line and bad input ---------------------------------------------------------
+expect_cli() { # NAME STATUS REGEX ARGS...
+	local name=$1 status=$2 re=$3 out
+	shift 3
+	out=$("$VMON" "$@" 2>&1 < /dev/null)
+	local rc=$?
+	if [ "$rc" = "$status" ] && echo "$out" | grep -qE -- "$re" && [ "$(echo "$out" | grep -c 'vmon:')" -le 1 ]; then
+		pass "cli/$name"
+	else
+		fail "cli/$name" "status $rc (want $status), output: $(echo "$out" | head -c 300)"
+	fi
+}
+
+cli_tests() {
+	local junk=$LOGDIR/junk.bin
+	head -c 4096 /dev/urandom > "$junk"
+	expect_cli help 0 "usage: vmon run --kernel" --help
+	expect_cli version 0 "^vmon [0-9]+\.[0-9]+" --version
+	expect_cli no-kernel 2 "no kernel given" run
+	expect_cli bad-option 2 "unknown or incomplete option '--frobnicate'" run --kernel x --frobnicate
+	expect_cli bad-memory 2 "--memory '12Q'" run --kernel x --memory 12Q
+	expect_cli bad-cpus 2 "--cpus '0'" run --kernel x --cpus 0
+	if [ "$KVM" = 0 ]; then
+		for t in missing-kernel junk-kernel truncated-kernel initrd-too-big; do skip "cli/$t" "cannot open $KVM_DEV"; done
+		return
+	fi
+	expect_cli missing-kernel 1 "kernel '/nonexistent/bzImage': No such file" run --kernel /nonexistent/bzImage
+	expect_cli junk-kernel 1 "kernel '$junk': neither a bzImage nor an ELF" run --kernel "$junk"
+	head -c 3000 $GUESTS/pio_mmio.elf > "$LOGDIR/truncated.elf"
+	expect_cli truncated-kernel 1 "kernel '$LOGDIR/truncated.elf': ELF segment lies outside the file" \
+		run --kernel "$LOGDIR/truncated.elf"
+	truncate -s 64M "$LOGDIR/big.initrd"
+	expect_cli initrd-too-big 1 "initrd '$LOGDIR/big.initrd': larger than guest RAM" \
+		run --kernel $GUESTS/pio_mmio.elf --initrd "$LOGDIR/big.initrd" --memory 32M
+	rm -f "$LOGDIR/big.initrd"
+}
+
+unit_tests
+guest_tests
+cli_tests
+if [ -z "${VMON_SKIP_LINUX:-}" ]; then
+	tests/integration/linux.sh
+	# The Linux tests append their results to this file: "PASS: name" / "FAIL: name" / "SKIP:".
+	while read -r status rest; do
+		case $status in
+		PASS:) passed=$((passed + 1)) ;;
+		FAIL:) failed=$((failed + 1)); failures+=("$rest") ;;
+		SKIP:) skipped=$((skipped + 1)) ;;
+		esac
+	done < "$LOGDIR/linux.results"
+fi
+
+echo
+[ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]

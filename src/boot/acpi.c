@@ -39,12 +39,24 @@ struct __attribute__((packed)) acpi_rsdp {
 /* FADT revision 6.x, 276 bytes; only the fields vmon sets are named. */
 struct __attribute__((packed)) acpi_fadt {
 	struct acpi_header h;
-	uint32_t firmware_ctrl;
+	uint32_t firmware_ctrl; /* 36 */
 	uint32_t dsdt;
 	uint8_t reserved0;
 	uint8_t preferred_pm_profile;
-	uint16_t sci_int;
-	uint8_t pad0[109 - 48];
+	uint16_t sci_int;       /* 46 */
+	uint32_t smi_cmd;       /* 48: 0 = always in ACPI mode */
+	uint8_t pad0[56 - 52];
+	uint32_t pm1a_evt_blk;  /* 56 */
+	uint32_t pm1b_evt_blk;
+	uint32_t pm1a_cnt_blk;  /* 64 */
+	uint8_t pad1[88 - 68];
+	uint8_t pm1_evt_len;    /* 88 */
+	uint8_t pm1_cnt_len;
+	uint8_t pad2[96 - 90];
+	uint16_t p_lvl2_lat;    /* 96 */
+	uint16_t p_lvl3_lat;
+	uint8_t pad3[108 - 100];
+	uint8_t century;        /* 108 */
 	uint16_t iapc_boot_arch; /* offset 109 */
 	uint8_t reserved1;
 	uint32_t flags; /* offset 112 */
@@ -54,7 +66,10 @@ struct __attribute__((packed)) acpi_fadt {
 	uint8_t minor_version; /* 131 */
 	uint64_t x_firmware_ctrl;
 	uint64_t x_dsdt; /* 140 */
-	uint8_t pad1[244 - 148];
+	struct acpi_gas x_pm1a_evt_blk; /* 148 */
+	struct acpi_gas x_pm1b_evt_blk;
+	struct acpi_gas x_pm1a_cnt_blk; /* 172 */
+	uint8_t pad4[244 - 184];
 	struct acpi_gas sleep_control; /* 244 */
 	struct acpi_gas sleep_status;  /* 256 */
 	uint64_t hypervisor_vendor;    /* 268 */
@@ -63,8 +78,10 @@ struct __attribute__((packed)) acpi_fadt {
 _Static_assert(sizeof(struct acpi_fadt) == 276, "FADT layout");
 _Static_assert(sizeof(struct acpi_rsdp) == 36, "RSDP layout");
 
+#define FADT_F_WBINVD (1u << 0)
+#define FADT_F_PWR_BUTTON (1u << 4) /* no fixed-feature power button */
+#define FADT_F_SLP_BUTTON (1u << 5)
 #define FADT_F_RESET_REG_SUP (1u << 10)
-#define FADT_F_HW_REDUCED (1u << 20)
 #define IAPC_LEGACY_DEVICES (1u << 0)
 #define IAPC_8042 (1u << 1)
 #define IAPC_VGA_NOT_PRESENT (1u << 2)
@@ -114,24 +131,48 @@ static size_t build_dsdt(uint8_t *p)
 	return len;
 }
 
-static size_t build_fadt(const struct acpi_config *cfg, uint8_t *p, uint64_t dsdt)
+/*
+ * A full (not hardware-reduced) FADT: Linux then keeps the PC's legacy PIC and ISA IRQs, so
+ * the UART, RTC and i8042 work at their fixed IRQs without AML device objects. Power-off
+ * goes through PM1a_CNT (SLP_TYP/SLP_EN), reset through the reset register.
+ */
+static size_t build_fadt(const struct acpi_config *cfg, uint8_t *p, uint64_t dsdt, uint64_t facs)
 {
 	struct acpi_fadt *f = (void *)p;
 
 	acpi_header_init(&f->h, "FACP", sizeof(*f), 6);
 	f->minor_version = 5;
+	f->firmware_ctrl = (uint32_t)facs;
+	f->x_firmware_ctrl = facs;
 	f->dsdt = (uint32_t)dsdt;
 	f->x_dsdt = dsdt;
 	f->sci_int = 9;
-	f->flags = FADT_F_HW_REDUCED | FADT_F_RESET_REG_SUP;
+	f->pm1a_evt_blk = cfg->pm1a_evt_port;
+	f->pm1a_cnt_blk = cfg->pm1a_cnt_port;
+	f->pm1_evt_len = 4;
+	f->pm1_cnt_len = 2;
+	f->x_pm1a_evt_blk = (struct acpi_gas){ 1, 32, 0, 2, cfg->pm1a_evt_port };
+	f->x_pm1a_cnt_blk = (struct acpi_gas){ 1, 16, 0, 2, cfg->pm1a_cnt_port };
+	f->p_lvl2_lat = 101;  /* no C2 */
+	f->p_lvl3_lat = 1001; /* no C3 */
+	f->century = 0x32;
+	f->flags = FADT_F_WBINVD | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON | FADT_F_RESET_REG_SUP;
 	f->iapc_boot_arch = IAPC_LEGACY_DEVICES | IAPC_8042 | IAPC_VGA_NOT_PRESENT;
 	f->reset_reg = (struct acpi_gas){ 1, 8, 0, 1, cfg->reset_port };
 	f->reset_value = cfg->reset_value;
-	f->sleep_control = (struct acpi_gas){ 1, 8, 0, 1, cfg->sleep_ctl_port };
-	f->sleep_status = (struct acpi_gas){ 1, 8, 0, 1, cfg->sleep_sts_port };
 	memcpy(&f->hypervisor_vendor, "VMON\0\0\0\0", 8);
 	acpi_seal(p);
 	return sizeof(*f);
+}
+
+/* FACS: required outside hardware-reduced mode; no waking vector, no global lock. */
+static size_t build_facs(uint8_t *p)
+{
+	memcpy(p, "FACS", 4);
+	uint32_t len = 64;
+	memcpy(p + 4, &len, 4);
+	p[32] = 2; /* version */
+	return 64;
 }
 
 static size_t build_madt(const struct acpi_config *cfg, uint8_t *p)
@@ -163,8 +204,8 @@ static size_t build_madt(const struct acpi_config *cfg, uint8_t *p)
 
 int acpi_build(const struct acpi_config *cfg, uint64_t base, uint8_t *buf, size_t cap)
 {
-	/* Worst case: RSDP + XSDT + FADT + DSDT + MADT with 255 CPUs. */
-	size_t need = 64 + 64 + 288 + 64 + 64 + 8 * 256 + 32;
+	/* Worst case: RSDP + FACS + XSDT + FADT + DSDT + MADT with 255 CPUs. */
+	size_t need = 64 + 64 + 64 + 288 + 64 + 64 + 8 * 256 + 32;
 	size_t off = 0;
 
 	if (cap < need || cfg->nr_cpus < 1 || cfg->nr_cpus > 255)
@@ -172,18 +213,20 @@ int acpi_build(const struct acpi_config *cfg, uint64_t base, uint8_t *buf, size_
 	memset(buf, 0, need);
 
 	struct acpi_rsdp *rsdp = (void *)buf;
-	off = ALIGN_UP(sizeof(*rsdp), 16);
+	off = 64;
+	uint64_t facs_off = off; /* 64-byte aligned, as the FACS must be */
+	off += build_facs(buf + facs_off);
 	uint64_t xsdt_off = off;
 	off += ALIGN_UP(sizeof(struct acpi_header) + 2 * 8, 16);
 	uint64_t fadt_off = off;
-	off += ALIGN_UP(build_fadt(cfg, buf + fadt_off, 0), 16);
+	off += ALIGN_UP(build_fadt(cfg, buf + fadt_off, 0, 0), 16);
 	uint64_t dsdt_off = off;
 	off += ALIGN_UP(build_dsdt(buf + dsdt_off), 16);
 	uint64_t madt_off = off;
 	off += ALIGN_UP(build_madt(cfg, buf + madt_off), 16);
 
 	/* Now that the DSDT's address is known, build the FADT for real. */
-	build_fadt(cfg, buf + fadt_off, base + dsdt_off);
+	build_fadt(cfg, buf + fadt_off, base + dsdt_off, base + facs_off);
 
 	uint8_t *xsdt = buf + xsdt_off;
 	uint64_t entries[2] = { base + fadt_off, base + madt_off };

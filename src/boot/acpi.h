@@ -1,6 +1,6 @@
 /*
- * ACPI tables for the guest: RSDP -> XSDT -> FADT (hardware-reduced, with sleep and reset
- * registers) -> DSDT (\_S5 for power-off), and a MADT listing every vCPU and the IOAPIC.
+ * ACPI tables for the guest: RSDP -> XSDT -> FADT (PM1a event/control and reset registers,
+ * FACS) -> DSDT (\_S5 for power-off), and a MADT listing every vCPU and the IOAPIC.
  */
 #ifndef VMON_ACPI_H
 #define VMON_ACPI_H
@@ -11,17 +11,19 @@
 
 struct acpi_config {
 	int nr_cpus;
-	uint16_t sleep_ctl_port; /* FADT sleep control register (1 byte) */
-	uint16_t sleep_sts_port; /* FADT sleep status register (1 byte) */
+	uint16_t pm1a_evt_port;  /* PM1a event block: status (2 bytes), enable (2 bytes) */
+	uint16_t pm1a_cnt_port;  /* PM1a control block (2 bytes) */
 	uint16_t reset_port;     /* FADT reset register (1 byte) */
 	uint8_t reset_value;
 	uint32_t ioapic_addr;
 	uint32_t lapic_addr;
 };
 
-/* Sleep type vmon puts in \_S5: the guest writes (5 << 2) | SLP_EN to power off. */
+/* Sleep type vmon puts in \_S5: the guest writes (5 << 10) | SLP_EN to PM1a_CNT. */
 #define ACPI_S5_SLP_TYP 5
-#define ACPI_SLP_EN (1u << 5)
+#define ACPI_PM1_SLP_TYP_SHIFT 10
+#define ACPI_PM1_SLP_EN (1u << 13)
+#define ACPI_PM1_SCI_EN (1u << 0)
 
 /*
  * Build the tables for placement at guest-physical `base` into buf (size `cap`).

@@ -1,19 +1,22 @@
-/* The ACPI hardware-reduced power registers: sleep control/status and reset (FADT). */
+/* The ACPI fixed power registers the FADT points at: PM1a event and control blocks, reset. */
 #ifndef VMON_ACPI_PM_H
 #define VMON_ACPI_PM_H
 
+#include <stdint.h>
 #include "bus/bus.h"
 #include "vmm/power.h"
 
 #define ACPI_PM_BASE 0x600
-#define ACPI_PM_NR_PORTS 3
-#define ACPI_PM_SLEEP_CTL (ACPI_PM_BASE + 0)
-#define ACPI_PM_SLEEP_STS (ACPI_PM_BASE + 1)
-#define ACPI_PM_RESET (ACPI_PM_BASE + 2)
+#define ACPI_PM_NR_PORTS 7
+#define ACPI_PM1A_EVT (ACPI_PM_BASE + 0) /* PM1_STS at +0, PM1_EN at +2 */
+#define ACPI_PM1A_CNT (ACPI_PM_BASE + 4)
+#define ACPI_PM_RESET (ACPI_PM_BASE + 6)
 #define ACPI_PM_RESET_VALUE 0x06
 
 struct acpi_pm {
 	struct power_sink *power;
+	uint16_t pm1_en;
+	uint16_t pm1_cnt;
 };
 
 extern const struct bus_device_ops acpi_pm_ops;

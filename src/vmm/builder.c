@@ -67,8 +67,8 @@ static int vm_write_acpi(struct vm *vm)
 {
 	struct acpi_config acfg = {
 		.nr_cpus = vm->nr_vcpus,
-		.sleep_ctl_port = ACPI_PM_SLEEP_CTL,
-		.sleep_sts_port = ACPI_PM_SLEEP_STS,
+		.pm1a_evt_port = ACPI_PM1A_EVT,
+		.pm1a_cnt_port = ACPI_PM1A_CNT,
 		.reset_port = ACPI_PM_RESET,
 		.reset_value = ACPI_PM_RESET_VALUE,
 		.ioapic_addr = IOAPIC_ADDR,

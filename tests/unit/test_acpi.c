@@ -23,8 +23,8 @@ static uint32_t table_len(const uint8_t *t)
 static void test_tables(void **state)
 {
 	static uint8_t buf[0x10000];
-	struct acpi_config cfg = { .nr_cpus = 4, .sleep_ctl_port = 0x600, .sleep_sts_port = 0x601,
-				   .reset_port = 0x602, .reset_value = 6,
+	struct acpi_config cfg = { .nr_cpus = 4, .pm1a_evt_port = 0x600, .pm1a_cnt_port = 0x604,
+				   .reset_port = 0x606, .reset_value = 6,
 				   .ioapic_addr = 0xfec00000, .lapic_addr = 0xfee00000 };
 	(void)state;
 
@@ -47,12 +47,19 @@ static void test_tables(void **state)
 	assert_memory_equal(fadt, "FACP", 4);
 	assert_int_equal(table_len(fadt), 276);
 	assert_int_equal(acpi_checksum(fadt, 276), 0);
-	uint32_t flags;
+	uint32_t flags, pm1a_cnt, facs_addr;
 	memcpy(&flags, fadt + 112, 4);
-	assert_true(flags & (1u << 20)); /* hardware-reduced */
-	uint64_t sleep_ctl, dsdt_addr;
-	memcpy(&sleep_ctl, fadt + 244 + 4, 8);
-	assert_int_equal(sleep_ctl, 0x600);
+	assert_false(flags & (1u << 20)); /* not hardware-reduced: legacy PIC and ISA IRQs stay */
+	assert_true(flags & (1u << 10));  /* reset register */
+	memcpy(&pm1a_cnt, fadt + 64, 4);
+	assert_int_equal(pm1a_cnt, 0x604);
+	assert_int_equal(fadt[89], 2);
+	uint64_t x_cnt, dsdt_addr;
+	memcpy(&x_cnt, fadt + 172 + 4, 8);
+	assert_int_equal(x_cnt, 0x604);
+	memcpy(&facs_addr, fadt + 36, 4);
+	assert_int_equal(facs_addr % 64, 0);
+	assert_memory_equal(table_at(buf, facs_addr), "FACS", 4);
 	memcpy(&dsdt_addr, fadt + 140, 8);
 	uint8_t *dsdt = table_at(buf, dsdt_addr);
 	assert_memory_equal(dsdt, "DSDT", 4);

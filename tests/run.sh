@@ -58,10 +58,30 @@ run_guest() {
 
 reports() { grep -o 'testdev: report 0x[0-9a-f]*' "$LOGDIR/$1.log" | awk '{print $3}' | tr '\n' ' '; }
 
+# Guest RAM in 2 MiB huge pages: reserve a few for the test if none are free.
+hugepages_test() {
+	local nr=/proc/sys/vm/nr_hugepages old
+	old=$(cat $nr 2>/dev/null || echo 0)
+	if [ "$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)" -lt 8 ] 2>/dev/null; then
+		echo $((old + 8)) > $nr 2>/dev/null
+	fi
+	if [ "$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)" -lt 8 ] 2>/dev/null; then
+		skip "guest/hugepages" "cannot reserve 8 huge pages"
+		return
+	fi
+	if run_guest hugepages 0 --kernel $GUESTS/pio_mmio.elf --hugepages &&
+	   grep -q "report 0x600d" "$LOGDIR/hugepages.log"; then
+		pass "guest/hugepages"
+	else
+		fail "guest/hugepages" "status $rc"
+	fi
+	echo "$old" > $nr 2>/dev/null
+}
+
 guest_tests() {
 	local n ids want
 	if [ "$KVM" = 0 ]; then
-		for t in pio_mmio exception hlt smp triple_fault; do skip "guest/$t" "cannot open $KVM_DEV"; done
+		for t in pio_mmio exception hlt smp high-memory hugepages triple_fault; do skip "guest/$t" "cannot open $KVM_DEV"; done
 		return
 	fi
 	if run_guest pio_mmio 0 --kernel $GUESTS/pio_mmio.elf &&
@@ -93,6 +113,14 @@ guest_tests() {
 			fail "guest/smp-$n" "status $rc"
 		fi
 	done
+	# RAM above the 32-bit hole: two memory slots, e820 split around 3-4 GiB.
+	if run_guest high-memory 0 --kernel $GUESTS/pio_mmio.elf --memory 5G &&
+	   grep -q "report 0x600d" "$LOGDIR/high-memory.log"; then
+		pass "guest/high-memory"
+	else
+		fail "guest/high-memory" "status $rc"
+	fi
+	hugepages_test
 	if run_guest triple_fault 4 --kernel $GUESTS/triple_fault.elf &&
 	   grep -q "triple fault" "$LOGDIR/triple_fault.log" &&
 	   grep -q "code at rip: 0f 0b" "$LOGDIR/triple_fault.log" &&

@@ -139,7 +139,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	BUILD_STEP(kvm_open(&vm->kvm, err, errlen), "cannot open KVM");
 	BUILD_STEP(gm_create(&vm->mem, cfg->memory, cfg->hugepages),
 		   "cannot allocate %llu MiB of guest RAM%s: %s",
-		   (unsigned long long)(cfg->memory / MiB), cfg->hugepages ? " in huge pages" : "",
+		   (unsigned long long)(cfg->memory / MiB),
+		   cfg->hugepages ? " in huge pages (are enough reserved in /proc/sys/vm/nr_hugepages?)" : "",
 		   strerror(-ret));
 	BUILD_STEP(kvm_map_memory(&vm->kvm, &vm->mem), "cannot map guest RAM into KVM");
 	BUILD_STEP(irqchip_create(vm->kvm.vm_fd), "cannot create the in-kernel irqchip and PIT");

@@ -8,7 +8,8 @@ GUEST_RT := tests/guest/start.S tests/guest/lib.c tests/guest/guest.h tests/gues
 
 $(BUILD)/tests/guest/%.elf: tests/guest/%.c $(GUEST_RT)
 	@mkdir -p $(dir $@)
-	$(CC) $(GUEST_CFLAGS) -mcmodel=small -static -Wl,-T,tests/guest/guest.ld -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-z,noexecstack \
+	@echo "  GUEST   $@"
+	@$(CC) $(GUEST_CFLAGS) -mcmodel=small -static -Wl,-T,tests/guest/guest.ld -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-z,noexecstack \
 		-o $@ tests/guest/start.S tests/guest/lib.c $<
 
 guests: $(GUEST_BINS)

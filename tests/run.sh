@@ -81,7 +81,7 @@ hugepages_test() {
 guest_tests() {
 	local n ids want
 	if [ "$KVM" = 0 ]; then
-		for t in pio_mmio exception hlt smp high-memory hugepages triple_fault; do skip "guest/$t" "cannot open $KVM_DEV"; done
+		for t in pio_mmio exception hlt smp smp-pvh high-memory hugepages triple_fault; do skip "guest/$t" "cannot open $KVM_DEV"; done
 		return
 	fi
 	if run_guest pio_mmio 0 --kernel $GUESTS/pio_mmio.elf &&
@@ -113,6 +113,13 @@ guest_tests() {
 			fail "guest/smp-$n" "status $rc"
 		fi
 	done
+	# The same guest through its PVH entry note: 32-bit start, the guest enables long mode.
+	if run_guest smp-pvh 0 --kernel $GUESTS/smp.elf --cpus 2 --boot pvh &&
+	   [ "$(reports smp-pvh | tr ' ' '\n' | sort | tr '\n' ' ')" = "0xa000 0xa001 0xc002 " ]; then
+		pass "guest/smp-pvh"
+	else
+		fail "guest/smp-pvh" "status $rc, reports: $(reports smp-pvh)"
+	fi
 	# RAM above the 32-bit hole: two memory slots, e820 split around 3-4 GiB.
 	if run_guest high-memory 0 --kernel $GUESTS/pio_mmio.elf --memory 5G &&
 	   grep -q "report 0x600d" "$LOGDIR/high-memory.log"; then

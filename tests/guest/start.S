@@ -7,7 +7,62 @@
 #define KDATA 0x10
 #define KCODE32 0x18
 
+	/* PVH entry note: loaders with PVH support (vmon --boot pvh, QEMU) enter at pvh_start. */
+	.section .note.Xen, "a"
+	.align 4
+	.long 4, 4, 18			/* namesz, descsz, XEN_ELFNOTE_PHYS32_ENTRY */
+	.asciz "Xen"
+	.long pvh_start
+
 	.section .text.entry, "ax"
+	/*
+	 * PVH: flat 32-bit protected mode, paging off. Identity-map 4 GiB with 2 MiB pages
+	 * (user-accessible, for the CPL3 benchmarks), enter long mode, continue at _start.
+	 */
+	.code32
+pvh_start:
+	cld
+	lea pvh_pd, %edi
+	xor %eax, %eax
+	mov $(4 * 512), %ecx
+1:	mov %eax, %edx
+	shl $21, %edx
+	or $0x87, %edx			/* P RW US PS */
+	mov %edx, (%edi)
+	mov %eax, %edx
+	shr $11, %edx			/* high half of (i << 21) */
+	mov %edx, 4(%edi)
+	add $8, %edi
+	inc %eax
+	loop 1b
+	lea pvh_pdpt, %edi
+	lea pvh_pd, %eax
+	or $7, %eax
+	mov $4, %ecx
+2:	mov %eax, (%edi)
+	movl $0, 4(%edi)
+	add $8, %edi
+	add $4096, %eax
+	loop 2b
+	lea pvh_pml4, %edi
+	lea pvh_pdpt, %eax
+	or $7, %eax
+	mov %eax, (%edi)
+	movl $0, 4(%edi)
+	mov %edi, %cr3
+	mov %cr4, %eax
+	or $0x20, %eax			/* PAE */
+	mov %eax, %cr4
+	mov $0xc0000080, %ecx		/* EFER.LME */
+	rdmsr
+	or $0x100, %eax
+	wrmsr
+	mov %cr0, %eax
+	or $0x80000001, %eax
+	mov %eax, %cr0
+	lgdt gdt_ptr
+	ljmp $KCODE, $_start
+
 	.code64
 	.globl _start
 _start:
@@ -146,6 +201,12 @@ ap_stack_next:
 
 	.section .bss
 	.align 4096
+pvh_pml4:
+	.space 4096
+pvh_pdpt:
+	.space 4096
+pvh_pd:
+	.space 4 * 4096
 	.globl ap_stacks
 ap_stacks:
 	.space 4096 * 65

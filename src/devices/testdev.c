@@ -60,8 +60,9 @@ static void testdev_mmio_write(void *opaque, uint64_t offset, const void *data, 
 
 	pthread_mutex_lock(&t->lock);
 	memcpy((uint8_t *)t->scratch + offset, data, len);
-	fprintf(stderr, "testdev: mmio write 0x%llx = 0x%llx\n", (unsigned long long)offset,
-		(unsigned long long)le_value(data, len));
+	if (offset < TESTDEV_MMIO_QUIET)
+		fprintf(stderr, "testdev: mmio write 0x%llx = 0x%llx\n", (unsigned long long)offset,
+			(unsigned long long)le_value(data, len));
 	pthread_mutex_unlock(&t->lock);
 }
 

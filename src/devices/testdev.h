@@ -2,7 +2,8 @@
  * The test device (--testdev): how vmon's freestanding test guests report to the harness.
  *   port 0xf0 (4 bytes): write a value -> "testdev: report <value>" on stderr
  *   port 0xf4 (4 bytes): write a code  -> vmon exits with that status (0-255)
- *   MMIO 0xd0000000 (4 KiB): 512 scratch qwords; writes are stored and reported, reads return them
+ *   MMIO 0xd0000000 (4 KiB): 512 scratch qwords; writes are stored (and reported below
+ *                            0xd0000800, the quiet half the benchmarks use), reads return them
  */
 #ifndef VMON_TESTDEV_H
 #define VMON_TESTDEV_H
@@ -17,6 +18,7 @@
 #define TESTDEV_NR_PORTS 8
 #define TESTDEV_MMIO_BASE 0xd0000000ULL
 #define TESTDEV_MMIO_SIZE 0x1000ULL
+#define TESTDEV_MMIO_QUIET 0x800ULL
 
 struct testdev {
 	pthread_mutex_t lock;

@@ -44,4 +44,16 @@ static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 
 void guest_main(void);
 
+/* The kernel command line the loader passed (Linux zero page or PVH start info), or "". */
+const char *boot_cmdline(void);
+/* Value of "key=<number>" on the command line, or `def`. */
+uint64_t cmdline_u64(const char *key, uint64_t def);
+/* True if the command line holds the word `w`. */
+int cmdline_has(const char *w);
+
+/* Identity-map 4 GiB with user-accessible 2 MiB pages (for code that drops to CPL3). */
+void paging_user_identity(void);
+/* Run fn at CPL3 with IOPL 3 (port I/O allowed), interrupts off; fn must not return. */
+__attribute__((noreturn)) void enter_user(void (*fn)(void), void *stack_top);
+
 #endif

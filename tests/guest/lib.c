@@ -47,3 +47,79 @@ void serial_puts(const char *s)
 		outb(COM1, (uint8_t)*s);
 	}
 }
+
+extern uint64_t boot_zero_page, boot_pvh_info;
+
+const char *boot_cmdline(void)
+{
+	if (boot_pvh_info) {
+		uint64_t p = *(volatile uint64_t *)(boot_pvh_info + 24); /* cmdline_paddr */
+		return p ? (const char *)p : "";
+	}
+	if (boot_zero_page) {
+		uint32_t p = *(volatile uint32_t *)(boot_zero_page + 0x228); /* hdr.cmd_line_ptr */
+		return p ? (const char *)(uint64_t)p : "";
+	}
+	return "";
+}
+
+static const char *cmdline_find(const char *key)
+{
+	const char *s = boot_cmdline();
+
+	while (*s) {
+		const char *k = key, *w = s;
+		while (*k && *w == *k)
+			k++, w++;
+		if (!*k && (*w == '=' || *w == ' ' || !*w))
+			return w;
+		while (*s && *s != ' ')
+			s++;
+		while (*s == ' ')
+			s++;
+	}
+	return 0;
+}
+
+uint64_t cmdline_u64(const char *key, uint64_t def)
+{
+	const char *v = cmdline_find(key);
+	uint64_t n = 0;
+
+	if (!v || *v != '=')
+		return def;
+	for (v++; *v >= '0' && *v <= '9'; v++)
+		n = n * 10 + (uint64_t)(*v - '0');
+	return n;
+}
+
+int cmdline_has(const char *w)
+{
+	return cmdline_find(w) != 0;
+}
+
+static uint64_t user_pml4[512] __attribute__((aligned(4096)));
+static uint64_t user_pdpt[512] __attribute__((aligned(4096)));
+static uint64_t user_pd[4][512] __attribute__((aligned(4096)));
+
+void paging_user_identity(void)
+{
+	for (uint64_t i = 0; i < 4 * 512; i++)
+		user_pd[i / 512][i % 512] = (i << 21) | 0x87; /* P RW US PS */
+	for (uint64_t i = 0; i < 4; i++)
+		user_pdpt[i] = (uint64_t)user_pd[i] | 7;
+	user_pml4[0] = (uint64_t)user_pdpt | 7;
+	__asm__ volatile("mov %0, %%cr3" :: "r"((uint64_t)user_pml4) : "memory");
+}
+
+void enter_user(void (*fn)(void), void *stack_top)
+{
+	__asm__ volatile(
+		"pushq $0x23\n\t"	/* SS: user data | RPL 3 */
+		"pushq %1\n\t"	/* RSP */
+		"pushq $0x3002\n\t"	/* RFLAGS: IOPL 3, IF 0 */
+		"pushq $0x2b\n\t"	/* CS: user code | RPL 3 */
+		"pushq %0\n\t"	/* RIP */
+		"iretq" :: "r"(fn), "r"(stack_top) : "memory");
+	__builtin_unreachable();
+}

@@ -22,6 +22,7 @@
 	.code32
 pvh_start:
 	cld
+	mov %ebx, boot_pvh_info		/* hvm_start_info, for boot_cmdline() */
 	lea pvh_pd, %edi
 	xor %eax, %eax
 	mov $(4 * 512), %ecx
@@ -66,6 +67,7 @@ pvh_start:
 	.code64
 	.globl _start
 _start:
+	mov %rsi, boot_zero_page(%rip)	/* Linux boot protocol: struct boot_params */
 	lea stack_top(%rip), %rsp
 	lgdt gdt_ptr(%rip)
 	mov $KDATA, %ax
@@ -192,12 +194,20 @@ gdt:
 	.quad 0x00af9b000000ffff	/* 0x08: 64-bit code */
 	.quad 0x00cf93000000ffff	/* 0x10: data */
 	.quad 0x00cf9b000000ffff	/* 0x18: 32-bit code (trampoline) */
+	.quad 0x00cff3000000ffff	/* 0x20: user data */
+	.quad 0x00affb000000ffff	/* 0x28: user 64-bit code */
 gdt_end:
 gdt_ptr:
 	.word gdt_end - gdt - 1
 	.quad gdt
 ap_stack_next:
 	.long 0
+	.globl boot_zero_page, boot_pvh_info
+	.align 8
+boot_zero_page:
+	.quad 0
+boot_pvh_info:
+	.quad 0
 
 	.section .bss
 	.align 4096

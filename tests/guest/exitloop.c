@@ -1,0 +1,36 @@
+/*
+ * The exit round-trip benchmark guest: its hot loop runs at CPL3 (native speed on a nested
+ * host), so each iteration costs one exit to the VMM and back. Command line:
+ *   count=N   iterations (default 100000)
+ *   mmio      write to MMIO 0xd0000800 instead of port 0x80
+ * Ends by writing 0 to the exit port 0xf4 (vmon's test device, QEMU's isa-debug-exit).
+ */
+#include "guest.h"
+
+static uint64_t count;
+static uint8_t user_stack[4096] __attribute__((aligned(16)));
+
+static __attribute__((noreturn)) void user_pio(void)
+{
+	for (uint64_t i = count; i; i--)
+		__asm__ volatile("outb %%al, $0x80" :: "a"(0));
+	__asm__ volatile("outl %%eax, $0xf4" :: "a"(0));
+	for (;;)
+		;
+}
+
+static __attribute__((noreturn)) void user_mmio(void)
+{
+	for (uint64_t i = count; i; i--)
+		*(volatile uint32_t *)(TESTDEV_MMIO + 0x800) = (uint32_t)i;
+	__asm__ volatile("outl %%eax, $0xf4" :: "a"(0));
+	for (;;)
+		;
+}
+
+void guest_main(void)
+{
+	count = cmdline_u64("count", 100000);
+	paging_user_identity();
+	enter_user(cmdline_has("mmio") ? user_mmio : user_pio, user_stack + sizeof(user_stack));
+}

@@ -3,6 +3,7 @@
  * host), so each iteration costs one exit to the VMM and back. Command line:
  *   count=N   iterations (default 100000)
  *   mmio      write to MMIO 0xd0000800 instead of port 0x80
+ *   idle      instead, halt forever with interrupts off (for footprint measurements)
  * Ends by writing 0 to the exit port 0xf4 (vmon's test device, QEMU's isa-debug-exit).
  */
 #include "guest.h"
@@ -30,6 +31,11 @@ static __attribute__((noreturn)) void user_mmio(void)
 
 void guest_main(void)
 {
+	if (cmdline_has("idle")) {
+		report(0x1d1e);
+		for (;;)
+			__asm__ volatile("cli; hlt");
+	}
 	count = cmdline_u64("count", 100000);
 	paging_user_identity();
 	enter_user(cmdline_has("mmio") ? user_mmio : user_pio, user_stack + sizeof(user_stack));

@@ -161,7 +161,7 @@ cli_tests() {
 	expect_cli bad-memory 2 "--memory '12Q'" run --kernel x --memory 12Q
 	expect_cli bad-cpus 2 "--cpus '0'" run --kernel x --cpus 0
 	if [ "$KVM" = 0 ]; then
-		for t in missing-kernel junk-kernel truncated-kernel initrd-too-big; do skip "cli/$t" "cannot open $KVM_DEV"; done
+		for t in missing-kernel junk-kernel truncated-kernel initrd-too-big ctrl-a-x sigterm; do skip "cli/$t" "cannot open $KVM_DEV"; done
 		return
 	fi
 	expect_cli missing-kernel 1 "kernel '/nonexistent/bzImage': No such file" run --kernel /nonexistent/bzImage
@@ -173,6 +173,27 @@ cli_tests() {
 	expect_cli initrd-too-big 1 "initrd '$LOGDIR/big.initrd': larger than guest RAM" \
 		run --kernel $GUESTS/pio_mmio.elf --initrd "$LOGDIR/big.initrd" --memory 32M
 	rm -f "$LOGDIR/big.initrd"
+
+	# Ctrl-A x on a real terminal (a pty from script(1)) quits an idle guest with status 0.
+	local rc
+	(sleep 1; printf '\001x') | timeout 20 script -qec \
+		"$VMON run --kernel $GUESTS/exitloop.elf --testdev --memory 16M --cmdline idle" /dev/null \
+		> "$LOGDIR/ctrl-a-x.log" 2>&1
+	rc=$?
+	if [ "$rc" = 0 ] && grep -q "report 0x1d1e" "$LOGDIR/ctrl-a-x.log"; then
+		pass "cli/ctrl-a-x"
+	else
+		fail "cli/ctrl-a-x" "status $rc"
+	fi
+	# SIGTERM stops the VM cleanly with status 6.
+	"$VMON" run --kernel $GUESTS/exitloop.elf --testdev --memory 16M --console none \
+		--cmdline idle > "$LOGDIR/sigterm.log" 2>&1 &
+	local pid=$!
+	sleep 1
+	kill -TERM $pid
+	wait $pid
+	rc=$?
+	if [ "$rc" = 6 ]; then pass "cli/sigterm"; else fail "cli/sigterm" "status $rc, want 6"; fi
 }
 
 unit_tests

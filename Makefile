@@ -50,12 +50,16 @@ run: setup all
 test: setup all unit guests
 	tests/run.sh
 
-# The tests without the Linux guest (no kernel build).
+# The tests without the Linux guest and the benchmarks (no kernel build).
 check: all unit guests
-	VMON_SKIP_LINUX=1 tests/run.sh
+	VMON_SKIP_LINUX=1 VMON_SKIP_BENCH=1 tests/run.sh
+
+# Every benchmark, 5 runs each, against QEMU and bare KVM (see bench/run --help).
+bench: setup all guests
+	bench/run
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all unit setup run test check clean guests
+.PHONY: all unit setup run test check bench clean guests
 -include $(OBJS:.o=.d)

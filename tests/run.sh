@@ -211,6 +211,23 @@ if [ -z "${VMON_SKIP_LINUX:-}" ]; then
 	done < "$LOGDIR/linux.results"
 fi
 
+# Each benchmark once, in its quick mode: the suite keeps working (figures are not judged).
+if [ -z "${VMON_SKIP_BENCH:-}" ]; then
+	if [ "$KVM" = 0 ]; then
+		skip "bench/quick" "cannot open $KVM_DEV"
+	else
+		bench/run --quick > "$LOGDIR/bench.log" 2> "$LOGDIR/bench.err"
+		brc=$?
+		for b in exits startup rss pss creation binary shared-libs boot; do
+			if [ "$brc" = 0 ] && grep -qE "^$b +vmon" "$LOGDIR/bench.log"; then
+				pass "bench/$b"
+			else
+				fail "bench/$b" "bench/run --quick status $brc, see $LOGDIR/bench.err"
+			fi
+		done
+	fi
+fi
+
 echo
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
 echo "$passed passed, $failed failed, $skipped skipped"

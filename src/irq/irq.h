@@ -13,6 +13,7 @@ struct irq_line {
 	void (*set)(struct irq_line *line, int level);
 	uint32_t gsi;
 	int vm_fd;
+	int fd; /* irqfd lines: the eventfd */
 };
 
 static inline void irq_line_set(struct irq_line *line, int level)
@@ -34,5 +35,15 @@ void irqchip_line_init(struct irq_line *line, int vm_fd, uint32_t gsi);
 /* Where the in-kernel IOAPIC and LAPIC sit (described to the guest in the MADT). */
 #define IOAPIC_ADDR 0xfec00000u
 #define LAPIC_ADDR 0xfee00000u
+
+/*
+ * irqfd: a line whose rising edge is an eventfd write, injected by KVM without a trip
+ * through vmon (edge-triggered, as virtio-mmio and MSI want). 0 or -errno.
+ */
+int irqfd_line_init(struct irq_line *line, int vm_fd, uint32_t gsi) __must_check;
+
+/* ioeventfd: KVM signals `fd` on a guest write of `datamatch` to addr (MMIO or port). */
+int ioeventfd_register(int vm_fd, uint64_t addr, uint32_t len, uint64_t datamatch, int fd,
+		       bool pio) __must_check;
 
 #endif

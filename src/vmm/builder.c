@@ -63,6 +63,81 @@ static int vm_wire_devices(struct vm *vm)
 	return ret;
 }
 
+/* GSIs free for virtio-mmio devices: ISA IRQs no legacy device of vmon's uses. */
+static const uint32_t virtio_gsis[VM_MAX_VIRTIO] = { 5, 6, 7, 10, 11, 12, 14, 15 };
+
+/* Put one virtio device on the MMIO bus at the next slot, announced on the command line. */
+static int vm_add_virtio(struct vm *vm, struct vm_virtio *v, const struct virtio_device_ops *ops,
+			 const char *kind, char *err, size_t errlen)
+{
+	int i = vm->nr_virtio;
+	uint64_t base = VIRTIO_MMIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE;
+	char *words;
+	int ret;
+
+	if (i == VM_MAX_VIRTIO) {
+		snprintf(err, errlen, "at most %d virtio devices", VM_MAX_VIRTIO);
+		return -ENOSPC;
+	}
+	snprintf(v->id, sizeof(v->id), "%s%d", kind, i);
+	ret = irqfd_line_init(&v->irq, vm->kvm.vm_fd, virtio_gsis[i]);
+	if (ret)
+		goto fail;
+	virtio_device_init(&v->dev, ops, v->dev.priv, &vm->mem, &v->irq, v->id);
+	ret = virtio_mmio_init(&v->mmio, &v->dev, base, &vm->io, vm->kvm.vm_fd);
+	ret = ret ?: bus_register(&vm->mmio, base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, &v->mmio, v->id);
+	if (ret)
+		goto fail;
+	if (asprintf(&words, "%s%svirtio_mmio.device=4K@0x%llx:%u", vm->virtio_cmdline ?: "",
+		     vm->virtio_cmdline ? " " : "", (unsigned long long)base, virtio_gsis[i]) < 0)
+		return -ENOMEM;
+	free(vm->virtio_cmdline);
+	vm->virtio_cmdline = words;
+	vm->virtio[vm->nr_virtio++] = v;
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot set up %s: %s", v->id, strerror(-ret));
+	return ret;
+}
+
+static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
+{
+	int ret;
+
+	for (int i = 0; i < vm->cfg->nr_disks; i++) {
+		const struct disk_config *d = &vm->cfg->disks[i];
+		struct vm_virtio *v = calloc(1, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		ret = virtio_blk_open(&v->blk, d->path, d->readonly, d->serial, err, errlen);
+		if (ret) {
+			free(v);
+			return ret;
+		}
+		v->dev.priv = &v->blk;
+		ret = vm_add_virtio(vm, v, &virtio_blk_ops, "virtio-blk", err, errlen);
+		if (ret) {
+			free(v);
+			return ret;
+		}
+		if (d->readonly)
+			v->dev.features |= VIRTIO_BLK_F_RO;
+	}
+	if (vm->cfg->rng) {
+		struct vm_virtio *v = calloc(1, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		ret = vm_add_virtio(vm, v, &virtio_rng_ops, "virtio-rng", err, errlen);
+		if (ret) {
+			free(v);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 static int vm_write_acpi(struct vm *vm)
 {
 	struct acpi_config acfg = {
@@ -84,7 +159,12 @@ static int vm_write_acpi(struct vm *vm)
 
 static int vm_load_kernel(struct vm *vm, struct boot_entry *entry, char *err, size_t errlen)
 {
-	char *cmdline = config_guest_cmdline(vm->cfg);
+	char *base = config_guest_cmdline(vm->cfg), *cmdline = NULL;
+
+	if (base && asprintf(&cmdline, "%s%s%s", base, vm->virtio_cmdline ? " " : "",
+			     vm->virtio_cmdline ?: "") < 0)
+		cmdline = NULL;
+	free(base);
 	struct boot_config bc = {
 		.kernel_path = vm->cfg->kernel,
 		.initrd_path = vm->cfg->initrd,
@@ -127,6 +207,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	vm->power.event = vm_power_event;
 	vm->kvm.sys_fd = vm->kvm.vm_fd = vm->mem.fd = -1;
 	vm->console.in_fd = vm->console.out_fd = -1;
+	vm->io.epfd = vm->io.stop_fd = -1;
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -144,7 +225,9 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 		   strerror(-ret));
 	BUILD_STEP(kvm_map_memory(&vm->kvm, &vm->mem), "cannot map guest RAM into KVM");
 	BUILD_STEP(irqchip_create(vm->kvm.vm_fd), "cannot create the in-kernel irqchip and PIT");
+	BUILD_STEP(eventloop_init(&vm->io), "cannot create the I/O thread's event loop");
 	BUILD_STEP(vm_wire_devices(vm), "cannot place devices on the buses");
+	BUILD_STEP(vm_wire_virtio(vm, err, errlen), "cannot set up virtio devices");
 	BUILD_STEP(vm_write_acpi(vm), "cannot build ACPI tables");
 	BUILD_STEP(vm_load_kernel(vm, &entry, err, errlen), "cannot load the kernel");
 	BUILD_STEP(vcpus_create(vm, &entry), "cannot create %d vCPUs: %s", vm->nr_vcpus,
@@ -158,6 +241,15 @@ fail:
 
 void vm_destroy(struct vm *vm)
 {
+	eventloop_destroy(&vm->io);
+	for (int i = 0; i < vm->nr_virtio; i++) {
+		if (vm->virtio[i]->dev.ops == &virtio_blk_ops)
+			close(vm->virtio[i]->blk.fd);
+		free(vm->virtio[i]);
+	}
+	vm->nr_virtio = 0;
+	free(vm->virtio_cmdline);
+	vm->virtio_cmdline = NULL;
 	console_close(&vm->console);
 	vcpus_destroy(vm);
 	kvm_close(&vm->kvm);

@@ -44,6 +44,8 @@ void config_usage(FILE *out)
 		"  --cpus N             vCPUs, 1-%d (default 1)\n"
 		"  --console SPEC       stdio (default, raw mode; Ctrl-A x quits), file:PATH, none\n"
 		"  --boot PROTO         auto (default), linux (64-bit boot protocol), pvh\n"
+		"  --disk SPEC          virtio-blk disk: path=FILE[,readonly][,serial=ID] (up to %d)\n"
+		"  --rng                virtio-rng entropy device\n"
 		"  --hugepages          back guest RAM with 2 MiB huge pages\n"
 		"  --no-host-decompress enter a bzImage through its own decompressor\n"
 		"  --no-host-quirks     do not add this host's workaround words to the command line\n"
@@ -54,13 +56,13 @@ void config_usage(FILE *out)
 		"Exit status: 0 guest powered off (or Ctrl-A x), 1 setup failed, 2 bad command line,\n"
 		"3 guest reset/reboot, 4 triple fault, 5 KVM internal error or unhandled exit,\n"
 		"6 stopped by SIGINT/SIGTERM; with --testdev, the code the guest wrote to port 0xf4.\n",
-		DEFAULT_CMDLINE, VMON_MAX_CPUS);
+		DEFAULT_CMDLINE, VMON_MAX_CPUS, VMON_MAX_DISKS);
 }
 
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CONSOLE, OPT_BOOT,
 	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
-	OPT_VERSION,
+	OPT_VERSION, OPT_DISK, OPT_RNG,
 };
 
 static const struct option options[] = {
@@ -75,12 +77,47 @@ static const struct option options[] = {
 	{ "no-host-decompress", no_argument, NULL, OPT_NO_HOST_DECOMPRESS },
 	{ "no-host-quirks", no_argument, NULL, OPT_NO_HOST_QUIRKS },
 	{ "testdev", no_argument, NULL, OPT_TESTDEV },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ 0 },
 };
+
+/* "path=FILE[,readonly][,serial=ID]" or just "FILE". The string is modified in place. */
+static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen)
+{
+	struct disk_config d = { 0 };
+	char *save = NULL;
+
+	if (cfg->nr_disks == VMON_MAX_DISKS) {
+		snprintf(err, errlen, "--disk: at most %d disks", VMON_MAX_DISKS);
+		return -EINVAL;
+	}
+	for (char *tok = strtok_r(arg, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(tok, "path=", 5))
+			d.path = tok + 5;
+		else if (!strcmp(tok, "readonly") || !strcmp(tok, "ro"))
+			d.readonly = true;
+		else if (!strncmp(tok, "serial=", 7) && strlen(tok + 7) <= 20)
+			d.serial = tok + 7;
+		else if (!d.path && !strchr(tok, '='))
+			d.path = tok;
+		else {
+			snprintf(err, errlen, "--disk: cannot understand '%s' "
+				 "(path=FILE[,readonly][,serial=ID up to 20 chars])", tok);
+			return -EINVAL;
+		}
+	}
+	if (!d.path || !*d.path) {
+		snprintf(err, errlen, "--disk: no path given");
+		return -EINVAL;
+	}
+	cfg->disks[cfg->nr_disks++] = d;
+	return 0;
+}
 
 static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *err, size_t errlen)
 {
@@ -96,6 +133,8 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_NO_HOST_DECOMPRESS: cfg->no_host_decompress = true; break;
 	case OPT_NO_HOST_QUIRKS: cfg->host_quirks = false; break;
 	case OPT_TESTDEV: cfg->testdev = true; break;
+	case OPT_RNG: cfg->rng = true; break;
+	case OPT_DISK: return parse_disk(cfg, (char *)arg, err, errlen);
 	case 'v': cfg->log_level++; break;
 	case 'q': cfg->log_level = LOG_ERROR; break;
 	case OPT_MEMORY:

@@ -12,6 +12,14 @@
 #define VMON_MIN_MEMORY (8 * MiB)
 #define VMON_DEFAULT_MEMORY (512 * MiB)
 
+#define VMON_MAX_DISKS 8
+
+struct disk_config {
+	const char *path;
+	bool readonly;
+	const char *serial;
+};
+
 struct vm_config {
 	const char *kernel;
 	const char *initrd;
@@ -24,6 +32,9 @@ struct vm_config {
 	bool no_host_decompress;
 	bool testdev;
 	bool host_quirks;        /* add this host's guest command-line workarounds */
+	struct disk_config disks[VMON_MAX_DISKS];
+	int nr_disks;
+	bool rng;
 	int log_level;
 };
 

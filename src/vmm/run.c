@@ -61,6 +61,10 @@ int vm_run(struct vm *vm)
 	int sfd = vm_signalfd();
 	bool input = vm->console.in_fd >= 0;
 
+	if (eventloop_start(&vm->io)) {
+		pr_err("cannot start the I/O thread");
+		return VMON_EXIT_SETUP;
+	}
 	if (vcpus_start(vm)) {
 		vcpus_stop(vm);
 		return VMON_EXIT_SETUP;
@@ -86,6 +90,7 @@ int vm_run(struct vm *vm)
 			input = vm_console_input(vm);
 	}
 	vcpus_stop(vm);
+	eventloop_stop(&vm->io);
 	if (sfd >= 0)
 		close(sfd);
 	return vm->exit_status;

@@ -17,11 +17,28 @@
 #include "devices/legacy/i8250.h"
 #include "devices/legacy/mc146818.h"
 #include "devices/testdev.h"
+#include "devices/virtio/blk.h"
+#include "devices/virtio/mmio.h"
+#include "devices/virtio/rng.h"
+#include "vmm/eventloop.h"
 #include "irq/irq.h"
 #include "mem/guest_mem.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/power.h"
+
+/* A virtio device on the MMIO transport, with its interrupt line and type state. */
+struct vm_virtio {
+	struct virtio_device dev;
+	struct virtio_mmio mmio;
+	struct irq_line irq;
+	char id[24];
+	union {
+		struct virtio_blk blk;
+	};
+};
+
+#define VM_MAX_VIRTIO 8
 
 struct vm {
 	const struct vm_config *cfg;
@@ -41,6 +58,11 @@ struct vm {
 	struct acpi_pm acpi_pm;
 	struct testdev testdev;
 	struct power_sink power;
+
+	struct eventloop io; /* the I/O thread: virtio queues */
+	int nr_virtio;
+	struct vm_virtio *virtio[VM_MAX_VIRTIO];
+	char *virtio_cmdline; /* "virtio_mmio.device=..." words for the guest */
 
 	/* Stopping: the first stop request wins and sets the exit status. */
 	atomic_bool stopping;

@@ -1,0 +1,269 @@
+/* virtio-blk request handling over a raw image: every sector range checked against the disk. */
+#include "devices/virtio/blk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define VIRTIO_BLK_F_SEG_MAX (1ULL << 2)
+#define VIRTIO_BLK_F_BLK_SIZE (1ULL << 6)
+#define VIRTIO_BLK_F_FLUSH (1ULL << 9)
+#define VIRTIO_BLK_F_DISCARD (1ULL << 13)
+#define VIRTIO_BLK_F_WRITE_ZEROES (1ULL << 14)
+
+enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8, T_DISCARD = 11, T_WRITE_ZEROES = 13 };
+enum { S_OK = 0, S_IOERR = 1, S_UNSUPP = 2 };
+
+#define QUEUE_SIZE 256
+#define SEG_MAX (QUEUE_SIZE - 2)
+#define MAX_DISCARD_SECTORS (1u << 22)
+
+struct blk_config {
+	uint64_t capacity;
+	uint32_t size_max;
+	uint32_t seg_max;
+	uint8_t geometry[4];
+	uint32_t blk_size;
+	uint8_t topology[8];
+	uint8_t writeback;
+	uint8_t unused0;
+	uint16_t num_queues;
+	uint32_t max_discard_sectors;
+	uint32_t max_discard_seg;
+	uint32_t discard_sector_alignment;
+	uint32_t max_write_zeroes_sectors;
+	uint32_t max_write_zeroes_seg;
+	uint8_t write_zeroes_may_unmap;
+	uint8_t unused1[3];
+} __attribute__((packed));
+
+struct blk_req_hdr {
+	uint32_t type;
+	uint32_t reserved;
+	uint64_t sector;
+};
+
+struct blk_discard_seg {
+	uint64_t sector;
+	uint32_t num_sectors;
+	uint32_t flags;
+};
+
+int virtio_blk_open(struct virtio_blk *b, const char *path, bool readonly, const char *serial,
+		    char *err, size_t errlen)
+{
+	struct stat st;
+
+	memset(b, 0, sizeof(*b));
+	b->readonly = readonly;
+	b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0 || fstat(b->fd, &st) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "disk '%s': %s", path, strerror(e));
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		snprintf(err, errlen, "disk '%s': not a regular file or block device", path);
+		return -EINVAL;
+	}
+	off_t size = S_ISBLK(st.st_mode) ? lseek(b->fd, 0, SEEK_END) : st.st_size;
+	b->sectors = (uint64_t)size / 512;
+	snprintf(b->serial, sizeof(b->serial), "%s", serial ? serial : "");
+	return 0;
+}
+
+static void blk_config_read(struct virtio_device *d, uint32_t off, void *data, uint32_t len)
+{
+	struct virtio_blk *b = d->priv;
+	struct blk_config c = {
+		.capacity = b->sectors,
+		.seg_max = SEG_MAX,
+		.blk_size = 512,
+		.num_queues = 1,
+		.max_discard_sectors = MAX_DISCARD_SECTORS,
+		.max_discard_seg = 1,
+		.discard_sector_alignment = 8,
+		.max_write_zeroes_sectors = MAX_DISCARD_SECTORS,
+		.max_write_zeroes_seg = 1,
+		.write_zeroes_may_unmap = 1,
+	};
+	if (range_fits(off, len, sizeof(c)))
+		memcpy(data, (uint8_t *)&c + off, len);
+}
+
+/* The data part of a chain as an iovec: device-readable bytes after the header (for a
+ * write request), or device-writable bytes before the status byte (for a read). */
+static int blk_iov(const struct virtq *q, const struct virtq_chain *c, bool dev_writable, size_t skip,
+		   size_t len, struct iovec *iov)
+{
+	int n = 0;
+
+	for (uint16_t i = 0; i < c->nr && len; i++) {
+		const struct virtq_buf *b = &c->buf[i];
+		if (b->write != dev_writable)
+			continue;
+		if (skip >= b->len) {
+			skip -= b->len;
+			continue;
+		}
+		size_t take = MIN((size_t)b->len - skip, len);
+		iov[n].iov_base = gm_translate(q->mem, b->addr + skip, take);
+		iov[n].iov_len = take;
+		n++;
+		len -= take;
+		skip = 0;
+	}
+	return n;
+}
+
+static bool blk_range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t bytes)
+{
+	return bytes % 512 == 0 && range_fits(sector, bytes / 512, b->sectors);
+}
+
+/* Transfer a whole iovec, resuming after short transfers. 0 or -1. */
+static int rw_full(int fd, struct iovec *iov, int n, off_t off, bool is_write)
+{
+	while (n > 0) {
+		ssize_t r = is_write ? pwritev(fd, iov, n, off) : preadv(fd, iov, n, off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1; /* error, or the image shrank under us */
+		off += r;
+		while (n > 0 && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++, n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
+	}
+	return 0;
+}
+
+static uint8_t blk_rw(struct virtio_blk *b, const struct virtq *q, const struct virtq_chain *c,
+		      const struct blk_req_hdr *h, bool is_write, uint32_t *written)
+{
+	struct iovec iov[VIRTQ_MAX_CHAIN];
+	size_t bytes = is_write ? c->out_len - sizeof(*h) : c->in_len - 1;
+
+	if (is_write && b->readonly)
+		return S_IOERR;
+	if (!blk_range_ok(b, h->sector, bytes))
+		return S_IOERR;
+	int n = blk_iov(q, c, !is_write, is_write ? sizeof(*h) : 0, bytes, iov);
+	if (rw_full(b->fd, iov, n, (off_t)(h->sector * 512), is_write))
+		return S_IOERR;
+	if (!is_write)
+		*written = (uint32_t)bytes;
+	if (is_write)
+		b->writes++;
+	else
+		b->reads++;
+	return S_OK;
+}
+
+static uint8_t blk_discard(struct virtio_blk *b, const struct virtq *q, const struct virtq_chain *c,
+			   bool zeroes)
+{
+	struct blk_discard_seg s;
+
+	if (b->readonly)
+		return S_IOERR;
+	if (c->out_len != sizeof(struct blk_req_hdr) + sizeof(s) ||
+	    virtq_chain_read(q, c, sizeof(struct blk_req_hdr), &s, sizeof(s)) != sizeof(s))
+		return S_UNSUPP;
+	if (!blk_range_ok(b, s.sector, (uint64_t)s.num_sectors * 512) ||
+	    s.num_sectors > MAX_DISCARD_SECTORS)
+		return S_IOERR;
+	int mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE;
+	if (zeroes && !(s.flags & 1))
+		mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE;
+	if (fallocate(b->fd, mode, (off_t)(s.sector * 512), (off_t)s.num_sectors * 512) == 0)
+		return S_OK;
+	if (!zeroes)
+		return S_OK; /* discard is a hint */
+	/* No hole punching here: write the zeroes. */
+	static const uint8_t zero[65536];
+	for (uint64_t done = 0, len = (uint64_t)s.num_sectors * 512; done < len;) {
+		ssize_t r = pwrite(b->fd, zero, MIN(sizeof(zero), len - done), (off_t)(s.sector * 512 + done));
+		if (r <= 0)
+			return S_IOERR;
+		done += (uint64_t)r;
+	}
+	return S_OK;
+}
+
+static uint8_t blk_request(struct virtio_blk *b, const struct virtq *q, const struct virtq_chain *c,
+			   uint32_t *written)
+{
+	struct blk_req_hdr h;
+
+	*written = 0;
+	if (virtq_chain_read(q, c, 0, &h, sizeof(h)) != sizeof(h))
+		return S_IOERR;
+	switch (h.type) {
+	case T_IN: return blk_rw(b, q, c, &h, false, written);
+	case T_OUT: return blk_rw(b, q, c, &h, true, written);
+	case T_FLUSH:
+		b->flushes++;
+		return b->readonly || fdatasync(b->fd) == 0 ? S_OK : S_IOERR;
+	case T_GET_ID: {
+		char id[20] = { 0 };
+		memcpy(id, b->serial, strnlen(b->serial, sizeof(id)));
+		*written = (uint32_t)virtq_chain_write(q, c, 0, id, MIN(sizeof(id), (size_t)c->in_len - 1));
+		return S_OK;
+	}
+	case T_DISCARD: return blk_discard(b, q, c, false);
+	case T_WRITE_ZEROES: return blk_discard(b, q, c, true);
+	default: return S_UNSUPP;
+	}
+}
+
+static void blk_notify(struct virtio_device *d, int qi)
+{
+	struct virtio_blk *b = d->priv;
+	struct virtq *q = &d->vq[qi];
+	struct virtq_chain c;
+	int ret;
+
+	while ((ret = virtq_pop(q, &c)) == 0) {
+		uint32_t written;
+		uint8_t status;
+
+		if (c.out_len < sizeof(struct blk_req_hdr) || c.in_len < 1) {
+			virtio_device_fail(d, "request without header or status byte");
+			return;
+		}
+		status = blk_request(b, q, &c, &written);
+		if (status != S_OK)
+			b->errors++;
+		virtq_chain_write(q, &c, c.in_len - 1, &status, 1);
+		if (virtq_push(q, c.head, written + 1))
+			break;
+	}
+	if (ret == -EINVAL)
+		virtio_device_fail(d, q->why);
+	virtio_notify_used(d, qi);
+}
+
+const struct virtio_device_ops virtio_blk_ops = {
+	.name = "virtio-blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.features = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH |
+		    VIRTIO_BLK_F_DISCARD | VIRTIO_BLK_F_WRITE_ZEROES,
+	.nr_queues = 1,
+	.queue_max = QUEUE_SIZE,
+	.config_size = sizeof(struct blk_config),
+	.config_read = blk_config_read,
+	.queue_notify = blk_notify,
+};

@@ -1,0 +1,87 @@
+/* The virtio device core: negotiation, status transitions, interrupts, NEEDS_RESET. */
+#include "devices/virtio/virtio.h"
+
+#include <string.h>
+
+#include "util/log.h"
+
+void virtio_device_init(struct virtio_device *d, const struct virtio_device_ops *ops, void *priv,
+			const struct guest_mem *mem, struct irq_line *irq, const char *id)
+{
+	memset(d, 0, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
+	d->ops = ops;
+	d->features = ops->features;
+	d->priv = priv;
+	d->mem = mem;
+	d->irq = irq;
+	d->id = id;
+	for (int i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		virtq_reset(&d->vq[i], mem);
+}
+
+uint64_t virtio_device_features(const struct virtio_device *d)
+{
+	return d->features | VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX | VIRTIO_F_INDIRECT_DESC;
+}
+
+static void virtio_reset(struct virtio_device *d)
+{
+	if (d->ops->reset)
+		d->ops->reset(d);
+	for (int i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		virtq_reset(&d->vq[i], d->mem);
+	d->driver_features = 0;
+	d->status = 0;
+	d->isr = 0;
+}
+
+void virtio_set_status(struct virtio_device *d, uint8_t status)
+{
+	if (status == 0) {
+		virtio_reset(d);
+		return;
+	}
+	/* FEATURES_OK sticks only if the driver accepted a subset of what we offer, with VERSION_1. */
+	if ((status & VIRTIO_STATUS_FEATURES_OK) && !(d->status & VIRTIO_STATUS_FEATURES_OK)) {
+		uint64_t f = d->driver_features;
+		if ((f & ~virtio_device_features(d)) || !(f & VIRTIO_F_VERSION_1))
+			status &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+	}
+	bool driver_ok = (status & VIRTIO_STATUS_DRIVER_OK) && !(d->status & VIRTIO_STATUS_DRIVER_OK);
+	d->status = status | (d->status & VIRTIO_STATUS_NEEDS_RESET);
+	if (!driver_ok)
+		return;
+	for (int i = 0; i < d->ops->nr_queues; i++) {
+		d->vq[i].event_idx = d->driver_features & VIRTIO_F_EVENT_IDX;
+		d->vq[i].indirect = d->driver_features & VIRTIO_F_INDIRECT_DESC;
+	}
+	if (d->ops->activate && d->ops->activate(d))
+		virtio_device_fail(d, "device could not start");
+}
+
+void virtio_notify_used(struct virtio_device *d, int q)
+{
+	if (!virtq_need_interrupt(&d->vq[q]))
+		return;
+	d->isr |= VIRTIO_INT_VRING;
+	irq_line_set(d->irq, 1);
+}
+
+void virtio_device_fail(struct virtio_device *d, const char *why)
+{
+	pr_ratelimited(LOG_WARN, "%s: %s; device needs reset", d->id, why);
+	if (d->status & VIRTIO_STATUS_NEEDS_RESET)
+		return;
+	d->status |= VIRTIO_STATUS_NEEDS_RESET;
+	d->config_generation++;
+	if (d->status & VIRTIO_STATUS_DRIVER_OK) {
+		d->isr |= VIRTIO_INT_CONFIG;
+		irq_line_set(d->irq, 1);
+	}
+}
+
+bool virtio_device_live(const struct virtio_device *d)
+{
+	return (d->status & VIRTIO_STATUS_DRIVER_OK) && !(d->status & VIRTIO_STATUS_NEEDS_RESET);
+}

@@ -1,0 +1,87 @@
+/*
+ * The virtio device core, shared by every device type and both transports: feature
+ * negotiation, device status, the queues, and "used buffers -> interrupt". A device type
+ * (blk.c, rng.c, console.c) fills in virtio_device_ops; a transport (mmio.c) exposes it.
+ */
+#ifndef VMON_VIRTIO_H
+#define VMON_VIRTIO_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include "devices/virtio/virtqueue.h"
+#include "irq/irq.h"
+
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG 4
+
+#define VIRTIO_F_INDIRECT_DESC (1ULL << 28)
+#define VIRTIO_F_EVENT_IDX (1ULL << 29)
+#define VIRTIO_F_VERSION_1 (1ULL << 32)
+
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER 2
+#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 64
+#define VIRTIO_STATUS_FAILED 128
+
+#define VIRTIO_INT_VRING 1
+#define VIRTIO_INT_CONFIG 2
+
+#define VIRTIO_MAX_QUEUES 8
+
+struct virtio_device;
+
+struct virtio_device_ops {
+	const char *name;
+	uint32_t device_id;
+	uint64_t features;  /* device-specific features; the core adds VERSION_1, EVENT_IDX, INDIRECT */
+	int nr_queues;
+	uint16_t queue_max;
+	uint32_t config_size;
+	/* Device config space (offset within it); called with the device lock held. */
+	void (*config_read)(struct virtio_device *d, uint32_t off, void *data, uint32_t len);
+	void (*config_write)(struct virtio_device *d, uint32_t off, const void *data, uint32_t len);
+	/* The driver notified queue q (I/O thread, device lock held). */
+	void (*queue_notify)(struct virtio_device *d, int q);
+	/* The driver set DRIVER_OK, or reset the device (device lock held). */
+	int (*activate)(struct virtio_device *d);
+	void (*reset)(struct virtio_device *d);
+};
+
+struct virtio_device {
+	const struct virtio_device_ops *ops;
+	void *priv;                 /* the device type's state */
+	const struct guest_mem *mem;
+	uint64_t features;          /* ops->features plus per-instance ones (e.g. read-only) */
+	pthread_mutex_t lock;
+	struct irq_line *irq;
+	uint64_t driver_features;
+	uint8_t status;
+	uint32_t isr;               /* interrupt status (VIRTIO_INT_*) */
+	uint32_t config_generation;
+	struct virtq vq[VIRTIO_MAX_QUEUES];
+	const char *id;             /* for logs, e.g. "virtio-blk0" */
+};
+
+void virtio_device_init(struct virtio_device *d, const struct virtio_device_ops *ops, void *priv,
+			const struct guest_mem *mem, struct irq_line *irq, const char *id);
+
+/* Features offered to the driver: the device's plus the transport features vmon supports. */
+uint64_t virtio_device_features(const struct virtio_device *d);
+
+/* Status register write from the driver: negotiation, DRIVER_OK, reset (0). Lock held. */
+void virtio_set_status(struct virtio_device *d, uint8_t status);
+
+/* After pushing used buffers on queue q: interrupt the driver if it wants one. Lock held. */
+void virtio_notify_used(struct virtio_device *d, int q);
+
+/* A guest-caused error: log (rate-limited), set NEEDS_RESET, tell the driver. Lock held. */
+void virtio_device_fail(struct virtio_device *d, const char *why);
+
+/* True once the driver set DRIVER_OK and the device is not broken. */
+bool virtio_device_live(const struct virtio_device *d);
+
+#endif

@@ -1,0 +1,90 @@
+/* The I/O thread's epoll loop. */
+#include "vmm/eventloop.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+int eventloop_init(struct eventloop *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (l->epfd < 0 || l->stop_fd < 0)
+		return -errno;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	return epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->stop_fd, &ev) < 0 ? -errno : 0;
+}
+
+int eventloop_add(struct eventloop *l, int fd, uint32_t events, event_fn fn, void *opaque)
+{
+	if (l->nr == EVENTLOOP_MAX_SOURCES)
+		return -ENOSPC;
+	struct event_source *s = &l->sources[l->nr++];
+	*s = (struct event_source){ fd, fn, opaque };
+	struct epoll_event ev = { .events = events, .data.ptr = s };
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		l->nr--;
+		return -errno;
+	}
+	return 0;
+}
+
+static void *eventloop_thread(void *arg)
+{
+	struct eventloop *l = arg;
+	struct epoll_event evs[16];
+
+	for (;;) {
+		int n = epoll_wait(l->epfd, evs, 16, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			pr_err("I/O thread: epoll_wait: %s", strerror(errno));
+			return NULL;
+		}
+		for (int i = 0; i < n; i++) {
+			struct event_source *s = evs[i].data.ptr;
+			if (!s)
+				return NULL; /* stop_fd */
+			s->fn(s->opaque, evs[i].events);
+		}
+	}
+}
+
+int eventloop_start(struct eventloop *l)
+{
+	int ret = pthread_create(&l->thread, NULL, eventloop_thread, l);
+	if (ret)
+		return -ret;
+	pthread_setname_np(l->thread, "vmon-io");
+	l->started = true;
+	return 0;
+}
+
+void eventloop_stop(struct eventloop *l)
+{
+	uint64_t one = 1;
+
+	if (!l->started)
+		return;
+	if (write(l->stop_fd, &one, sizeof(one)) < 0)
+		pr_warn("cannot stop the I/O thread: %s", strerror(errno));
+	pthread_join(l->thread, NULL);
+	l->started = false;
+}
+
+void eventloop_destroy(struct eventloop *l)
+{
+	eventloop_stop(l);
+	if (l->epfd >= 0)
+		close(l->epfd);
+	if (l->stop_fd >= 0)
+		close(l->stop_fd);
+	l->epfd = l->stop_fd = -1;
+}

@@ -1,0 +1,38 @@
+/*
+ * The I/O thread: an epoll loop that runs device work (queue notifications arriving via
+ * ioeventfd, backend completions) so no vCPU thread ever blocks on a disk or a network.
+ */
+#ifndef VMON_EVENTLOOP_H
+#define VMON_EVENTLOOP_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include "util/util.h"
+
+typedef void (*event_fn)(void *opaque, uint32_t events);
+
+struct event_source {
+	int fd;
+	event_fn fn;
+	void *opaque;
+};
+
+#define EVENTLOOP_MAX_SOURCES 64
+
+struct eventloop {
+	int epfd;
+	int stop_fd;
+	pthread_t thread;
+	bool started;
+	int nr;
+	struct event_source sources[EVENTLOOP_MAX_SOURCES];
+};
+
+int eventloop_init(struct eventloop *l) __must_check;
+/* Watch fd for `events` (EPOLLIN...); fn runs on the I/O thread. Before or after start. */
+int eventloop_add(struct eventloop *l, int fd, uint32_t events, event_fn fn, void *opaque) __must_check;
+int eventloop_start(struct eventloop *l) __must_check;
+void eventloop_stop(struct eventloop *l);
+void eventloop_destroy(struct eventloop *l);
+
+#endif

@@ -123,6 +123,8 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 		}
 		if (d->readonly)
 			v->dev.features |= VIRTIO_BLK_F_RO;
+		if (!d->sync && !virtio_blk_use_uring(&v->blk, &v->dev, &vm->io))
+			pr_info("%s: io_uring unavailable, synchronous I/O on the I/O thread", v->id);
 	}
 	if (vm->cfg->rng) {
 		struct vm_virtio *v = calloc(1, sizeof(*v));
@@ -134,6 +136,21 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 			free(v);
 			return ret;
 		}
+	}
+	if (vm->cfg->virtio_console) {
+		struct vm_virtio *v = calloc(1, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		v->con.tx = console_output;
+		v->con.tx_opaque = &vm->console;
+		v->dev.priv = &v->con;
+		ret = vm_add_virtio(vm, v, &virtio_console_ops, "virtio-console", err, errlen);
+		if (ret) {
+			free(v);
+			return ret;
+		}
+		vm->vcon = &v->dev;
 	}
 	return 0;
 }
@@ -244,7 +261,7 @@ void vm_destroy(struct vm *vm)
 	eventloop_destroy(&vm->io);
 	for (int i = 0; i < vm->nr_virtio; i++) {
 		if (vm->virtio[i]->dev.ops == &virtio_blk_ops)
-			close(vm->virtio[i]->blk.fd);
+			virtio_blk_close(&vm->virtio[i]->blk);
 		free(vm->virtio[i]);
 	}
 	vm->nr_virtio = 0;

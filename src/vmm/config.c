@@ -42,10 +42,13 @@ void config_usage(FILE *out)
 		"  --cmdline STR        kernel command line (default: \"%s\")\n"
 		"  --memory SIZE        guest RAM, e.g. 512M, 2G (default 512M)\n"
 		"  --cpus N             vCPUs, 1-%d (default 1)\n"
-		"  --console SPEC       stdio (default, raw mode; Ctrl-A x quits), file:PATH, none\n"
+		"  --console SPEC       stdio (default, raw mode; Ctrl-A x quits), file:PATH,\n"
+		"                       unix:PATH (a socket one client connects to), none\n"
 		"  --boot PROTO         auto (default), linux (64-bit boot protocol), pvh\n"
-		"  --disk SPEC          virtio-blk disk: path=FILE[,readonly][,serial=ID] (up to %d)\n"
+		"  --disk SPEC          virtio-blk disk: path=FILE[,readonly][,serial=ID]\n"
+		"                       [,io_engine=io_uring|sync] (up to %d)\n"
 		"  --rng                virtio-rng entropy device\n"
+		"  --virtio-console     virtio-console (hvc0) on the console; use console=hvc0\n"
 		"  --hugepages          back guest RAM with 2 MiB huge pages\n"
 		"  --no-host-decompress enter a bzImage through its own decompressor\n"
 		"  --no-host-quirks     do not add this host's workaround words to the command line\n"
@@ -62,7 +65,7 @@ void config_usage(FILE *out)
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CONSOLE, OPT_BOOT,
 	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
-	OPT_VERSION, OPT_DISK, OPT_RNG,
+	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE,
 };
 
 static const struct option options[] = {
@@ -79,6 +82,7 @@ static const struct option options[] = {
 	{ "testdev", no_argument, NULL, OPT_TESTDEV },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "virtio-console", no_argument, NULL, OPT_VIRTIO_CONSOLE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -101,13 +105,17 @@ static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen
 			d.path = tok + 5;
 		else if (!strcmp(tok, "readonly") || !strcmp(tok, "ro"))
 			d.readonly = true;
+		else if (!strcmp(tok, "io_engine=sync") || !strcmp(tok, "io_engine=Sync"))
+			d.sync = true;
+		else if (!strcmp(tok, "io_engine=io_uring") || !strcmp(tok, "io_engine=Async"))
+			d.sync = false;
 		else if (!strncmp(tok, "serial=", 7) && strlen(tok + 7) <= 20)
 			d.serial = tok + 7;
 		else if (!d.path && !strchr(tok, '='))
 			d.path = tok;
 		else {
 			snprintf(err, errlen, "--disk: cannot understand '%s' "
-				 "(path=FILE[,readonly][,serial=ID up to 20 chars])", tok);
+				 "(path=FILE[,readonly][,serial=ID up to 20 chars][,io_engine=io_uring|sync])", tok);
 			return -EINVAL;
 		}
 	}
@@ -134,6 +142,7 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_NO_HOST_QUIRKS: cfg->host_quirks = false; break;
 	case OPT_TESTDEV: cfg->testdev = true; break;
 	case OPT_RNG: cfg->rng = true; break;
+	case OPT_VIRTIO_CONSOLE: cfg->virtio_console = true; break;
 	case OPT_DISK: return parse_disk(cfg, (char *)arg, err, errlen);
 	case 'v': cfg->log_level++; break;
 	case 'q': cfg->log_level = LOG_ERROR; break;

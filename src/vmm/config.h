@@ -17,6 +17,7 @@
 struct disk_config {
 	const char *path;
 	bool readonly;
+	bool sync;          /* io_engine=sync: no io_uring */
 	const char *serial;
 };
 
@@ -35,6 +36,7 @@ struct vm_config {
 	struct disk_config disks[VMON_MAX_DISKS];
 	int nr_disks;
 	bool rng;
+	bool virtio_console;     /* console input goes to hvc0 (output from both) */
 	int log_level;
 };
 

@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define CTRL_A 0x01
@@ -15,6 +18,8 @@ int console_open(struct console *c, const char *spec, char *err, size_t errlen)
 	memset(c, 0, sizeof(*c));
 	c->in_fd = -1;
 	c->out_fd = -1;
+	c->listen_fd = -1;
+	pthread_mutex_init(&c->lock, NULL);
 	if (!strcmp(spec, "stdio")) {
 		c->in_fd = STDIN_FILENO;
 		c->out_fd = STDOUT_FILENO;
@@ -36,9 +41,28 @@ int console_open(struct console *c, const char *spec, char *err, size_t errlen)
 		}
 		return 0;
 	}
+	if (!strncmp(spec, "unix:", 5) && spec[5]) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		if (strlen(spec + 5) >= sizeof(sa.sun_path)) {
+			snprintf(err, errlen, "console socket path '%s' is too long", spec + 5);
+			return -ENAMETOOLONG;
+		}
+		strcpy(sa.sun_path, spec + 5);
+		c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		unlink(sa.sun_path);
+		if (c->listen_fd < 0 || bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    listen(c->listen_fd, 1) < 0) {
+			int e = errno;
+			snprintf(err, errlen, "console socket '%s': %s", spec + 5, strerror(e));
+			return -e;
+		}
+		c->path = strdup(sa.sun_path);
+		return 0;
+	}
 	if (!strcmp(spec, "none"))
 		return 0;
-	snprintf(err, errlen, "unknown console '%s' (use stdio, file:PATH or none)", spec);
+	snprintf(err, errlen, "unknown console '%s' (use stdio, file:PATH, unix:PATH or none)", spec);
 	return -EINVAL;
 }
 
@@ -50,12 +74,42 @@ void console_close(struct console *c)
 	if (c->out_fd > STDERR_FILENO)
 		close(c->out_fd);
 	c->out_fd = -1;
+	if (c->listen_fd >= 0) {
+		close(c->listen_fd);
+		unlink(c->path);
+	}
+	c->listen_fd = -1;
+	free(c->path);
+	c->path = NULL;
+}
+
+void console_accept(struct console *c)
+{
+	int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	console_disconnect(c);
+	pthread_mutex_lock(&c->lock);
+	c->in_fd = c->out_fd = fd;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void console_disconnect(struct console *c)
+{
+	if (c->listen_fd < 0 || c->in_fd < 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	close(c->in_fd);
+	c->in_fd = c->out_fd = -1;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void console_output(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct console *c = opaque;
 
+	pthread_mutex_lock(&c->lock);
 	while (c->out_fd >= 0 && len) {
 		ssize_t n = write(c->out_fd, buf, len);
 
@@ -67,10 +121,11 @@ void console_output(void *opaque, const uint8_t *buf, size_t len)
 			continue;
 		}
 		if (n <= 0)
-			return; /* output gone (closed pipe): drop, the guest must not stall */
+			break; /* output gone (closed pipe): drop, the guest must not stall */
 		buf += n;
 		len -= (size_t)n;
 	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 bool console_filter(struct console *c, const uint8_t *in, size_t n, uint8_t *out, size_t *out_n)

@@ -23,11 +23,17 @@ void vm_request_stop(struct vm *vm, int status, const char *why)
 	}
 }
 
-/* Forward console input to the UART; false once stdin is gone. */
+/* Room for console input in whichever device takes it (hvc0 or the UART). */
+static size_t vm_console_room(struct vm *vm)
+{
+	return vm->vcon ? virtio_console_room(vm->vcon) : i8250_rx_room(&vm->com1);
+}
+
+/* Forward console input to the guest; false once the input is gone. */
 static bool vm_console_input(struct vm *vm)
 {
 	uint8_t in[256], out[256];
-	size_t room = i8250_rx_room(&vm->com1);
+	size_t room = vm_console_room(vm);
 	size_t n_out;
 
 	if (room == 0)
@@ -37,11 +43,19 @@ static bool vm_console_input(struct vm *vm)
 		return true;
 	if (n <= 0)
 		return false;
-	if (console_filter(&vm->console, in, (size_t)n, out, &n_out)) {
+	/* The Ctrl-A escape belongs to a terminal, not to a socket client. */
+	if (vm->console.listen_fd < 0 && console_filter(&vm->console, in, (size_t)n, out, &n_out)) {
 		vm_request_stop(vm, VMON_EXIT_POWEROFF, "user quit (Ctrl-A x)");
 		return true;
 	}
-	i8250_receive(&vm->com1, out, n_out);
+	if (vm->console.listen_fd >= 0) {
+		memcpy(out, in, (size_t)n);
+		n_out = (size_t)n;
+	}
+	if (vm->vcon)
+		virtio_console_receive(vm->vcon, out, n_out);
+	else
+		i8250_receive(&vm->com1, out, n_out);
 	return true;
 }
 
@@ -59,7 +73,7 @@ static int vm_signalfd(void)
 int vm_run(struct vm *vm)
 {
 	int sfd = vm_signalfd();
-	bool input = vm->console.in_fd >= 0;
+	struct console *con = &vm->console;
 
 	if (eventloop_start(&vm->io)) {
 		pr_err("cannot start the I/O thread");
@@ -70,15 +84,18 @@ int vm_run(struct vm *vm)
 		return VMON_EXIT_SETUP;
 	}
 	while (!atomic_load(&vm->stopping)) {
-		struct pollfd fds[3] = {
+		bool input = con->in_fd >= 0;
+		struct pollfd fds[4] = {
 			{ .fd = vm->stop_fd, .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
-			{ .fd = input ? vm->console.in_fd : -1, .events = POLLIN },
+			{ .fd = input ? con->in_fd : -1, .events = POLLIN },
+			{ .fd = con->listen_fd, .events = POLLIN },
 		};
-		/* A full UART receive buffer: poll the guest's progress instead of stdin. */
-		if (input && i8250_rx_room(&vm->com1) == 0)
+		/* A full receive buffer: poll the guest's progress instead of the input. */
+		bool full = input && vm_console_room(vm) == 0;
+		if (full)
 			fds[2].fd = -1;
-		int n = poll(fds, 3, fds[2].fd < 0 && input ? 10 : -1);
+		int n = poll(fds, 4, full ? 10 : -1);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (fds[1].revents & POLLIN) {
@@ -86,8 +103,14 @@ int vm_run(struct vm *vm)
 			if (read(sfd, &si, sizeof(si)) == sizeof(si))
 				vm_request_stop(vm, VMON_EXIT_SIGNAL, strsignal((int)si.ssi_signo));
 		}
-		if (fds[2].revents & (POLLIN | POLLHUP | POLLERR))
-			input = vm_console_input(vm);
+		if (fds[3].revents & POLLIN)
+			console_accept(con);
+		else if ((fds[2].revents & (POLLIN | POLLHUP | POLLERR)) && !vm_console_input(vm)) {
+			if (con->listen_fd >= 0)
+				console_disconnect(con); /* the socket client left: wait for the next */
+			else
+				con->in_fd = -1; /* end of input: the guest keeps running */
+		}
 	}
 	vcpus_stop(vm);
 	eventloop_stop(&vm->io);

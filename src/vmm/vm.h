@@ -18,6 +18,7 @@
 #include "devices/legacy/mc146818.h"
 #include "devices/testdev.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/console.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/rng.h"
 #include "vmm/eventloop.h"
@@ -35,6 +36,7 @@ struct vm_virtio {
 	char id[24];
 	union {
 		struct virtio_blk blk;
+		struct virtio_console con;
 	};
 };
 
@@ -63,6 +65,7 @@ struct vm {
 	int nr_virtio;
 	struct vm_virtio *virtio[VM_MAX_VIRTIO];
 	char *virtio_cmdline; /* "virtio_mmio.device=..." words for the guest */
+	struct virtio_device *vcon; /* virtio-console, when console input goes there */
 
 	/* Stopping: the first stop request wins and sets the exit status. */
 	atomic_bool stopping;

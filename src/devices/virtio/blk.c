@@ -6,6 +6,9 @@
 #include <linux/falloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -19,9 +22,9 @@
 #define VIRTIO_BLK_F_WRITE_ZEROES (1ULL << 14)
 
 enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8, T_DISCARD = 11, T_WRITE_ZEROES = 13 };
-enum { S_OK = 0, S_IOERR = 1, S_UNSUPP = 2 };
+enum { S_OK = 0, S_IOERR = 1, S_UNSUPP = 2, S_INFLIGHT = 0xff /* vmon's: on io_uring */ };
 
-#define QUEUE_SIZE 256
+#define QUEUE_SIZE VIRTIO_BLK_QUEUE_SIZE
 #define SEG_MAX (QUEUE_SIZE - 2)
 #define MAX_DISCARD_SECTORS (1u << 22)
 
@@ -62,6 +65,7 @@ int virtio_blk_open(struct virtio_blk *b, const char *path, bool readonly, const
 	struct stat st;
 
 	memset(b, 0, sizeof(*b));
+	b->ring_fd = -1;
 	b->readonly = readonly;
 	b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (b->fd < 0 || fstat(b->fd, &st) < 0) {
@@ -150,6 +154,45 @@ static int rw_full(int fd, struct iovec *iov, int n, off_t off, bool is_write)
 	return 0;
 }
 
+/* The status byte: the last device-writable byte of the chain. */
+static uint8_t *blk_status_ptr(const struct virtq *q, const struct virtq_chain *c)
+{
+	for (int i = c->nr - 1; i >= 0; i--)
+		if (c->buf[i].write && c->buf[i].len)
+			return gm_translate(q->mem, c->buf[i].addr + c->buf[i].len - 1, 1);
+	return NULL;
+}
+
+/* Queue a read, write or flush on io_uring: S_INFLIGHT, its completion comes later. */
+static uint8_t blk_submit(struct virtio_blk *b, const struct virtq *q, const struct virtq_chain *c,
+			  const struct blk_req_hdr *h, int type)
+{
+	struct blk_inflight *r = &b->inflight[c->head];
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+	if (r->busy || !sqe)
+		return S_IOERR;
+	*r = (struct blk_inflight){ .busy = true, .status = blk_status_ptr(q, c),
+				    .is_read = type == T_IN };
+	if (type == T_FLUSH) {
+		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
+		sqe->flags |= IOSQE_IO_DRAIN; /* after every write acknowledged before it */
+	} else {
+		bool is_write = type == T_OUT;
+		size_t bytes = is_write ? c->out_len - sizeof(*h) : c->in_len - 1;
+		int n = blk_iov(q, c, !is_write, is_write ? sizeof(*h) : 0, bytes, r->iov);
+
+		r->expect = (uint32_t)bytes;
+		r->written = is_write ? 0 : (uint32_t)bytes;
+		if (is_write)
+			io_uring_prep_writev(sqe, b->fd, r->iov, (unsigned)n, h->sector * 512);
+		else
+			io_uring_prep_readv(sqe, b->fd, r->iov, (unsigned)n, h->sector * 512);
+	}
+	io_uring_sqe_set_data64(sqe, c->head);
+	return S_INFLIGHT;
+}
+
 static uint8_t blk_rw(struct virtio_blk *b, const struct virtq *q, const struct virtq_chain *c,
 		      const struct blk_req_hdr *h, bool is_write, uint32_t *written)
 {
@@ -160,6 +203,8 @@ static uint8_t blk_rw(struct virtio_blk *b, const struct virtq *q, const struct 
 		return S_IOERR;
 	if (!blk_range_ok(b, h->sector, bytes))
 		return S_IOERR;
+	if (b->uring)
+		return blk_submit(b, q, c, h, is_write ? T_OUT : T_IN);
 	int n = blk_iov(q, c, !is_write, is_write ? sizeof(*h) : 0, bytes, iov);
 	if (rw_full(b->fd, iov, n, (off_t)(h->sector * 512), is_write))
 		return S_IOERR;
@@ -216,7 +261,11 @@ static uint8_t blk_request(struct virtio_blk *b, const struct virtq *q, const st
 	case T_OUT: return blk_rw(b, q, c, &h, true, written);
 	case T_FLUSH:
 		b->flushes++;
-		return b->readonly || fdatasync(b->fd) == 0 ? S_OK : S_IOERR;
+		if (b->readonly)
+			return S_OK;
+		if (b->uring)
+			return blk_submit(b, q, c, &h, T_FLUSH);
+		return fdatasync(b->fd) == 0 ? S_OK : S_IOERR;
 	case T_GET_ID: {
 		char id[20] = { 0 };
 		memcpy(id, b->serial, strnlen(b->serial, sizeof(id)));
@@ -245,6 +294,8 @@ static void blk_notify(struct virtio_device *d, int qi)
 			return;
 		}
 		status = blk_request(b, q, &c, &written);
+		if (status == S_INFLIGHT)
+			continue; /* completes on the ring */
 		if (status != S_OK)
 			b->errors++;
 		virtq_chain_write(q, &c, c.in_len - 1, &status, 1);
@@ -253,7 +304,87 @@ static void blk_notify(struct virtio_device *d, int qi)
 	}
 	if (ret == -EINVAL)
 		virtio_device_fail(d, q->why);
+	if (b->uring)
+		io_uring_submit(&b->ring);
 	virtio_notify_used(d, qi);
+}
+
+/* Completions (I/O thread): status byte, used ring, interrupt. */
+static void blk_complete(void *opaque, uint32_t events)
+{
+	struct virtio_blk *b = opaque;
+	struct virtio_device *d = b->dev;
+	struct io_uring_cqe *cqe;
+	uint64_t cnt;
+	bool pushed = false;
+
+	(void)events;
+	if (read(b->ring_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&d->lock);
+	while (io_uring_peek_cqe(&b->ring, &cqe) == 0) {
+		uint64_t head = io_uring_cqe_get_data64(cqe);
+		struct blk_inflight *r = &b->inflight[head % QUEUE_SIZE];
+		uint8_t status = cqe->res >= 0 && (uint32_t)cqe->res == r->expect ? S_OK : S_IOERR;
+
+		io_uring_cqe_seen(&b->ring, cqe);
+		if (!r->busy)
+			continue;
+		r->busy = false;
+		if (!virtio_device_live(d))
+			continue; /* reset while in flight: the guest no longer waits */
+		if (status != S_OK)
+			b->errors++;
+		else if (r->is_read)
+			b->reads++;
+		else
+			b->writes++;
+		if (r->status)
+			*r->status = status;
+		if (virtq_push(&d->vq[0], (uint16_t)head, r->written + 1) == 0)
+			pushed = true;
+	}
+	if (pushed)
+		virtio_notify_used(d, 0);
+	pthread_mutex_unlock(&d->lock);
+}
+
+bool virtio_blk_use_uring(struct virtio_blk *b, struct virtio_device *dev, struct eventloop *loop)
+{
+	b->dev = dev;
+	b->inflight = calloc(QUEUE_SIZE, sizeof(*b->inflight));
+	b->ring_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!b->inflight || b->ring_fd < 0)
+		goto fail;
+	if (io_uring_queue_init(QUEUE_SIZE, &b->ring, 0) < 0)
+		goto fail;
+	if (io_uring_register_eventfd(&b->ring, b->ring_fd) < 0 ||
+	    eventloop_add(loop, b->ring_fd, EPOLLIN, blk_complete, b)) {
+		io_uring_queue_exit(&b->ring);
+		goto fail;
+	}
+	b->uring = true;
+	return true;
+fail:
+	free(b->inflight);
+	b->inflight = NULL;
+	if (b->ring_fd >= 0)
+		close(b->ring_fd);
+	b->ring_fd = -1;
+	return false;
+}
+
+void virtio_blk_close(struct virtio_blk *b)
+{
+	if (b->uring) {
+		io_uring_queue_exit(&b->ring);
+		close(b->ring_fd);
+		free(b->inflight);
+		b->uring = false;
+	}
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
 }
 
 const struct virtio_device_ops virtio_blk_ops = {

@@ -2,14 +2,34 @@
 #ifndef VMON_VIRTIO_BLK_H
 #define VMON_VIRTIO_BLK_H
 
+#include <liburing.h>
+#include <sys/uio.h>
 #include "devices/virtio/virtio.h"
+#include "vmm/eventloop.h"
+
+#define VIRTIO_BLK_QUEUE_SIZE 256
+
+/* A read, write or flush in flight on io_uring (indexed by its chain's head). */
+struct blk_inflight {
+	bool busy;
+	uint8_t *status;    /* the chain's status byte, in guest RAM */
+	uint32_t expect;    /* bytes the transfer must move */
+	uint32_t written;   /* bytes the device writes into the chain, status excluded */
+	bool is_read;
+	struct iovec iov[VIRTQ_MAX_CHAIN];
+};
 
 struct virtio_blk {
+	struct virtio_device *dev;
 	int fd;
 	uint64_t sectors;  /* capacity in 512-byte sectors */
 	bool readonly;
 	char serial[21];   /* VIRTIO_BLK_ID_BYTES + NUL */
 	uint64_t reads, writes, flushes, errors;
+	bool uring;          /* io_uring engine in use (else synchronous) */
+	struct io_uring ring;
+	int ring_fd;         /* eventfd signalled on completions */
+	struct blk_inflight *inflight;
 };
 
 extern const struct virtio_device_ops virtio_blk_ops;
@@ -19,5 +39,12 @@ extern const struct virtio_device_ops virtio_blk_ops;
 /* Open the image. 0, or -errno with a sentence in err. */
 int virtio_blk_open(struct virtio_blk *b, const char *path, bool readonly, const char *serial,
 		    char *err, size_t errlen) __must_check;
+
+/*
+ * Use io_uring for reads, writes and flushes, completions served by the I/O thread.
+ * Returns false (and the device stays synchronous) where io_uring is unavailable.
+ */
+bool virtio_blk_use_uring(struct virtio_blk *b, struct virtio_device *dev, struct eventloop *loop);
+void virtio_blk_close(struct virtio_blk *b);
 
 #endif

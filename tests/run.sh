@@ -200,15 +200,17 @@ unit_tests
 guest_tests
 cli_tests
 if [ -z "${VMON_SKIP_LINUX:-}" ]; then
-	tests/integration/linux.sh
-	# The Linux tests append their results to this file: "PASS: name" / "FAIL: name" / "SKIP:".
-	while read -r status rest; do
-		case $status in
-		PASS:) passed=$((passed + 1)) ;;
-		FAIL:) failed=$((failed + 1)); failures+=("$rest") ;;
-		SKIP:) skipped=$((skipped + 1)) ;;
-		esac
-	done < "$LOGDIR/linux.results"
+	# The Linux suites write their results to a file: "PASS: name" / "FAIL: name" / "SKIP:".
+	for suite in linux virtio; do
+		tests/integration/$suite.sh
+		while read -r status rest; do
+			case $status in
+			PASS:) passed=$((passed + 1)) ;;
+			FAIL:) failed=$((failed + 1)); failures+=("$rest") ;;
+			SKIP:) skipped=$((skipped + 1)) ;;
+			esac
+		done < "$LOGDIR/$suite.results"
+	done
 fi
 
 # Each benchmark once, in its quick mode: the suite keeps working (figures are not judged).

@@ -17,7 +17,7 @@ fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL: $1${2:+ ($2)}"; }
 skip() { skipped=$((skipped + 1)); echo "SKIP: $1: $2"; }
 
 KVM_DEV=${VMON_KVM_DEV:-/dev/kvm}
-kvm_ok() { [ -r "$KVM_DEV" ] && [ -w "$KVM_DEV" ] && exec 9<>"$KVM_DEV"; } 2>/dev/null
+kvm_ok() { [ -c "$KVM_DEV" ] && exec 9<>"$KVM_DEV"; } 2>/dev/null
 if kvm_ok; then KVM=1; exec 9>&-; else KVM=0; fi
 
 # ---- unit tests ---------------------------------------------------------------------

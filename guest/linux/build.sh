@@ -151,7 +151,8 @@ build_initramfs() {
 }
 
 build() {
-	local out=$1 hash=$2 work="$cache_root/build-$hash" start=$SECONDS
+	local out=$1 hash=$2 start=$SECONDS
+	local work="$cache_root/build-$hash"
 	local src="$work/linux" stage="$work/out"
 	build_log="$cache_root/linux-$hash.log"
 

@@ -66,20 +66,21 @@ static int vm_wire_devices(struct vm *vm)
 /* GSIs free for virtio-mmio devices: ISA IRQs no legacy device of vmon's uses. */
 static const uint32_t virtio_gsis[VM_MAX_VIRTIO] = { 5, 6, 7, 10, 11, 12, 14, 15 };
 
-/* Put one virtio device on the MMIO bus at the next slot, announced on the command line. */
+/*
+ * Put one virtio device on the MMIO bus at the next slot, announced on the command line.
+ * Takes ownership of v (freed on failure).
+ */
 static int vm_add_virtio(struct vm *vm, struct vm_virtio *v, const struct virtio_device_ops *ops,
 			 const char *kind, char *err, size_t errlen)
 {
 	int i = vm->nr_virtio;
 	uint64_t base = VIRTIO_MMIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE;
 	char *words;
-	int ret;
+	int ret = -ENOSPC;
 
-	if (i == VM_MAX_VIRTIO) {
-		snprintf(err, errlen, "at most %d virtio devices", VM_MAX_VIRTIO);
-		return -ENOSPC;
-	}
 	snprintf(v->id, sizeof(v->id), "%s%d", kind, i);
+	if (i == VM_MAX_VIRTIO)
+		goto fail;
 	ret = irqfd_line_init(&v->irq, vm->kvm.vm_fd, virtio_gsis[i]);
 	if (ret)
 		goto fail;
@@ -88,27 +89,30 @@ static int vm_add_virtio(struct vm *vm, struct vm_virtio *v, const struct virtio
 	ret = ret ?: bus_register(&vm->mmio, base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, &v->mmio, v->id);
 	if (ret)
 		goto fail;
+	ret = -ENOMEM;
 	if (asprintf(&words, "%s%svirtio_mmio.device=4K@0x%llx:%u", vm->virtio_cmdline ?: "",
 		     vm->virtio_cmdline ? " " : "", (unsigned long long)base, virtio_gsis[i]) < 0)
-		return -ENOMEM;
+		goto fail;
 	free(vm->virtio_cmdline);
 	vm->virtio_cmdline = words;
 	vm->virtio[vm->nr_virtio++] = v;
 	return 0;
 fail:
-	snprintf(err, errlen, "cannot set up %s: %s", v->id, strerror(-ret));
+	snprintf(err, errlen, "cannot set up %s: %s", v->id,
+		 ret == -ENOSPC ? "too many virtio devices" : strerror(-ret));
+	free(v);
 	return ret;
 }
 
 static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 {
+	struct vm_virtio *v;
 	int ret;
 
 	for (int i = 0; i < vm->cfg->nr_disks; i++) {
 		const struct disk_config *d = &vm->cfg->disks[i];
-		struct vm_virtio *v = calloc(1, sizeof(*v));
 
-		if (!v)
+		if (!(v = calloc(1, sizeof(*v))))
 			return -ENOMEM;
 		ret = virtio_blk_open(&v->blk, d->path, d->readonly, d->serial, err, errlen);
 		if (ret) {
@@ -116,40 +120,27 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 			return ret;
 		}
 		v->dev.priv = &v->blk;
-		ret = vm_add_virtio(vm, v, &virtio_blk_ops, "virtio-blk", err, errlen);
-		if (ret) {
-			free(v);
+		if ((ret = vm_add_virtio(vm, v, &virtio_blk_ops, "virtio-blk", err, errlen)))
 			return ret;
-		}
 		if (d->readonly)
 			v->dev.features |= VIRTIO_BLK_F_RO;
 		if (!d->sync && !virtio_blk_use_uring(&v->blk, &v->dev, &vm->io))
 			pr_info("%s: io_uring unavailable, synchronous I/O on the I/O thread", v->id);
 	}
 	if (vm->cfg->rng) {
-		struct vm_virtio *v = calloc(1, sizeof(*v));
-
-		if (!v)
+		if (!(v = calloc(1, sizeof(*v))))
 			return -ENOMEM;
-		ret = vm_add_virtio(vm, v, &virtio_rng_ops, "virtio-rng", err, errlen);
-		if (ret) {
-			free(v);
+		if ((ret = vm_add_virtio(vm, v, &virtio_rng_ops, "virtio-rng", err, errlen)))
 			return ret;
-		}
 	}
 	if (vm->cfg->virtio_console) {
-		struct vm_virtio *v = calloc(1, sizeof(*v));
-
-		if (!v)
+		if (!(v = calloc(1, sizeof(*v))))
 			return -ENOMEM;
 		v->con.tx = console_output;
 		v->con.tx_opaque = &vm->console;
 		v->dev.priv = &v->con;
-		ret = vm_add_virtio(vm, v, &virtio_console_ops, "virtio-console", err, errlen);
-		if (ret) {
-			free(v);
+		if ((ret = vm_add_virtio(vm, v, &virtio_console_ops, "virtio-console", err, errlen)))
 			return ret;
-		}
 		vm->vcon = &v->dev;
 	}
 	return 0;

@@ -2,30 +2,9 @@
 # Linux guest tests: few boots (each costs 10-20 s on the nested-KVM host), several checks
 # per boot. Results go to $LOGDIR/linux.results as "PASS: name" / "FAIL: name" / "SKIP: name".
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-
-VMON=build/vmon
-LOGDIR=${VMON_TEST_LOGS:-build/test-logs}
-RESULTS=$LOGDIR/linux.results
-KVM_DEV=${VMON_KVM_DEV:-/dev/kvm}
-mkdir -p "$LOGDIR"
-: > "$RESULTS"
-
-result() { echo "$1: $2" >> "$RESULTS"; echo "$1: $2${3:+ ($3)}"; }
+SUITE=linux
 TESTS=(linux/bzimage-smp linux/vmlinux-reset linux/pvh-console)
-
-if ! { exec 9<>"$KVM_DEV"; } 2>/dev/null; then
-	for t in "${TESTS[@]}"; do result SKIP "$t" "cannot open $KVM_DEV"; done
-	exit 0
-fi
-exec 9>&-
-
-echo "building the Linux test guest (cached after the first build)..."
-if ! dir=$(guest/linux/build.sh 2> "$LOGDIR/guest-build.log" | tail -n 1) || [ ! -f "$dir/.done" ]; then
-	tail -n 20 "$LOGDIR/guest-build.log"
-	for t in "${TESTS[@]}"; do result FAIL "$t" "guest build failed"; done
-	exit 0
-fi
+. "$(dirname "$0")/lib.sh"
 
 CMDLINE="console=ttyS0 reboot=k panic=-1 quiet"
 

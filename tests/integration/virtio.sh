@@ -2,30 +2,14 @@
 # virtio tests with the Linux guest (MMIO transport): few boots, many checks each.
 # Results go to $LOGDIR/virtio.results as "PASS: name" / "FAIL: name" / "SKIP: name".
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-
-VMON=build/vmon
-LOGDIR=${VMON_TEST_LOGS:-build/test-logs}
-RESULTS=$LOGDIR/virtio.results
-KVM_DEV=${VMON_KVM_DEV:-/dev/kvm}
-mkdir -p "$LOGDIR"
-: > "$RESULTS"
-result() { echo "$1: $2" >> "$RESULTS"; echo "$1: $2${3:+ ($3)}"; }
+SUITE=virtio
 TESTS=(virtio/blk-ext4 virtio/blk-checksum virtio/blk-readonly virtio/blk-persist
        virtio/rng virtio/console-hvc0 virtio/blk-kill9)
+. "$(dirname "$0")/lib.sh"
 
-if ! { exec 9<>"$KVM_DEV"; } 2>/dev/null; then
-	for t in "${TESTS[@]}"; do result SKIP "$t" "cannot open $KVM_DEV"; done
-	exit 0
-fi
-exec 9>&-
-if ! dir=$(guest/linux/build.sh 2> "$LOGDIR/guest-build.log" | tail -n 1) || [ ! -f "$dir/.done" ]; then
-	for t in "${TESTS[@]}"; do result FAIL "$t" "guest build failed"; done
-	exit 0
-fi
 for tool in mkfs.ext4 debugfs e2fsck; do
 	if ! command -v $tool > /dev/null; then
-		for t in "${TESTS[@]}"; do result SKIP "$t" "$tool not installed (e2fsprogs)"; done
+		all_results SKIP "$tool not installed (e2fsprogs)"
 		exit 0
 	fi
 done

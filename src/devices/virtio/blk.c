@@ -102,31 +102,6 @@ static void blk_config_read(struct virtio_device *d, uint32_t off, void *data, u
 		memcpy(data, (uint8_t *)&c + off, len);
 }
 
-/* The data part of a chain as an iovec: device-readable bytes after the header (for a
- * write request), or device-writable bytes before the status byte (for a read). */
-static int blk_iov(const struct virtq *q, const struct virtq_chain *c, bool dev_writable, size_t skip,
-		   size_t len, struct iovec *iov)
-{
-	int n = 0;
-
-	for (uint16_t i = 0; i < c->nr && len; i++) {
-		const struct virtq_buf *b = &c->buf[i];
-		if (b->write != dev_writable)
-			continue;
-		if (skip >= b->len) {
-			skip -= b->len;
-			continue;
-		}
-		size_t take = MIN((size_t)b->len - skip, len);
-		iov[n].iov_base = gm_translate(q->mem, b->addr + skip, take);
-		iov[n].iov_len = take;
-		n++;
-		len -= take;
-		skip = 0;
-	}
-	return n;
-}
-
 static bool blk_range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t bytes)
 {
 	return bytes % 512 == 0 && range_fits(sector, bytes / 512, b->sectors);
@@ -180,7 +155,7 @@ static uint8_t blk_submit(struct virtio_blk *b, const struct virtq *q, const str
 	} else {
 		bool is_write = type == T_OUT;
 		size_t bytes = is_write ? c->out_len - sizeof(*h) : c->in_len - 1;
-		int n = blk_iov(q, c, !is_write, is_write ? sizeof(*h) : 0, bytes, r->iov);
+		int n = virtq_chain_iov(q, c, !is_write, is_write ? sizeof(*h) : 0, bytes, r->iov);
 
 		r->expect = (uint32_t)bytes;
 		r->written = is_write ? 0 : (uint32_t)bytes;
@@ -205,7 +180,7 @@ static uint8_t blk_rw(struct virtio_blk *b, const struct virtq *q, const struct 
 		return S_IOERR;
 	if (b->uring)
 		return blk_submit(b, q, c, h, is_write ? T_OUT : T_IN);
-	int n = blk_iov(q, c, !is_write, is_write ? sizeof(*h) : 0, bytes, iov);
+	int n = virtq_chain_iov(q, c, !is_write, is_write ? sizeof(*h) : 0, bytes, iov);
 	if (rw_full(b->fd, iov, n, (off_t)(h->sector * 512), is_write))
 		return S_IOERR;
 	if (!is_write)

@@ -222,31 +222,46 @@ void virtq_set_notify(struct virtq *q, bool enable)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
-/* Walk the buffers of one direction, copying from byte `off` on. */
+int virtq_chain_iov(const struct virtq *q, const struct virtq_chain *c, bool dev_writable,
+		    size_t skip, size_t len, struct iovec *iov)
+{
+	int n = 0;
+
+	for (uint16_t i = 0; i < c->nr && len; i++) {
+		const struct virtq_buf *b = &c->buf[i];
+
+		if (b->write != dev_writable)
+			continue;
+		if (skip >= b->len) {
+			skip -= b->len;
+			continue;
+		}
+		size_t take = MIN((size_t)b->len - skip, len);
+		/* Checked at pop; NULL only if RAM changed under us, which vmon never does. */
+		void *host = gm_translate(q->mem, b->addr + skip, take);
+		if (!host)
+			break;
+		iov[n++] = (struct iovec){ host, take };
+		len -= take;
+		skip = 0;
+	}
+	return n;
+}
+
+/* Copy from byte `off` of one direction's buffers. */
 static size_t chain_copy(const struct virtq *q, const struct virtq_chain *c, bool write, size_t off,
 			 uint8_t *host, size_t len)
 {
+	struct iovec iov[VIRTQ_MAX_CHAIN];
+	int n = virtq_chain_iov(q, c, write, off, len, iov);
 	size_t done = 0;
 
-	for (uint16_t i = 0; i < c->nr && done < len; i++) {
-		const struct virtq_buf *b = &c->buf[i];
-
-		if (b->write != write)
-			continue;
-		if (off >= b->len) {
-			off -= b->len;
-			continue;
-		}
-		size_t n = MIN((size_t)(b->len - off), len - done);
-		uint8_t *g = gm_translate(q->mem, b->addr + off, n);
-		if (!g)
-			break; /* checked at pop; cannot happen unless RAM changed */
+	for (int i = 0; i < n; i++) {
 		if (write)
-			memcpy(g, host + done, n);
+			memcpy(iov[i].iov_base, host + done, iov[i].iov_len);
 		else
-			memcpy(host + done, g, n);
-		done += n;
-		off = 0;
+			memcpy(host + done, iov[i].iov_base, iov[i].iov_len);
+		done += iov[i].iov_len;
 	}
 	return done;
 }

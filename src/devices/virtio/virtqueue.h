@@ -9,6 +9,7 @@
 #define VMON_VIRTQUEUE_H
 
 #include <stdint.h>
+#include <sys/uio.h>
 #include "mem/guest_mem.h"
 #include "util/util.h"
 
@@ -75,6 +76,13 @@ void virtq_set_notify(struct virtq *q, bool enable);
 
 /* True if the driver has made buffers available that were not popped yet. */
 bool virtq_has_avail(struct virtq *q);
+
+/*
+ * The chain's device-readable (dev_writable false) or device-writable bytes [skip, skip+len)
+ * as host iovecs (room for VIRTQ_MAX_CHAIN). Returns the number of entries.
+ */
+int virtq_chain_iov(const struct virtq *q, const struct virtq_chain *c, bool dev_writable,
+		    size_t skip, size_t len, struct iovec *iov);
 
 /* Copy between a chain's buffers and host memory (device-readable / -writable parts). */
 size_t virtq_chain_read(const struct virtq *q, const struct virtq_chain *c, size_t off, void *dst,

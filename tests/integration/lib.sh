@@ -1,0 +1,25 @@
+# Shared by the Linux guest suites: results file, the /dev/kvm check, the guest build.
+# A suite sets SUITE and TESTS, then sources this file; afterwards $dir holds the guest.
+cd "$(dirname "$0")/../.."
+VMON=build/vmon
+LOGDIR=${VMON_TEST_LOGS:-build/test-logs}
+RESULTS=$LOGDIR/$SUITE.results
+KVM_DEV=${VMON_KVM_DEV:-/dev/kvm}
+mkdir -p "$LOGDIR"
+: > "$RESULTS"
+
+result() { echo "$1: $2" >> "$RESULTS"; echo "$1: $2${3:+ ($3)}"; }
+all_results() { for t in "${TESTS[@]}"; do result "$1" "$t" "$2"; done; }
+
+# Open it for real (not just test permissions): KVM may refuse, e.g. inside some containers.
+if ! [ -c "$KVM_DEV" ] || ! { exec 9<>"$KVM_DEV"; } 2>/dev/null; then
+	all_results SKIP "cannot open $KVM_DEV"
+	exit 0
+fi
+exec 9>&-
+echo "building the Linux test guest (cached after the first build)..."
+if ! dir=$(guest/linux/build.sh 2> "$LOGDIR/guest-build.log" | tail -n 1) || [ ! -f "$dir/.done" ]; then
+	tail -n 20 "$LOGDIR/guest-build.log"
+	all_results FAIL "guest build failed, see $LOGDIR/guest-build.log"
+	exit 0
+fi

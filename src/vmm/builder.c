@@ -127,6 +127,28 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 		if (!d->sync && !virtio_blk_use_uring(&v->blk, &v->dev, &vm->io))
 			pr_info("%s: io_uring unavailable, synchronous I/O on the I/O thread", v->id);
 	}
+	for (int i = 0; i < vm->cfg->nr_nets; i++) {
+		const struct net_config *nc = &vm->cfg->nets[i];
+
+		if (!(v = calloc(1, sizeof(*v))))
+			return -ENOMEM;
+		ret = virtio_net_open_tap(&v->net, nc->tap, err, errlen);
+		if (ret) {
+			free(v);
+			return ret;
+		}
+		/* Locally administered default MAC, QEMU's prefix, one per interface. */
+		const uint8_t def[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
+		memcpy(v->net.mac, nc->has_mac ? nc->mac : def, 6);
+		v->dev.priv = &v->net;
+		if ((ret = vm_add_virtio(vm, v, &virtio_net_ops, "virtio-net", err, errlen)))
+			return ret;
+		ret = virtio_net_attach(&v->net, &v->dev, &vm->io);
+		if (ret) {
+			snprintf(err, errlen, "%s: cannot poll %s: %s", v->id, v->net.ifname, strerror(-ret));
+			return ret;
+		}
+	}
 	if (vm->cfg->rng) {
 		if (!(v = calloc(1, sizeof(*v))))
 			return -ENOMEM;
@@ -253,6 +275,8 @@ void vm_destroy(struct vm *vm)
 	for (int i = 0; i < vm->nr_virtio; i++) {
 		if (vm->virtio[i]->dev.ops == &virtio_blk_ops)
 			virtio_blk_close(&vm->virtio[i]->blk);
+		if (vm->virtio[i]->dev.ops == &virtio_net_ops)
+			virtio_net_close(&vm->virtio[i]->net);
 		free(vm->virtio[i]);
 	}
 	vm->nr_virtio = 0;

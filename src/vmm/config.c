@@ -47,6 +47,7 @@ void config_usage(FILE *out)
 		"  --boot PROTO         auto (default), linux (64-bit boot protocol), pvh\n"
 		"  --disk SPEC          virtio-blk disk: path=FILE[,readonly][,serial=ID]\n"
 		"                       [,io_engine=io_uring|sync] (up to %d)\n"
+		"  --net SPEC           virtio-net on a TAP device: tap=NAME[,mac=52:54:00:xx:xx:xx]\n"
 		"  --rng                virtio-rng entropy device\n"
 		"  --virtio-console     virtio-console (hvc0) on the console; use console=hvc0\n"
 		"  --hugepages          back guest RAM with 2 MiB huge pages\n"
@@ -65,7 +66,7 @@ void config_usage(FILE *out)
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CONSOLE, OPT_BOOT,
 	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
-	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE,
+	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE, OPT_NET,
 };
 
 static const struct option options[] = {
@@ -82,6 +83,7 @@ static const struct option options[] = {
 	{ "testdev", no_argument, NULL, OPT_TESTDEV },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "virtio-console", no_argument, NULL, OPT_VIRTIO_CONSOLE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -127,6 +129,44 @@ static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen
 	return 0;
 }
 
+/* "tap=NAME[,mac=AA:BB:CC:DD:EE:FF]". The string is modified in place. */
+static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
+{
+	struct net_config n = { 0 };
+	char *save = NULL;
+
+	if (cfg->nr_nets == VMON_MAX_NETS) {
+		snprintf(err, errlen, "--net: at most %d interfaces", VMON_MAX_NETS);
+		return -EINVAL;
+	}
+	for (char *tok = strtok_r(arg, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		unsigned m[6];
+		char end;
+
+		if (!strncmp(tok, "tap=", 4) && tok[4] && strlen(tok + 4) < 16) {
+			n.tap = tok + 4;
+		} else if (!strncmp(tok, "mac=", 4) &&
+			   sscanf(tok + 4, "%x:%x:%x:%x:%x:%x%c", &m[0], &m[1], &m[2], &m[3], &m[4],
+				  &m[5], &end) == 6 &&
+			   m[0] < 256 && m[1] < 256 && m[2] < 256 && m[3] < 256 && m[4] < 256 &&
+			   m[5] < 256 && !(m[0] & 1)) {
+			for (int i = 0; i < 6; i++)
+				n.mac[i] = (uint8_t)m[i];
+			n.has_mac = true;
+		} else {
+			snprintf(err, errlen, "--net: cannot understand '%s' "
+				 "(tap=NAME up to 15 chars[,mac=unicast MAC])", tok);
+			return -EINVAL;
+		}
+	}
+	if (!n.tap) {
+		snprintf(err, errlen, "--net: no backend given (tap=NAME)");
+		return -EINVAL;
+	}
+	cfg->nets[cfg->nr_nets++] = n;
+	return 0;
+}
+
 static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *err, size_t errlen)
 {
 	char *end;
@@ -144,6 +184,7 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_RNG: cfg->rng = true; break;
 	case OPT_VIRTIO_CONSOLE: cfg->virtio_console = true; break;
 	case OPT_DISK: return parse_disk(cfg, (char *)arg, err, errlen);
+	case OPT_NET: return parse_net(cfg, (char *)arg, err, errlen);
 	case 'v': cfg->log_level++; break;
 	case 'q': cfg->log_level = LOG_ERROR; break;
 	case OPT_MEMORY:

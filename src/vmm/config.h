@@ -21,6 +21,14 @@ struct disk_config {
 	const char *serial;
 };
 
+#define VMON_MAX_NETS 4
+
+struct net_config {
+	const char *tap;    /* TAP interface name (created if missing) */
+	uint8_t mac[6];
+	bool has_mac;
+};
+
 struct vm_config {
 	const char *kernel;
 	const char *initrd;
@@ -37,6 +45,8 @@ struct vm_config {
 	int nr_disks;
 	bool rng;
 	bool virtio_console;     /* console input goes to hvc0 (output from both) */
+	struct net_config nets[VMON_MAX_NETS];
+	int nr_nets;
 	int log_level;
 };
 

@@ -35,6 +35,17 @@ int eventloop_add(struct eventloop *l, int fd, uint32_t events, event_fn fn, voi
 	return 0;
 }
 
+int eventloop_mod(struct eventloop *l, int fd, uint32_t events)
+{
+	for (int i = 0; i < l->nr; i++) {
+		if (l->sources[i].fd != fd)
+			continue;
+		struct epoll_event ev = { .events = events, .data.ptr = &l->sources[i] };
+		return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+	}
+	return -ENOENT;
+}
+
 static void *eventloop_thread(void *arg)
 {
 	struct eventloop *l = arg;

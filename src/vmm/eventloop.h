@@ -31,6 +31,8 @@ struct eventloop {
 int eventloop_init(struct eventloop *l) __must_check;
 /* Watch fd for `events` (EPOLLIN...); fn runs on the I/O thread. Before or after start. */
 int eventloop_add(struct eventloop *l, int fd, uint32_t events, event_fn fn, void *opaque) __must_check;
+/* Change the events watched on fd (0 pauses it). I/O thread or before start. */
+int eventloop_mod(struct eventloop *l, int fd, uint32_t events) __must_check;
 int eventloop_start(struct eventloop *l) __must_check;
 void eventloop_stop(struct eventloop *l);
 void eventloop_destroy(struct eventloop *l);

@@ -20,6 +20,7 @@
 #include "devices/virtio/blk.h"
 #include "devices/virtio/console.h"
 #include "devices/virtio/mmio.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "vmm/eventloop.h"
 #include "irq/irq.h"
@@ -37,6 +38,7 @@ struct vm_virtio {
 	union {
 		struct virtio_blk blk;
 		struct virtio_console con;
+		struct virtio_net net;
 	};
 };
 

@@ -4,7 +4,7 @@
 set -uo pipefail
 SUITE=virtio
 TESTS=(virtio/blk-ext4 virtio/blk-checksum virtio/blk-readonly virtio/blk-persist
-       virtio/rng virtio/console-hvc0 virtio/blk-kill9)
+       virtio/rng virtio/console-hvc0 virtio/blk-kill9 virtio/net-tap)
 . "$(dirname "$0")/lib.sh"
 
 for tool in mkfs.ext4 debugfs e2fsck; do
@@ -103,4 +103,36 @@ if grep -q fsync-done "$out" && [ -n "$guest_md5" ] && [ "$guest_md5" = "$host_m
 	result PASS virtio/blk-kill9
 else
 	result FAIL virtio/blk-kill9 "after kill -9: guest $guest_md5, host ${host_md5:-missing}"
+fi
+
+# Boot 3: virtio-net on a TAP device inside a network namespace this test creates; the
+# guest fetches a file over HTTP from a server on the namespace's side of the TAP.
+NS=vmon-test-$$
+if ! command -v ip > /dev/null || ! ip netns add $NS 2> /dev/null; then
+	result SKIP virtio/net-tap "cannot create a network namespace"
+	exit 0
+fi
+trap 'ip netns del $NS 2>/dev/null; rm -rf "$work"' EXIT
+nsx() { ip netns exec $NS "$@"; }
+nsx ip link set lo up
+nsx ip tuntap add vtap0 mode tap
+nsx ip addr add 192.168.77.1/24 dev vtap0
+nsx ip link set vtap0 up
+mkdir -p "$work/www"
+head -c 100000 /dev/urandom > "$work/www/blob"
+blob_md5=$(md5sum < "$work/www/blob" | cut -d' ' -f1)
+nsx timeout 300 python3 -m http.server 8080 --bind 192.168.77.1 --directory "$work/www" \
+	> "$LOGDIR/virtio-http.log" 2>&1 &
+http=$!
+cmd='ip link set eth0 up; ip addr add 192.168.77.2/24 dev eth0;'
+cmd+=' wget -q -O /tmp/blob http://192.168.77.1:8080/blob; echo blob-md5 $(md5sum < /tmp/blob)'
+nsx timeout 300 "$VMON" run "${KARGS[@]}" --net tap=vtap0,mac=52:54:00:aa:bb:cc \
+	--cmdline "console=ttyS0 $BASE vmon_cmd=\"$cmd\"" \
+	< /dev/null > "$LOGDIR/virtio-3.console" 2> "$LOGDIR/virtio-3.log"
+rc=$?
+kill $http 2>/dev/null
+if [ "$rc" = 0 ] && grep -q "blob-md5 $blob_md5" "$LOGDIR/virtio-3.console"; then
+	result PASS virtio/net-tap
+else
+	result FAIL virtio/net-tap "status $rc, the file did not arrive intact"
 fi

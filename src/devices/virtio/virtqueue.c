@@ -178,6 +178,13 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	return 0;
 }
 
+void virtq_unpop(struct virtq *q)
+{
+	q->last_avail--;
+	if (q->event_idx)
+		ring_write16(q, q->used_addr + USED_RING + 8ULL * q->size, q->last_avail);
+}
+
 int virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
 	if (!q->ready || q->broken)

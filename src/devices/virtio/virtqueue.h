@@ -65,6 +65,9 @@ int virtq_enable(struct virtq *q) __must_check;
  */
 int virtq_pop(struct virtq *q, struct virtq_chain *c) __must_check;
 
+/* Put back the chain just popped, unused (e.g. nothing arrived to fill it). */
+void virtq_unpop(struct virtq *q);
+
 /* Return a chain to the driver with `written` bytes written into it. */
 int virtq_push(struct virtq *q, uint16_t head, uint32_t written) __must_check;
 

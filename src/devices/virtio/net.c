@@ -1,0 +1,215 @@
+/* virtio-net: receiveq 0 and transmitq 1 bridged to a TAP fd, vnet header passed as is. */
+#include "devices/virtio/net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define VIRTIO_NET_F_CSUM (1ULL << 0)
+#define VIRTIO_NET_F_GUEST_CSUM (1ULL << 1)
+#define VIRTIO_NET_F_MAC (1ULL << 5)
+#define VIRTIO_NET_F_GUEST_TSO4 (1ULL << 7)
+#define VIRTIO_NET_F_GUEST_TSO6 (1ULL << 8)
+#define VIRTIO_NET_F_HOST_TSO4 (1ULL << 11)
+#define VIRTIO_NET_F_HOST_TSO6 (1ULL << 12)
+#define VIRTIO_NET_F_STATUS (1ULL << 16)
+
+enum { RXQ = 0, TXQ = 1 };
+
+/* struct virtio_net_hdr_v1: 12 bytes, what TAP reads and writes with TUNSETVNETHDRSZ 12. */
+#define VNET_HDR_LEN 12
+#define VNET_NUM_BUFFERS_OFF 10
+
+struct net_config_space {
+	uint8_t mac[6];
+	uint16_t status;
+	uint16_t max_virtqueue_pairs;
+} __attribute__((packed));
+
+int virtio_net_open_tap(struct virtio_net *n, const char *name, char *err, size_t errlen)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	int hdr = VNET_HDR_LEN;
+
+	n->tap_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (n->tap_fd < 0) {
+		snprintf(err, errlen, "cannot open /dev/net/tun: %s", strerror(errno));
+		return -errno;
+	}
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(n->tap_fd, TUNSETIFF, &ifr) < 0 || ioctl(n->tap_fd, TUNSETVNETHDRSZ, &hdr) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "TAP device '%s': %s", name, strerror(e));
+		close(n->tap_fd);
+		n->tap_fd = -1;
+		return -e;
+	}
+	snprintf(n->ifname, sizeof(n->ifname), "%s", ifr.ifr_name);
+	return 0;
+}
+
+static void net_config_read(struct virtio_device *d, uint32_t off, void *data, uint32_t len)
+{
+	struct virtio_net *n = d->priv;
+	struct net_config_space c = { .status = 1 /* LINK_UP */, .max_virtqueue_pairs = 1 };
+
+	memcpy(c.mac, n->mac, 6);
+	if (range_fits(off, len, sizeof(c)))
+		memcpy(data, (uint8_t *)&c + off, len);
+}
+
+/* TAP offloads follow what the guest driver accepted for the packets it receives. */
+static int net_activate(struct virtio_device *d)
+{
+	struct virtio_net *n = d->priv;
+	uint64_t f = d->driver_features;
+	unsigned off = 0;
+
+	if (f & VIRTIO_NET_F_GUEST_CSUM) {
+		off |= TUN_F_CSUM;
+		if (f & VIRTIO_NET_F_GUEST_TSO4)
+			off |= TUN_F_TSO4;
+		if (f & VIRTIO_NET_F_GUEST_TSO6)
+			off |= TUN_F_TSO6;
+	}
+	if (ioctl(n->tap_fd, TUNSETOFFLOAD, off) < 0)
+		pr_warn("%s: TUNSETOFFLOAD: %s", d->id, strerror(errno));
+	return 0;
+}
+
+static void net_pause_rx(struct virtio_net *n, bool pause)
+{
+	if (n->rx_paused == pause)
+		return;
+	n->rx_paused = pause;
+	if (eventloop_mod(n->loop, n->tap_fd, pause ? 0 : EPOLLIN))
+		pr_warn("%s: cannot %s TAP polling", n->dev->id, pause ? "pause" : "resume");
+}
+
+/* Move packets from TAP into receive buffers until either runs dry. Lock held. */
+static void net_receive(struct virtio_net *n)
+{
+	struct virtio_device *d = n->dev;
+	struct virtq *q = &d->vq[RXQ];
+	struct virtq_chain c;
+	struct iovec iov[VIRTQ_MAX_CHAIN];
+	bool pushed = false;
+
+	while (virtio_device_live(d)) {
+		if (!virtq_has_avail(q)) {
+			net_pause_rx(n, true);
+			break;
+		}
+		int ret = virtq_pop(q, &c);
+		if (ret) {
+			if (ret == -EINVAL)
+				virtio_device_fail(d, q->why);
+			break;
+		}
+		int nv = virtq_chain_iov(q, &c, true, 0, c.in_len, iov);
+		ssize_t r = c.in_len >= VNET_HDR_LEN ? readv(n->tap_fd, iov, nv) : -1;
+		if (r < 0 && errno == EAGAIN) {
+			virtq_unpop(q); /* nothing to receive after all */
+			break;
+		}
+		if (r < VNET_HDR_LEN) {
+			n->rx_dropped++;
+			r = 0;
+		} else {
+			uint16_t one = 1;
+			virtq_chain_write(q, &c, VNET_NUM_BUFFERS_OFF, &one, 2);
+			n->rx_packets++;
+			n->rx_bytes += (uint64_t)r - VNET_HDR_LEN;
+		}
+		if (virtq_push(q, c.head, (uint32_t)r))
+			break;
+		pushed = true;
+	}
+	if (pushed)
+		virtio_notify_used(d, RXQ);
+}
+
+static void net_transmit(struct virtio_net *n)
+{
+	struct virtio_device *d = n->dev;
+	struct virtq *q = &d->vq[TXQ];
+	struct virtq_chain c;
+	struct iovec iov[VIRTQ_MAX_CHAIN];
+	int ret;
+
+	while ((ret = virtq_pop(q, &c)) == 0) {
+		int nv = virtq_chain_iov(q, &c, false, 0, c.out_len, iov);
+		if (c.out_len > VNET_HDR_LEN && writev(n->tap_fd, iov, nv) > 0) {
+			n->tx_packets++;
+			n->tx_bytes += c.out_len - VNET_HDR_LEN;
+		}
+		if (virtq_push(q, c.head, 0))
+			break;
+	}
+	if (ret == -EINVAL)
+		virtio_device_fail(d, q->why);
+	virtio_notify_used(d, TXQ);
+}
+
+static void net_notify(struct virtio_device *d, int q)
+{
+	struct virtio_net *n = d->priv;
+
+	if (q == TXQ) {
+		net_transmit(n);
+	} else {
+		net_pause_rx(n, false); /* new receive buffers: poll TAP again */
+		net_receive(n);
+	}
+}
+
+static void net_tap_event(void *opaque, uint32_t events)
+{
+	struct virtio_net *n = opaque;
+
+	(void)events;
+	pthread_mutex_lock(&n->dev->lock);
+	if (virtio_device_live(n->dev))
+		net_receive(n);
+	else
+		net_pause_rx(n, true); /* nobody to deliver to; resumes on the next rx notify */
+	pthread_mutex_unlock(&n->dev->lock);
+}
+
+int virtio_net_attach(struct virtio_net *n, struct virtio_device *dev, struct eventloop *loop)
+{
+	n->dev = dev;
+	n->loop = loop;
+	n->rx_paused = false;
+	return eventloop_add(loop, n->tap_fd, EPOLLIN, net_tap_event, n);
+}
+
+void virtio_net_close(struct virtio_net *n)
+{
+	if (n->tap_fd >= 0)
+		close(n->tap_fd);
+	n->tap_fd = -1;
+}
+
+const struct virtio_device_ops virtio_net_ops = {
+	.name = "virtio-net",
+	.device_id = VIRTIO_ID_NET,
+	.features = VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VIRTIO_NET_F_CSUM |
+		    VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_GUEST_TSO4 | VIRTIO_NET_F_GUEST_TSO6 |
+		    VIRTIO_NET_F_HOST_TSO4 | VIRTIO_NET_F_HOST_TSO6,
+	.nr_queues = 2,
+	.queue_max = 256,
+	.config_size = sizeof(struct net_config_space),
+	.config_read = net_config_read,
+	.queue_notify = net_notify,
+	.activate = net_activate,
+};

@@ -132,10 +132,11 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 
 		if (!(v = calloc(1, sizeof(*v))))
 			return -ENOMEM;
-		ret = virtio_net_open_tap(&v->net, nc->tap, err, errlen);
-		if (ret) {
+		v->net.be = nc->tap ? net_tap_open(nc->tap, err, errlen)
+				    : net_slirp_open(nc->fwd, nc->nr_fwd, err, errlen);
+		if (!v->net.be) {
 			free(v);
-			return ret;
+			return -EINVAL;
 		}
 		/* Locally administered default MAC, QEMU's prefix, one per interface. */
 		const uint8_t def[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
@@ -145,7 +146,8 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 			return ret;
 		ret = virtio_net_attach(&v->net, &v->dev, &vm->io);
 		if (ret) {
-			snprintf(err, errlen, "%s: cannot poll %s: %s", v->id, v->net.ifname, strerror(-ret));
+			snprintf(err, errlen, "%s: cannot poll its %s backend: %s", v->id, v->net.be->kind,
+				 strerror(-ret));
 			return ret;
 		}
 	}

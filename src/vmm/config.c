@@ -47,7 +47,9 @@ void config_usage(FILE *out)
 		"  --boot PROTO         auto (default), linux (64-bit boot protocol), pvh\n"
 		"  --disk SPEC          virtio-blk disk: path=FILE[,readonly][,serial=ID]\n"
 		"                       [,io_engine=io_uring|sync] (up to %d)\n"
-		"  --net SPEC           virtio-net on a TAP device: tap=NAME[,mac=52:54:00:xx:xx:xx]\n"
+		"  --net SPEC           virtio-net: user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... (the\n"
+		"                       default: NAT through libslirp, guest 10.0.2.15, DHCP),\n"
+		"                       tap=NAME (created if missing), or none; add ,mac=MAC\n"
 		"  --rng                virtio-rng entropy device\n"
 		"  --virtio-console     virtio-console (hvc0) on the console; use console=hvc0\n"
 		"  --hugepages          back guest RAM with 2 MiB huge pages\n"
@@ -129,12 +131,17 @@ static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen
 	return 0;
 }
 
-/* "tap=NAME[,mac=AA:BB:CC:DD:EE:FF]". The string is modified in place. */
+/* "user[,hostfwd=...]", "tap=NAME", "none", each with [,mac=MAC]. Modifies the string. */
 static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 {
 	struct net_config n = { 0 };
 	char *save = NULL;
+	bool user = false;
 
+	if (!strcmp(arg, "none")) {
+		cfg->no_net = true;
+		return 0;
+	}
 	if (cfg->nr_nets == VMON_MAX_NETS) {
 		snprintf(err, errlen, "--net: at most %d interfaces", VMON_MAX_NETS);
 		return -EINVAL;
@@ -145,6 +152,11 @@ static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 
 		if (!strncmp(tok, "tap=", 4) && tok[4] && strlen(tok + 4) < 16) {
 			n.tap = tok + 4;
+		} else if (!strcmp(tok, "user")) {
+			user = true;
+		} else if (!strncmp(tok, "hostfwd=", 8) && n.nr_fwd < NET_MAX_HOSTFWD &&
+			   net_parse_hostfwd(tok + 8, &n.fwd[n.nr_fwd]) == 0) {
+			n.nr_fwd++;
 		} else if (!strncmp(tok, "mac=", 4) &&
 			   sscanf(tok + 4, "%x:%x:%x:%x:%x:%x%c", &m[0], &m[1], &m[2], &m[3], &m[4],
 				  &m[5], &end) == 6 &&
@@ -154,13 +166,13 @@ static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 				n.mac[i] = (uint8_t)m[i];
 			n.has_mac = true;
 		} else {
-			snprintf(err, errlen, "--net: cannot understand '%s' "
-				 "(tap=NAME up to 15 chars[,mac=unicast MAC])", tok);
+			snprintf(err, errlen, "--net: cannot understand '%s' (user[,hostfwd=tcp:[ADDR]:PORT-"
+				 "[ADDR]:PORT], tap=NAME up to 15 chars, none; mac=unicast MAC)", tok);
 			return -EINVAL;
 		}
 	}
-	if (!n.tap) {
-		snprintf(err, errlen, "--net: no backend given (tap=NAME)");
+	if (n.tap && (user || n.nr_fwd)) {
+		snprintf(err, errlen, "--net: tap= and user/hostfwd= do not go together");
 		return -EINVAL;
 	}
 	cfg->nets[cfg->nr_nets++] = n;
@@ -260,6 +272,13 @@ enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, ch
 	}
 	if (!cfg->kernel) {
 		snprintf(err, errlen, "no kernel given (--kernel PATH)");
+		return CONFIG_ERROR;
+	}
+	/* Like QEMU: one user-mode interface unless the user chose otherwise. */
+	if (!cfg->nr_nets && !cfg->no_net)
+		cfg->nr_nets = 1;
+	if (cfg->no_net && cfg->nr_nets) {
+		snprintf(err, errlen, "--net none and another --net do not go together");
 		return CONFIG_ERROR;
 	}
 	if (cfg->hugepages && cfg->memory % (2 * MiB)) {

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "boot/loader.h"
+#include "net/backend.h"
 #include "util/util.h"
 
 #define VMON_VERSION "0.1.0"
@@ -24,9 +25,11 @@ struct disk_config {
 #define VMON_MAX_NETS 4
 
 struct net_config {
-	const char *tap;    /* TAP interface name (created if missing) */
+	const char *tap;    /* TAP interface name (created if missing); NULL: user-mode (slirp) */
 	uint8_t mac[6];
 	bool has_mac;
+	struct net_hostfwd fwd[NET_MAX_HOSTFWD];
+	int nr_fwd;
 };
 
 struct vm_config {
@@ -47,6 +50,7 @@ struct vm_config {
 	bool virtio_console;     /* console input goes to hvc0 (output from both) */
 	struct net_config nets[VMON_MAX_NETS];
 	int nr_nets;
+	bool no_net;             /* --net none: no default user-mode interface */
 	int log_level;
 };
 

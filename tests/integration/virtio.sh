@@ -4,7 +4,7 @@
 set -uo pipefail
 SUITE=virtio
 TESTS=(virtio/blk-ext4 virtio/blk-checksum virtio/blk-readonly virtio/blk-persist
-       virtio/rng virtio/console-hvc0 virtio/blk-kill9 virtio/net-tap)
+       virtio/rng virtio/console-hvc0 virtio/blk-kill9 virtio/net-tap virtio/net-user)
 . "$(dirname "$0")/lib.sh"
 
 for tool in mkfs.ext4 debugfs e2fsck; do
@@ -105,11 +105,12 @@ else
 	result FAIL virtio/blk-kill9 "after kill -9: guest $guest_md5, host ${host_md5:-missing}"
 fi
 
-# Boot 3: virtio-net on a TAP device inside a network namespace this test creates; the
-# guest fetches a file over HTTP from a server on the namespace's side of the TAP.
+# Boot 3, inside a network namespace this test creates: eth0 on a TAP device (a server on
+# the namespace's side of it), eth1 user-mode (libslirp) with a port forwarded into the guest.
 NS=vmon-test-$$
 if ! command -v ip > /dev/null || ! ip netns add $NS 2> /dev/null; then
 	result SKIP virtio/net-tap "cannot create a network namespace"
+	result SKIP virtio/net-user "cannot create a network namespace"
 	exit 0
 fi
 trap 'ip netns del $NS 2>/dev/null; rm -rf "$work"' EXIT
@@ -121,18 +122,35 @@ nsx ip link set vtap0 up
 mkdir -p "$work/www"
 head -c 100000 /dev/urandom > "$work/www/blob"
 blob_md5=$(md5sum < "$work/www/blob" | cut -d' ' -f1)
-nsx timeout 300 python3 -m http.server 8080 --bind 192.168.77.1 --directory "$work/www" \
-	> "$LOGDIR/virtio-http.log" 2>&1 &
+# One server, reachable through the TAP (192.168.77.1) and, for slirp, the netns loopback.
+nsx timeout 300 python3 -m http.server 8080 --directory "$work/www" > "$LOGDIR/virtio-http.log" 2>&1 &
 http=$!
 cmd='ip link set eth0 up; ip addr add 192.168.77.2/24 dev eth0;'
-cmd+=' wget -q -O /tmp/blob http://192.168.77.1:8080/blob; echo blob-md5 $(md5sum < /tmp/blob)'
+cmd+=' wget -q -O /tmp/blob http://192.168.77.1:8080/blob; echo tap-md5 $(md5sum < /tmp/blob);'
+cmd+=' ip link set eth1 up; ip addr add 10.0.2.15/24 dev eth1; ip route add default via 10.0.2.2;'
+cmd+=' wget -q -O /tmp/blob2 http://10.0.2.2:8080/blob; echo user-md5 $(md5sum < /tmp/blob2);'
+cmd+=' mkdir /www; echo served-by-guest > /www/index.html; httpd -p 8000 -h /www; echo httpd-up; sleep 60'
 nsx timeout 300 "$VMON" run "${KARGS[@]}" --net tap=vtap0,mac=52:54:00:aa:bb:cc \
+	--net user,hostfwd=tcp:127.0.0.1:18080-:8000 \
 	--cmdline "console=ttyS0 $BASE vmon_cmd=\"$cmd\"" \
-	< /dev/null > "$LOGDIR/virtio-3.console" 2> "$LOGDIR/virtio-3.log"
-rc=$?
-kill $http 2>/dev/null
-if [ "$rc" = 0 ] && grep -q "blob-md5 $blob_md5" "$LOGDIR/virtio-3.console"; then
+	< /dev/null > "$LOGDIR/virtio-3.console" 2> "$LOGDIR/virtio-3.log" &
+vm=$!
+for _ in $(seq 1 300); do
+	grep -q httpd-up "$LOGDIR/virtio-3.console" && break
+	kill -0 $vm 2>/dev/null || break
+	sleep 0.5
+done
+fwd=$(nsx curl -s -m 20 http://127.0.0.1:18080/index.html)
+kill $vm $http 2>/dev/null
+wait $vm 2>/dev/null
+out=$LOGDIR/virtio-3.console
+if grep -q "tap-md5 $blob_md5" "$out"; then
 	result PASS virtio/net-tap
 else
-	result FAIL virtio/net-tap "status $rc, the file did not arrive intact"
+	result FAIL virtio/net-tap "the file did not arrive intact over TAP, see $out"
+fi
+if grep -q "user-md5 $blob_md5" "$out" && [ "$fwd" = served-by-guest ]; then
+	result PASS virtio/net-user
+else
+	result FAIL virtio/net-user "slirp download or hostfwd failed (got '$fwd'), see $out"
 fi

@@ -1,26 +1,18 @@
-/* virtio-net: receiveq 0 and transmitq 1 bridged to a TAP fd, vnet header passed as is. */
+/* virtio-net: receiveq 0 and transmitq 1 bridged to a network backend, vnet header as is. */
 #include "devices/virtio/net.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/if.h>
 #include <linux/if_tun.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 #include "util/log.h"
 
-#define VIRTIO_NET_F_CSUM (1ULL << 0)
 #define VIRTIO_NET_F_GUEST_CSUM (1ULL << 1)
 #define VIRTIO_NET_F_MAC (1ULL << 5)
 #define VIRTIO_NET_F_GUEST_TSO4 (1ULL << 7)
 #define VIRTIO_NET_F_GUEST_TSO6 (1ULL << 8)
-#define VIRTIO_NET_F_HOST_TSO4 (1ULL << 11)
-#define VIRTIO_NET_F_HOST_TSO6 (1ULL << 12)
 #define VIRTIO_NET_F_STATUS (1ULL << 16)
 
 enum { RXQ = 0, TXQ = 1 };
@@ -34,28 +26,6 @@ struct net_config_space {
 	uint16_t status;
 	uint16_t max_virtqueue_pairs;
 } __attribute__((packed));
-
-int virtio_net_open_tap(struct virtio_net *n, const char *name, char *err, size_t errlen)
-{
-	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
-	int hdr = VNET_HDR_LEN;
-
-	n->tap_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (n->tap_fd < 0) {
-		snprintf(err, errlen, "cannot open /dev/net/tun: %s", strerror(errno));
-		return -errno;
-	}
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (ioctl(n->tap_fd, TUNSETIFF, &ifr) < 0 || ioctl(n->tap_fd, TUNSETVNETHDRSZ, &hdr) < 0) {
-		int e = errno;
-		snprintf(err, errlen, "TAP device '%s': %s", name, strerror(e));
-		close(n->tap_fd);
-		n->tap_fd = -1;
-		return -e;
-	}
-	snprintf(n->ifname, sizeof(n->ifname), "%s", ifr.ifr_name);
-	return 0;
-}
 
 static void net_config_read(struct virtio_device *d, uint32_t off, void *data, uint32_t len)
 {
@@ -81,8 +51,7 @@ static int net_activate(struct virtio_device *d)
 		if (f & VIRTIO_NET_F_GUEST_TSO6)
 			off |= TUN_F_TSO6;
 	}
-	if (ioctl(n->tap_fd, TUNSETOFFLOAD, off) < 0)
-		pr_warn("%s: TUNSETOFFLOAD: %s", d->id, strerror(errno));
+	n->be->set_offload(n->be, off);
 	return 0;
 }
 
@@ -91,11 +60,11 @@ static void net_pause_rx(struct virtio_net *n, bool pause)
 	if (n->rx_paused == pause)
 		return;
 	n->rx_paused = pause;
-	if (eventloop_mod(n->loop, n->tap_fd, pause ? 0 : EPOLLIN))
-		pr_warn("%s: cannot %s TAP polling", n->dev->id, pause ? "pause" : "resume");
+	if (eventloop_mod(n->loop, n->be->rx_fd, pause ? 0 : EPOLLIN))
+		pr_warn("%s: cannot %s backend polling", n->dev->id, pause ? "pause" : "resume");
 }
 
-/* Move packets from TAP into receive buffers until either runs dry. Lock held. */
+/* Move frames from the backend into receive buffers until either runs dry. Lock held. */
 static void net_receive(struct virtio_net *n)
 {
 	struct virtio_device *d = n->dev;
@@ -116,8 +85,8 @@ static void net_receive(struct virtio_net *n)
 			break;
 		}
 		int nv = virtq_chain_iov(q, &c, true, 0, c.in_len, iov);
-		ssize_t r = c.in_len >= VNET_HDR_LEN ? readv(n->tap_fd, iov, nv) : -1;
-		if (r < 0 && errno == EAGAIN) {
+		ssize_t r = c.in_len >= VNET_HDR_LEN ? n->be->recv(n->be, iov, nv) : -EINVAL;
+		if (r == -EAGAIN) {
 			virtq_unpop(q); /* nothing to receive after all */
 			break;
 		}
@@ -148,9 +117,11 @@ static void net_transmit(struct virtio_net *n)
 
 	while ((ret = virtq_pop(q, &c)) == 0) {
 		int nv = virtq_chain_iov(q, &c, false, 0, c.out_len, iov);
-		if (c.out_len > VNET_HDR_LEN && writev(n->tap_fd, iov, nv) > 0) {
+		if (c.out_len > VNET_HDR_LEN && n->be->send(n->be, iov, nv) > 0) {
 			n->tx_packets++;
 			n->tx_bytes += c.out_len - VNET_HDR_LEN;
+		} else {
+			n->tx_dropped++;
 		}
 		if (virtq_push(q, c.head, 0))
 			break;
@@ -172,7 +143,7 @@ static void net_notify(struct virtio_device *d, int q)
 	}
 }
 
-static void net_tap_event(void *opaque, uint32_t events)
+static void net_backend_event(void *opaque, uint32_t events)
 {
 	struct virtio_net *n = opaque;
 
@@ -190,22 +161,22 @@ int virtio_net_attach(struct virtio_net *n, struct virtio_device *dev, struct ev
 	n->dev = dev;
 	n->loop = loop;
 	n->rx_paused = false;
-	return eventloop_add(loop, n->tap_fd, EPOLLIN, net_tap_event, n);
+	if (!n->be->offloads)
+		dev->features &= ~VIRTIO_NET_OFFLOAD_FEATURES;
+	return eventloop_add(loop, n->be->rx_fd, EPOLLIN, net_backend_event, n);
 }
 
 void virtio_net_close(struct virtio_net *n)
 {
-	if (n->tap_fd >= 0)
-		close(n->tap_fd);
-	n->tap_fd = -1;
+	if (n->be)
+		n->be->close(n->be);
+	n->be = NULL;
 }
 
 const struct virtio_device_ops virtio_net_ops = {
 	.name = "virtio-net",
 	.device_id = VIRTIO_ID_NET,
-	.features = VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VIRTIO_NET_F_CSUM |
-		    VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_GUEST_TSO4 | VIRTIO_NET_F_GUEST_TSO6 |
-		    VIRTIO_NET_F_HOST_TSO4 | VIRTIO_NET_F_HOST_TSO6,
+	.features = VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VIRTIO_NET_OFFLOAD_FEATURES,
 	.nr_queues = 2,
 	.queue_max = 256,
 	.config_size = sizeof(struct net_config_space),

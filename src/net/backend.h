@@ -1,0 +1,50 @@
+/*
+ * Host-side network backends for virtio-net: frames travel with the 12-byte virtio-net
+ * header in front (struct virtio_net_hdr_v1), in both directions.
+ *   tap.c    a TAP device (root, or an existing device the user may open), offloads through
+ *   slirp.c  user-mode networking with libslirp: NAT to the host, DHCP, port forwarding
+ */
+#ifndef VMON_NET_BACKEND_H
+#define VMON_NET_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include "util/util.h"
+
+#define NET_VNET_HDR_LEN 12
+
+struct net_backend {
+	const char *kind;
+	int rx_fd;          /* readable when frames may be waiting for the guest */
+	bool offloads;      /* passes checksum/TSO offloads (else the guest must do them) */
+	/* Next frame for the guest into iov (header included): its length, or -EAGAIN. */
+	ssize_t (*recv)(struct net_backend *be, const struct iovec *iov, int n);
+	/* A frame from the guest (header included). */
+	ssize_t (*send)(struct net_backend *be, const struct iovec *iov, int n);
+	/* TUN_F_* offloads the guest accepts on received frames. */
+	void (*set_offload)(struct net_backend *be, unsigned tun_flags);
+	void (*close)(struct net_backend *be);
+};
+
+/* TAP device `name` (created if missing). NULL and a sentence in err on failure. */
+struct net_backend *net_tap_open(const char *name, char *err, size_t errlen);
+
+#define NET_MAX_HOSTFWD 8
+struct net_hostfwd {
+	bool udp;
+	uint32_t host_addr;  /* network order; 0 = any */
+	uint16_t host_port;
+	uint32_t guest_addr; /* network order; 0 = the guest's DHCP address */
+	uint16_t guest_port;
+};
+
+/* User-mode network 10.0.2.0/24 (gateway .2, DNS .3, guest .15), as QEMU's. */
+struct net_backend *net_slirp_open(const struct net_hostfwd *fwd, int nr_fwd, char *err,
+				   size_t errlen);
+
+/* Parse "tcp:[ADDR]:PORT-[ADDR]:PORT" (QEMU's hostfwd syntax). 0 or -EINVAL. */
+int net_parse_hostfwd(const char *s, struct net_hostfwd *f) __must_check;
+
+#endif

@@ -1,0 +1,371 @@
+/*
+ * User-mode networking with libslirp. libslirp is not thread-safe: every call into it holds
+ * `lock`. Its own thread polls its sockets and runs its timers; frames it sends to the guest
+ * wait in a small ring that the virtio-net device drains (signalled through rx_fd).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <slirp/libslirp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/backend.h"
+#include "util/log.h"
+
+#define RING 256
+#define FRAME_MAX 2048
+#define MAX_TIMERS 8
+#define MAX_POLL 256
+
+struct slirp_timer {
+	bool used, armed;
+	SlirpTimerId id;
+	void *cb_opaque;
+	int64_t expire_ms;
+};
+
+struct user_net {
+	struct net_backend be;
+	Slirp *slirp;
+	pthread_mutex_t lock;
+	pthread_t thread;
+	int wake_fd; /* wakes the slirp thread: new sockets, new timers, stop */
+	bool stop;
+	struct slirp_timer timers[MAX_TIMERS];
+	struct pollfd pfd[MAX_POLL];
+	int npfd;
+	uint16_t ring_len[RING];
+	uint8_t ring[RING][FRAME_MAX];
+	unsigned head, count;
+	uint64_t dropped;
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void wake(struct user_net *u)
+{
+	uint64_t one = 1;
+	if (write(u->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pr_ratelimited(LOG_WARN, "slirp: cannot wake its thread: %s", strerror(errno));
+}
+
+/* A frame for the guest: queue it (drop when full; TCP retransmits). Lock held. */
+static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
+{
+	struct user_net *u = opaque;
+	uint64_t one = 1;
+
+	if (len > FRAME_MAX || u->count == RING) {
+		u->dropped++;
+		return (ssize_t)len;
+	}
+	unsigned slot = (u->head + u->count) % RING;
+	memcpy(u->ring[slot], buf, len);
+	u->ring_len[slot] = (uint16_t)len;
+	u->count++;
+	if (write(u->be.rx_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pr_ratelimited(LOG_WARN, "slirp: rx eventfd: %s", strerror(errno));
+	return (ssize_t)len;
+}
+
+static void cb_guest_error(const char *msg, void *opaque)
+{
+	(void)opaque;
+	pr_ratelimited(LOG_WARN, "slirp: guest error: %s", msg);
+}
+
+static int64_t cb_clock_get_ns(void *opaque)
+{
+	(void)opaque;
+	return now_ns();
+}
+
+static void *cb_timer_new_opaque(SlirpTimerId id, void *cb_opaque, void *opaque)
+{
+	struct user_net *u = opaque;
+
+	for (int i = 0; i < MAX_TIMERS; i++) {
+		if (!u->timers[i].used) {
+			u->timers[i] = (struct slirp_timer){ .used = true, .id = id, .cb_opaque = cb_opaque };
+			return &u->timers[i];
+		}
+	}
+	pr_warn("slirp: out of timers");
+	return NULL;
+}
+
+static void cb_timer_free(void *timer, void *opaque)
+{
+	(void)opaque;
+	if (timer)
+		((struct slirp_timer *)timer)->used = false;
+}
+
+static void cb_timer_mod(void *timer, int64_t expire_ms, void *opaque)
+{
+	struct slirp_timer *t = timer;
+
+	if (!t)
+		return;
+	t->expire_ms = expire_ms;
+	t->armed = true;
+	wake(opaque);
+}
+
+static void cb_register_poll_fd(int fd, void *opaque) { (void)fd, (void)opaque; }
+static void cb_unregister_poll_fd(int fd, void *opaque) { (void)fd, (void)opaque; }
+
+static void cb_notify(void *opaque)
+{
+	wake(opaque);
+}
+
+static const SlirpCb slirp_callbacks = {
+	.send_packet = cb_send_packet,
+	.guest_error = cb_guest_error,
+	.clock_get_ns = cb_clock_get_ns,
+	.timer_free = cb_timer_free,
+	.timer_mod = cb_timer_mod,
+	.register_poll_fd = cb_register_poll_fd,
+	.unregister_poll_fd = cb_unregister_poll_fd,
+	.notify = cb_notify,
+	.timer_new_opaque = cb_timer_new_opaque,
+};
+
+static int add_poll(int fd, int events, void *opaque)
+{
+	struct user_net *u = opaque;
+	short ev = 0;
+
+	if (u->npfd == MAX_POLL)
+		return -1;
+	if (events & SLIRP_POLL_IN) ev |= POLLIN;
+	if (events & SLIRP_POLL_OUT) ev |= POLLOUT;
+	if (events & SLIRP_POLL_PRI) ev |= POLLPRI;
+	u->pfd[u->npfd] = (struct pollfd){ .fd = fd, .events = ev };
+	return u->npfd++;
+}
+
+static int get_revents(int idx, void *opaque)
+{
+	struct user_net *u = opaque;
+	short r = idx >= 0 && idx < u->npfd ? u->pfd[idx].revents : 0;
+	int ev = 0;
+
+	if (r & POLLIN) ev |= SLIRP_POLL_IN;
+	if (r & POLLOUT) ev |= SLIRP_POLL_OUT;
+	if (r & POLLPRI) ev |= SLIRP_POLL_PRI;
+	if (r & POLLERR) ev |= SLIRP_POLL_ERR;
+	if (r & POLLHUP) ev |= SLIRP_POLL_HUP;
+	return ev;
+}
+
+/* Fire due timers; return the ms until the next one (or `cap`). Lock held. */
+static uint32_t run_timers(struct user_net *u, uint32_t cap)
+{
+	int64_t now = now_ns() / 1000000;
+	uint32_t next = cap;
+
+	for (int i = 0; i < MAX_TIMERS; i++) {
+		struct slirp_timer *t = &u->timers[i];
+
+		if (!t->used || !t->armed)
+			continue;
+		if (t->expire_ms <= now) {
+			t->armed = false;
+			slirp_handle_timer(u->slirp, t->id, t->cb_opaque);
+		} else if ((uint64_t)(t->expire_ms - now) < next) {
+			next = (uint32_t)(t->expire_ms - now);
+		}
+	}
+	return next;
+}
+
+static void *slirp_thread(void *arg)
+{
+	struct user_net *u = arg;
+
+	for (;;) {
+		uint32_t timeout = 1000;
+
+		pthread_mutex_lock(&u->lock);
+		if (u->stop) {
+			pthread_mutex_unlock(&u->lock);
+			return NULL;
+		}
+		timeout = run_timers(u, timeout);
+		u->npfd = 0;
+		add_poll(u->wake_fd, SLIRP_POLL_IN, u);
+		slirp_pollfds_fill(u->slirp, &timeout, add_poll, u);
+		pthread_mutex_unlock(&u->lock);
+
+		int n = poll(u->pfd, (nfds_t)u->npfd, (int)MIN(timeout, 1000u));
+
+		pthread_mutex_lock(&u->lock);
+		if (u->pfd[0].revents & POLLIN) {
+			uint64_t v;
+			if (read(u->wake_fd, &v, sizeof(v)) < 0)
+				v = 0;
+		}
+		slirp_pollfds_poll(u->slirp, n < 0, get_revents, u);
+		pthread_mutex_unlock(&u->lock);
+	}
+}
+
+static ssize_t slirp_recv(struct net_backend *be, const struct iovec *iov, int n)
+{
+	struct user_net *u = (struct user_net *)be;
+	uint8_t hdr[NET_VNET_HDR_LEN] = { 0 };
+	uint64_t v;
+
+	pthread_mutex_lock(&u->lock);
+	if (!u->count) {
+		if (read(be->rx_fd, &v, sizeof(v)) < 0)
+			v = 0; /* drained: rx_fd stays quiet until the next frame */
+		pthread_mutex_unlock(&u->lock);
+		return -EAGAIN;
+	}
+	const uint8_t *frame = u->ring[u->head];
+	size_t len = u->ring_len[u->head], total = sizeof(hdr) + len, done = 0;
+	/* Scatter header + frame into the guest's buffers; what does not fit is cut. */
+	for (int i = 0; i < n && done < total; i++) {
+		size_t take = MIN(iov[i].iov_len, total - done);
+		for (size_t k = 0; k < take; k++) {
+			size_t p = done + k;
+			((uint8_t *)iov[i].iov_base)[k] = p < sizeof(hdr) ? hdr[p] : frame[p - sizeof(hdr)];
+		}
+		done += take;
+	}
+	u->head = (u->head + 1) % RING;
+	u->count--;
+	pthread_mutex_unlock(&u->lock);
+	return (ssize_t)done;
+}
+
+static ssize_t slirp_send(struct net_backend *be, const struct iovec *iov, int n)
+{
+	struct user_net *u = (struct user_net *)be;
+	uint8_t buf[65536 + NET_VNET_HDR_LEN];
+	size_t len = 0;
+
+	for (int i = 0; i < n; i++) {
+		size_t take = MIN(iov[i].iov_len, sizeof(buf) - len);
+		memcpy(buf + len, iov[i].iov_base, take);
+		len += take;
+	}
+	if (len <= NET_VNET_HDR_LEN)
+		return -EINVAL;
+	pthread_mutex_lock(&u->lock);
+	slirp_input(u->slirp, buf + NET_VNET_HDR_LEN, (int)(len - NET_VNET_HDR_LEN));
+	pthread_mutex_unlock(&u->lock);
+	wake(u);
+	return (ssize_t)len;
+}
+
+static void slirp_set_offload(struct net_backend *be, unsigned flags)
+{
+	(void)be, (void)flags; /* no offloads: the guest checksums and segments itself */
+}
+
+static void slirp_close(struct net_backend *be)
+{
+	struct user_net *u = (struct user_net *)be;
+
+	pthread_mutex_lock(&u->lock);
+	u->stop = true;
+	pthread_mutex_unlock(&u->lock);
+	wake(u);
+	pthread_join(u->thread, NULL);
+	slirp_cleanup(u->slirp);
+	close(u->wake_fd);
+	close(be->rx_fd);
+	free(u);
+}
+
+int net_parse_hostfwd(const char *s, struct net_hostfwd *f)
+{
+	char proto[4], haddr[32] = "", gaddr[32] = "";
+	unsigned hport, gport;
+	int n = 0;
+
+	memset(f, 0, sizeof(*f));
+	/* tcp:[HADDR]:HPORT-[GADDR]:GPORT */
+	if (sscanf(s, "%3[a-z]:%31[0-9.]:%u-%31[0-9.]:%u%n", proto, haddr, &hport, gaddr, &gport, &n) != 5 &&
+	    sscanf(s, "%3[a-z]::%u-%31[0-9.]:%u%n", proto, &hport, gaddr, &gport, &n) != 4 &&
+	    sscanf(s, "%3[a-z]:%31[0-9.]:%u-:%u%n", proto, haddr, &hport, &gport, &n) != 4 &&
+	    sscanf(s, "%3[a-z]::%u-:%u%n", proto, &hport, &gport, &n) != 3)
+		return -EINVAL;
+	if (s[n] || hport == 0 || hport > 65535 || gport == 0 || gport > 65535)
+		return -EINVAL;
+	if (strcmp(proto, "tcp") && strcmp(proto, "udp"))
+		return -EINVAL;
+	struct in_addr a;
+	if (haddr[0] && inet_pton(AF_INET, haddr, &a) != 1)
+		return -EINVAL;
+	f->host_addr = haddr[0] ? a.s_addr : 0;
+	if (gaddr[0] && inet_pton(AF_INET, gaddr, &a) != 1)
+		return -EINVAL;
+	f->guest_addr = gaddr[0] ? a.s_addr : 0;
+	f->udp = !strcmp(proto, "udp");
+	f->host_port = (uint16_t)hport;
+	f->guest_port = (uint16_t)gport;
+	return 0;
+}
+
+struct net_backend *net_slirp_open(const struct net_hostfwd *fwd, int nr_fwd, char *err,
+				   size_t errlen)
+{
+	struct user_net *u = calloc(1, sizeof(*u));
+	SlirpConfig cfg = { .version = 4, .in_enabled = true, .if_mtu = 1500, .if_mru = 1500 };
+
+	if (!u) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	inet_pton(AF_INET, "10.0.2.0", &cfg.vnetwork);
+	inet_pton(AF_INET, "255.255.255.0", &cfg.vnetmask);
+	inet_pton(AF_INET, "10.0.2.2", &cfg.vhost);
+	inet_pton(AF_INET, "10.0.2.15", &cfg.vdhcp_start);
+	inet_pton(AF_INET, "10.0.2.3", &cfg.vnameserver);
+	cfg.vhostname = "vmon";
+	pthread_mutex_init(&u->lock, NULL);
+	u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	u->be = (struct net_backend){ .kind = "user", .rx_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
+				      .recv = slirp_recv, .send = slirp_send,
+				      .set_offload = slirp_set_offload, .close = slirp_close };
+	u->slirp = slirp_new(&cfg, &slirp_callbacks, u);
+	if (!u->slirp || u->wake_fd < 0 || u->be.rx_fd < 0) {
+		snprintf(err, errlen, "cannot start user-mode networking (libslirp)");
+		goto fail;
+	}
+	for (int i = 0; i < nr_fwd; i++) {
+		struct in_addr h = { fwd[i].host_addr }, g = { fwd[i].guest_addr ?: cfg.vdhcp_start.s_addr };
+		if (slirp_add_hostfwd(u->slirp, fwd[i].udp, h, fwd[i].host_port, g, fwd[i].guest_port) < 0) {
+			snprintf(err, errlen, "hostfwd to host port %u: %s", fwd[i].host_port,
+				 strerror(errno ?: EADDRINUSE));
+			goto fail;
+		}
+	}
+	if (pthread_create(&u->thread, NULL, slirp_thread, u)) {
+		snprintf(err, errlen, "cannot start the slirp thread");
+		goto fail;
+	}
+	pthread_setname_np(u->thread, "vmon-slirp");
+	return &u->be;
+fail:
+	if (u->slirp)
+		slirp_cleanup(u->slirp);
+	free(u);
+	return NULL;
+}

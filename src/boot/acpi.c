@@ -115,18 +115,80 @@ static void acpi_seal(uint8_t *table)
 	h->checksum = acpi_checksum(table, h->length);
 }
 
-/* DSDT body: Name (\_S5, Package (4) { 5, 5, 0, 0 }) in AML. */
-static const uint8_t dsdt_aml[] = {
+/* DSDT: Name (\_S5, Package (4) { 5, 5, 0, 0 }) in AML. */
+static const uint8_t s5_aml[] = {
 	0x08, '\\', '_', 'S', '5', '_', 0x12, 0x08, 0x04,
 	0x0a, ACPI_S5_SLP_TYP, 0x0a, ACPI_S5_SLP_TYP, 0x00, 0x00,
 };
 
+/*
+ * The PCI host bridge, so Linux scans bus 0 through ports 0xCF8/0xCFC:
+ *   Scope (\_SB) { Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) Name (_UID, 0)
+ *     Name (_CRS, ResourceTemplate () { WordBusNumber 0-0; IO 0xCF8/8; WordIO 0-0xCF7;
+ *       WordIO 0xD00-0xFFFF; DWordMemory window }) } }
+ * Devices interrupt through MSI-X; there is no _PRT for INTx.
+ */
+static const uint8_t pci_crs[] = {
+	0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0,    /* bus 0 */
+	0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08,                      /* IO 0xcf8 */
+	0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0, 0, 0x00, 0x00, 0xf7, 0x0c, 0, 0, 0xf8, 0x0c,
+	0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0, 0, 0x00, 0x0d, 0xff, 0xff, 0, 0, 0x00, 0xf3,
+	0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0, 0, 0, 0,
+	0x00, 0x00, 0x00, 0xe0, 0xff, 0xff, 0xbf, 0xfe, 0, 0, 0, 0, 0x00, 0x00, 0xc0, 0x1e,
+	0x79, 0x00,                                                          /* end tag */
+};
+
+/* AML PkgLength for `len` bytes of content (the length field counts itself). */
+static size_t aml_pkglen(uint8_t *out, size_t len)
+{
+	if (len + 1 < 64) {
+		out[0] = (uint8_t)(len + 1);
+		return 1;
+	}
+	len += 2;
+	out[0] = (uint8_t)(0x40 | (len & 0xf));
+	out[1] = (uint8_t)(len >> 4);
+	return 2;
+}
+
+static size_t aml_pci0(uint8_t *out)
+{
+	uint8_t dev[256], crs[160];
+	size_t d = 0, c = 0, o = 0;
+
+	/* Name (_CRS, Buffer (n) {...}) */
+	crs[c++] = 0x0a;
+	crs[c++] = sizeof(pci_crs);
+	memcpy(crs + c, pci_crs, sizeof(pci_crs));
+	c += sizeof(pci_crs);
+	memcpy(dev + d, "PCI0", 4), d += 4;
+	memcpy(dev + d, "\x08_HID\x0c\x41\xd0\x0a\x03", 10), d += 10;
+	memcpy(dev + d, "\x08_UID\x00", 6), d += 6;
+	memcpy(dev + d, "\x08_CRS\x11", 6), d += 6;
+	d += aml_pkglen(dev + d, c);
+	memcpy(dev + d, crs, c), d += c;
+	/* Scope (\_SB) { Device (PCI0) { ... } } */
+	uint8_t devop[300];
+	size_t n = 0;
+	devop[n++] = 0x5b;
+	devop[n++] = 0x82;
+	n += aml_pkglen(devop + n, d);
+	memcpy(devop + n, dev, d), n += d;
+	out[o++] = 0x10;
+	o += aml_pkglen(out + o, n + 5);
+	memcpy(out + o, "\\_SB_", 5), o += 5;
+	memcpy(out + o, devop, n), o += n;
+	return o;
+}
+
 static size_t build_dsdt(uint8_t *p)
 {
-	size_t len = sizeof(struct acpi_header) + sizeof(dsdt_aml);
+	size_t len = sizeof(struct acpi_header);
 
+	memcpy(p + len, s5_aml, sizeof(s5_aml));
+	len += sizeof(s5_aml);
+	len += aml_pci0(p + len);
 	acpi_header_init((void *)p, "DSDT", (uint32_t)len, 2);
-	memcpy(p + sizeof(struct acpi_header), dsdt_aml, sizeof(dsdt_aml));
 	acpi_seal(p);
 	return len;
 }
@@ -205,7 +267,7 @@ static size_t build_madt(const struct acpi_config *cfg, uint8_t *p)
 int acpi_build(const struct acpi_config *cfg, uint64_t base, uint8_t *buf, size_t cap)
 {
 	/* Worst case: RSDP + FACS + XSDT + FADT + DSDT + MADT with 255 CPUs. */
-	size_t need = 64 + 64 + 64 + 288 + 64 + 64 + 8 * 256 + 32;
+	size_t need = 64 + 64 + 64 + 288 + 256 + 64 + 8 * 256 + 32;
 	size_t off = 0;
 
 	if (cap < need || cfg->nr_cpus < 1 || cfg->nr_cpus > 255)

@@ -6,6 +6,7 @@
 #ifndef VMON_IRQ_H
 #define VMON_IRQ_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include "util/util.h"
 
@@ -45,5 +46,28 @@ int irqfd_line_init(struct irq_line *line, int vm_fd, uint32_t gsi) __must_check
 /* ioeventfd: KVM signals `fd` on a guest write of `datamatch` to addr (MMIO or port). */
 int ioeventfd_register(int vm_fd, uint64_t addr, uint32_t len, uint64_t datamatch, int fd,
 		       bool pio) __must_check;
+/* Undo ioeventfd_register (same arguments). */
+int ioeventfd_unregister(int vm_fd, uint64_t addr, uint32_t len, uint64_t datamatch, int fd,
+			 bool pio) __must_check;
+
+/* GSI routing for MSI: each MSI-X vector gets a GSI whose route holds its address/data. */
+#define IRQ_ROUTING_MAX_MSI 256
+
+struct irq_routing {
+	pthread_mutex_t lock;
+	int vm_fd;
+	int nr;
+	struct {
+		bool valid;
+		uint64_t addr;
+		uint32_t data;
+	} msi[IRQ_ROUTING_MAX_MSI];
+};
+
+void irq_routing_init(struct irq_routing *r, int vm_fd);
+/* A fresh GSI for an MSI vector (route set later). GSI number or -ENOSPC. */
+int irq_routing_alloc_msi(struct irq_routing *r) __must_check;
+/* Point the GSI at an MSI message; pushes the table to KVM when it changed. */
+int irq_routing_set_msi(struct irq_routing *r, int gsi, uint64_t addr, uint32_t data) __must_check;
 
 #endif

@@ -37,15 +37,27 @@ int irqfd_line_init(struct irq_line *line, int vm_fd, uint32_t gsi)
 	return 0;
 }
 
-int ioeventfd_register(int vm_fd, uint64_t addr, uint32_t len, uint64_t datamatch, int fd, bool pio)
+static int ioeventfd(int vm_fd, uint64_t addr, uint32_t len, uint64_t datamatch, int fd, bool pio,
+		     bool deassign)
 {
 	struct kvm_ioeventfd io = {
 		.datamatch = datamatch,
 		.addr = addr,
 		.len = len,
 		.fd = fd,
-		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (pio ? KVM_IOEVENTFD_FLAG_PIO : 0),
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+			 (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0),
 	};
 	int ret = kvm_ioctl(vm_fd, KVM_IOEVENTFD, &io);
 	return ret < 0 ? ret : 0;
+}
+
+int ioeventfd_register(int vm_fd, uint64_t addr, uint32_t len, uint64_t datamatch, int fd, bool pio)
+{
+	return ioeventfd(vm_fd, addr, len, datamatch, fd, pio, false);
+}
+
+int ioeventfd_unregister(int vm_fd, uint64_t addr, uint32_t len, uint64_t datamatch, int fd, bool pio)
+{
+	return ioeventfd(vm_fd, addr, len, datamatch, fd, pio, true);
 }

@@ -41,6 +41,13 @@ static int vm_wire_devices(struct vm *vm)
 	irqchip_line_init(&vm->com1_irq, vm->kvm.vm_fd, IRQ_COM1);
 	i8250_init(&vm->com1, &vm->com1_irq, console_output, &vm->console);
 	i8042_init(&vm->i8042, &vm->power);
+	/* 00:00.0: the host bridge Linux's PCI sanity check looks for. */
+	pci_bus_init(&vm->pci, &vm->mmio);
+	irq_routing_init(&vm->routing, vm->kvm.vm_fd);
+	vm->host_bridge.name = "pci-host";
+	pci_device_init(&vm->host_bridge, 0x1b36, 0x0008, 0x06000000, 0x1af4, 0x1100);
+	if (pci_bus_add(&vm->pci, &vm->host_bridge) < 0)
+		return -ENOSPC;
 	mc146818_init(&vm->rtc, vm->mem.size);
 	vm->acpi_pm.power = &vm->power;
 
@@ -53,6 +60,7 @@ static int vm_wire_devices(struct vm *vm)
 				  "i8250-com1");
 	ret = ret ?: bus_register(&vm->pio, ACPI_PM_BASE, ACPI_PM_NR_PORTS, &acpi_pm_ops,
 				  &vm->acpi_pm, "acpi-pm");
+	ret = ret ?: bus_register(&vm->pio, PCI_CONFIG_ADDRESS, 8, &pci_config_ops, &vm->pci, "pci-conf1");
 	if (ret || !vm->cfg->testdev)
 		return ret;
 	testdev_init(&vm->testdev, &vm->power);
@@ -70,17 +78,39 @@ static const uint32_t virtio_gsis[VM_MAX_VIRTIO] = { 5, 6, 7, 10, 11, 12, 14, 15
  * Put one virtio device on the MMIO bus at the next slot, announced on the command line.
  * Takes ownership of v (freed on failure).
  */
-static int vm_add_virtio(struct vm *vm, struct vm_virtio *v, const struct virtio_device_ops *ops,
-			 const char *kind, char *err, size_t errlen)
+static int vm_add_virtio_pci(struct vm *vm, struct vm_virtio *v, const struct virtio_device_ops *ops)
 {
-	int i = vm->nr_virtio;
+	virtio_device_init(&v->dev, ops, v->dev.priv, &vm->mem, NULL, v->id);
+	int ret = virtio_pci_init(&v->pci, &v->dev, &vm->routing, &vm->io, vm->kvm.vm_fd);
+	if (ret)
+		return ret;
+	ret = pci_bus_add(&vm->pci, &v->pci.pci);
+	if (ret < 0)
+		return ret;
+	v->on_pci = true;
+	vm->virtio[vm->nr_virtio++] = v;
+	return 0;
+}
+
+static int vm_add_virtio(struct vm *vm, struct vm_virtio *v, const struct virtio_device_ops *ops,
+			 const char *kind, enum virtio_transport transport, char *err, size_t errlen)
+{
+	int i = vm->nr_virtio_mmio;
 	uint64_t base = VIRTIO_MMIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE;
 	char *words;
 	int ret = -ENOSPC;
 
-	snprintf(v->id, sizeof(v->id), "%s%d", kind, i);
-	if (i == VM_MAX_VIRTIO)
+	if (transport == TRANSPORT_DEFAULT)
+		transport = vm->cfg->transport;
+	snprintf(v->id, sizeof(v->id), "%s%d", kind, vm->nr_virtio);
+	if (vm->nr_virtio == VM_MAX_VIRTIO)
 		goto fail;
+	if (transport == TRANSPORT_PCI) {
+		ret = vm_add_virtio_pci(vm, v, ops);
+		if (ret)
+			goto fail;
+		return 0;
+	}
 	ret = irqfd_line_init(&v->irq, vm->kvm.vm_fd, virtio_gsis[i]);
 	if (ret)
 		goto fail;
@@ -96,6 +126,7 @@ static int vm_add_virtio(struct vm *vm, struct vm_virtio *v, const struct virtio
 	free(vm->virtio_cmdline);
 	vm->virtio_cmdline = words;
 	vm->virtio[vm->nr_virtio++] = v;
+	vm->nr_virtio_mmio++;
 	return 0;
 fail:
 	snprintf(err, errlen, "cannot set up %s: %s", v->id,
@@ -120,7 +151,7 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 			return ret;
 		}
 		v->dev.priv = &v->blk;
-		if ((ret = vm_add_virtio(vm, v, &virtio_blk_ops, "virtio-blk", err, errlen)))
+		if ((ret = vm_add_virtio(vm, v, &virtio_blk_ops, "virtio-blk", d->transport, err, errlen)))
 			return ret;
 		if (d->readonly)
 			v->dev.features |= VIRTIO_BLK_F_RO;
@@ -142,7 +173,7 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 		const uint8_t def[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
 		memcpy(v->net.mac, nc->has_mac ? nc->mac : def, 6);
 		v->dev.priv = &v->net;
-		if ((ret = vm_add_virtio(vm, v, &virtio_net_ops, "virtio-net", err, errlen)))
+		if ((ret = vm_add_virtio(vm, v, &virtio_net_ops, "virtio-net", nc->transport, err, errlen)))
 			return ret;
 		ret = virtio_net_attach(&v->net, &v->dev, &vm->io);
 		if (ret) {
@@ -154,7 +185,7 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 	if (vm->cfg->rng) {
 		if (!(v = calloc(1, sizeof(*v))))
 			return -ENOMEM;
-		if ((ret = vm_add_virtio(vm, v, &virtio_rng_ops, "virtio-rng", err, errlen)))
+		if ((ret = vm_add_virtio(vm, v, &virtio_rng_ops, "virtio-rng", TRANSPORT_DEFAULT, err, errlen)))
 			return ret;
 	}
 	if (vm->cfg->virtio_console) {
@@ -163,7 +194,7 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 		v->con.tx = console_output;
 		v->con.tx_opaque = &vm->console;
 		v->dev.priv = &v->con;
-		if ((ret = vm_add_virtio(vm, v, &virtio_console_ops, "virtio-console", err, errlen)))
+		if ((ret = vm_add_virtio(vm, v, &virtio_console_ops, "virtio-console", TRANSPORT_DEFAULT, err, errlen)))
 			return ret;
 		vm->vcon = &v->dev;
 	}

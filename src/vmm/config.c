@@ -46,11 +46,13 @@ void config_usage(FILE *out)
 		"                       unix:PATH (a socket one client connects to), none\n"
 		"  --boot PROTO         auto (default), linux (64-bit boot protocol), pvh\n"
 		"  --disk SPEC          virtio-blk disk: path=FILE[,readonly][,serial=ID]\n"
-		"                       [,io_engine=io_uring|sync] (up to %d)\n"
+		"                       [,io_engine=io_uring|sync][,transport=mmio|pci] (up to %d)\n"
 		"  --net SPEC           virtio-net: user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... (the\n"
 		"                       default: NAT through libslirp, guest 10.0.2.15, DHCP),\n"
 		"                       tap=NAME (created if missing), or none; add ,mac=MAC\n"
+		"                       and ,transport=mmio|pci\n"
 		"  --rng                virtio-rng entropy device\n"
+		"  --virtio-transport T mmio (default) or pci, for devices without transport=\n"
 		"  --virtio-console     virtio-console (hvc0) on the console; use console=hvc0\n"
 		"  --hugepages          back guest RAM with 2 MiB huge pages\n"
 		"  --no-host-decompress enter a bzImage through its own decompressor\n"
@@ -68,7 +70,7 @@ void config_usage(FILE *out)
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CONSOLE, OPT_BOOT,
 	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
-	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE, OPT_NET,
+	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT,
 };
 
 static const struct option options[] = {
@@ -86,6 +88,7 @@ static const struct option options[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "virtio-transport", required_argument, NULL, OPT_TRANSPORT },
 	{ "virtio-console", no_argument, NULL, OPT_VIRTIO_CONSOLE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -109,6 +112,10 @@ static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen
 			d.path = tok + 5;
 		else if (!strcmp(tok, "readonly") || !strcmp(tok, "ro"))
 			d.readonly = true;
+		else if (!strcmp(tok, "transport=pci"))
+			d.transport = TRANSPORT_PCI;
+		else if (!strcmp(tok, "transport=mmio"))
+			d.transport = TRANSPORT_MMIO;
 		else if (!strcmp(tok, "io_engine=sync") || !strcmp(tok, "io_engine=Sync"))
 			d.sync = true;
 		else if (!strcmp(tok, "io_engine=io_uring") || !strcmp(tok, "io_engine=Async"))
@@ -154,6 +161,8 @@ static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 			n.tap = tok + 4;
 		} else if (!strcmp(tok, "user")) {
 			user = true;
+		} else if (!strcmp(tok, "transport=pci") || !strcmp(tok, "transport=mmio")) {
+			n.transport = tok[10] == 'p' ? TRANSPORT_PCI : TRANSPORT_MMIO;
 		} else if (!strncmp(tok, "hostfwd=", 8) && n.nr_fwd < NET_MAX_HOSTFWD &&
 			   net_parse_hostfwd(tok + 8, &n.fwd[n.nr_fwd]) == 0) {
 			n.nr_fwd++;
@@ -197,6 +206,13 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_VIRTIO_CONSOLE: cfg->virtio_console = true; break;
 	case OPT_DISK: return parse_disk(cfg, (char *)arg, err, errlen);
 	case OPT_NET: return parse_net(cfg, (char *)arg, err, errlen);
+	case OPT_TRANSPORT:
+		if (strcmp(arg, "mmio") && strcmp(arg, "pci")) {
+			snprintf(err, errlen, "--virtio-transport '%s': use mmio or pci", arg);
+			return -EINVAL;
+		}
+		cfg->transport = arg[0] == 'p' ? TRANSPORT_PCI : TRANSPORT_MMIO;
+		break;
 	case 'v': cfg->log_level++; break;
 	case 'q': cfg->log_level = LOG_ERROR; break;
 	case OPT_MEMORY:

@@ -15,7 +15,10 @@
 
 #define VMON_MAX_DISKS 8
 
+enum virtio_transport { TRANSPORT_DEFAULT, TRANSPORT_MMIO, TRANSPORT_PCI };
+
 struct disk_config {
+	enum virtio_transport transport;
 	const char *path;
 	bool readonly;
 	bool sync;          /* io_engine=sync: no io_uring */
@@ -25,6 +28,7 @@ struct disk_config {
 #define VMON_MAX_NETS 4
 
 struct net_config {
+	enum virtio_transport transport;
 	const char *tap;    /* TAP interface name (created if missing); NULL: user-mode (slirp) */
 	uint8_t mac[6];
 	bool has_mac;
@@ -51,6 +55,7 @@ struct vm_config {
 	struct net_config nets[VMON_MAX_NETS];
 	int nr_nets;
 	bool no_net;             /* --net none: no default user-mode interface */
+	enum virtio_transport transport; /* for devices that do not choose: mmio unless set */
 	int log_level;
 };
 

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "bus/bus.h"
+#include "bus/pci.h"
 #include "cpu/backend.h"
 #include "cpu/kvm.h"
 #include "cpu/vcpu.h"
@@ -21,6 +22,7 @@
 #include "devices/virtio/console.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/net.h"
+#include "devices/virtio/pci.h"
 #include "devices/virtio/rng.h"
 #include "vmm/eventloop.h"
 #include "irq/irq.h"
@@ -32,7 +34,9 @@
 /* A virtio device on the MMIO transport, with its interrupt line and type state. */
 struct vm_virtio {
 	struct virtio_device dev;
+	bool on_pci;
 	struct virtio_mmio mmio;
+	struct virtio_pci pci;
 	struct irq_line irq;
 	char id[24];
 	union {
@@ -64,6 +68,10 @@ struct vm {
 	struct power_sink power;
 
 	struct eventloop io; /* the I/O thread: virtio queues */
+	struct pci_bus pci;
+	struct pci_device host_bridge;
+	struct irq_routing routing;
+	int nr_virtio_mmio;
 	int nr_virtio;
 	struct vm_virtio *virtio[VM_MAX_VIRTIO];
 	char *virtio_cmdline; /* "virtio_mmio.device=..." words for the guest */

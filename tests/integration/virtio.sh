@@ -3,8 +3,12 @@
 # Results go to $LOGDIR/virtio.results as "PASS: name" / "FAIL: name" / "SKIP: name".
 set -uo pipefail
 SUITE=virtio
-TESTS=(virtio/blk-ext4 virtio/blk-checksum virtio/blk-readonly virtio/blk-persist
-       virtio/rng virtio/console-hvc0 virtio/blk-kill9 virtio/net-tap virtio/net-user)
+TESTS=()
+for t in mmio pci; do
+	TESTS+=(virtio-$t/blk-ext4 virtio-$t/blk-checksum virtio-$t/blk-readonly virtio-$t/rng
+		virtio-$t/console-hvc0)
+done
+TESTS+=(virtio/blk-persist virtio/blk-kill9 virtio/net-tap virtio/net-user)
 . "$(dirname "$0")/lib.sh"
 
 for tool in mkfs.ext4 debugfs e2fsck; do
@@ -30,49 +34,57 @@ pattern_md5=$(md5sum < "$work/pattern.img" | cut -d' ' -f1)
 KARGS=(--kernel "$dir/vmlinux" --initrd "$dir/initramfs.cpio" --memory 128M)
 BASE="reboot=k panic=-1 quiet vmon_check=1"
 
-# Boot 1: console on hvc0; ext4 root disk, a read-only pattern disk, rng.
-cmd='mkdir /mnt; mount -t ext4 /dev/vda /mnt && cat /mnt/hello.txt;'
-cmd+=' dd if=/dev/urandom of=/mnt/big bs=64k count=32 2>/dev/null; echo big-md5 $(md5sum < /mnt/big);'
-cmd+=' echo written-by-guest > /mnt/guest.txt; sync; umount /mnt;'
-cmd+=' echo ro-md5 $(md5sum < /dev/vdb); dd if=/dev/zero of=/dev/vdb bs=512 count=1 2>/dev/null || echo ro-write-refused;'
-cmd+=' echo rng-bytes; head -c 32 /dev/hwrng | od -An -tx1 -w32; cat /sys/class/misc/hw_random/rng_current'
-timeout 300 "$VMON" run "${KARGS[@]}" --disk "path=$disk,serial=vmon-root" --disk "path=$work/pattern.img,readonly" \
-	--rng --virtio-console --cmdline "console=hvc0 $BASE vmon_cmd=\"$cmd\"" \
-	< /dev/null > "$LOGDIR/virtio-1.console" 2> "$LOGDIR/virtio-1.log"
-rc=$?
-out=$LOGDIR/virtio-1.console
-if [ "$rc" = 0 ] && grep -q hello-from-host "$out" && grep -q 'VMON-CHECK-END' "$out"; then
-	result PASS virtio/blk-ext4
-else
-	result FAIL virtio/blk-ext4 "status $rc, see $out"
-fi
-debugfs -R "dump big $work/big.out" "$disk" > /dev/null 2>&1
-guest_md5=$(sed -n 's/^big-md5 \([0-9a-f]*\).*/\1/p' "$out")
-host_md5=$(md5sum < "$work/big.out" 2>/dev/null | cut -d' ' -f1)
-if [ -n "$guest_md5" ] && [ "$guest_md5" = "$host_md5" ]; then
-	result PASS virtio/blk-checksum
-else
-	result FAIL virtio/blk-checksum "guest $guest_md5, host $host_md5"
-fi
-if grep -q "ro-md5 $pattern_md5" "$out" && grep -q ro-write-refused "$out" &&
-   [ "$(md5sum < "$work/pattern.img" | cut -d' ' -f1)" = "$pattern_md5" ]; then
-	result PASS virtio/blk-readonly
-else
-	result FAIL virtio/blk-readonly "read-only disk read wrong or was written"
-fi
-# The kernel command line cannot carry double quotes inside vmon_cmd: count the bytes here.
-if [ "$(grep -A1 '^rng-bytes' "$out" | tail -n 1 | grep -oE '[0-9a-f]{2}' | wc -l)" = 32 ] &&
-   grep -q virtio_rng "$out"; then
-	result PASS virtio/rng
-else
-	result FAIL virtio/rng "no bytes from /dev/hwrng"
-fi
-# The console itself was hvc0: the check lines above came through virtio-console.
-if grep -q 'VMON-CHECK cpus=' "$out"; then
-	result PASS virtio/console-hvc0
-else
-	result FAIL virtio/console-hvc0 "nothing on hvc0"
-fi
+# Boot 1 (once per transport): console on hvc0; ext4 disk, a read-only pattern disk, rng.
+devices_boot() {
+	local t=$1 out=$LOGDIR/virtio-$1.console rc guest_md5 host_md5
+	local cmd='mkdir /mnt; mount -t ext4 /dev/vda /mnt && cat /mnt/hello.txt;'
+	cmd+=' dd if=/dev/urandom of=/mnt/big bs=64k count=32 2>/dev/null; echo big-md5 $(md5sum < /mnt/big);'
+	cmd+=' echo written-by-guest > /mnt/guest.txt; sync; umount /mnt;'
+	cmd+=' echo ro-md5 $(md5sum < /dev/vdb); dd if=/dev/zero of=/dev/vdb bs=512 count=1 2>/dev/null || echo ro-write-refused;'
+	cmd+=' echo rng-bytes; head -c 32 /dev/hwrng | od -An -tx1 -w32; cat /sys/class/misc/hw_random/rng_current;'
+	cmd+=' ls /sys/bus/pci/drivers/virtio-pci 2>/dev/null | grep -c 0000: | sed s/^/pci-devices-/'
+	timeout 300 "$VMON" run "${KARGS[@]}" --virtio-transport "$t" --net none \
+		--disk "path=$disk,serial=vmon-root" --disk "path=$work/pattern.img,readonly" \
+		--rng --virtio-console --cmdline "console=hvc0 $BASE vmon_cmd=\"$cmd\"" \
+		< /dev/null > "$out" 2> "$LOGDIR/virtio-$t.log"
+	rc=$?
+	if [ "$rc" = 0 ] && grep -q hello-from-host "$out" && grep -q 'VMON-CHECK-END' "$out"; then
+		result PASS virtio-$t/blk-ext4
+	else
+		result FAIL virtio-$t/blk-ext4 "status $rc, see $out"
+	fi
+	debugfs -R "dump big $work/big.out" "$disk" > /dev/null 2>&1
+	guest_md5=$(sed -n 's/^big-md5 \([0-9a-f]*\).*/\1/p' "$out")
+	host_md5=$(md5sum < "$work/big.out" 2>/dev/null | cut -d' ' -f1)
+	if [ -n "$guest_md5" ] && [ "$guest_md5" = "$host_md5" ]; then
+		result PASS virtio-$t/blk-checksum
+	else
+		result FAIL virtio-$t/blk-checksum "guest $guest_md5, host $host_md5"
+	fi
+	if grep -q "ro-md5 $pattern_md5" "$out" && grep -q ro-write-refused "$out" &&
+	   [ "$(md5sum < "$work/pattern.img" | cut -d' ' -f1)" = "$pattern_md5" ]; then
+		result PASS virtio-$t/blk-readonly
+	else
+		result FAIL virtio-$t/blk-readonly "read-only disk read wrong or was written"
+	fi
+	# The kernel command line cannot carry double quotes inside vmon_cmd: count the bytes here.
+	if [ "$(grep -A1 '^rng-bytes' "$out" | tail -n 1 | grep -oE '[0-9a-f]{2}' | wc -l)" = 32 ] &&
+	   grep -q virtio_rng "$out"; then
+		result PASS virtio-$t/rng
+	else
+		result FAIL virtio-$t/rng "no bytes from /dev/hwrng"
+	fi
+	# The console itself was hvc0: the check lines above came through virtio-console; on PCI
+	# all four devices must sit on the bus.
+	if grep -q 'VMON-CHECK cpus=' "$out" &&
+	   { [ "$t" = mmio ] || grep -q '^pci-devices-4' "$out"; }; then
+		result PASS virtio-$t/console-hvc0
+	else
+		result FAIL virtio-$t/console-hvc0 "nothing on hvc0 (or devices missing from PCI)"
+	fi
+}
+devices_boot mmio
+devices_boot pci
 
 # Boot 2: the file written in boot 1 survived the VM; then write + fsync and get killed -9.
 cmd='mkdir /mnt; mount -t ext4 /dev/vda /mnt && cat /mnt/guest.txt;'
@@ -106,7 +118,8 @@ else
 fi
 
 # Boot 3, inside a network namespace this test creates: eth0 on a TAP device (a server on
-# the namespace's side of it), eth1 user-mode (libslirp) with a port forwarded into the guest.
+# the namespace's side of it), eth1 user-mode (libslirp, on virtio-pci) with a port
+# forwarded into the guest.
 NS=vmon-test-$$
 if ! command -v ip > /dev/null || ! ip netns add $NS 2> /dev/null; then
 	result SKIP virtio/net-tap "cannot create a network namespace"
@@ -125,13 +138,16 @@ blob_md5=$(md5sum < "$work/www/blob" | cut -d' ' -f1)
 # One server, reachable through the TAP (192.168.77.1) and, for slirp, the netns loopback.
 nsx timeout 300 python3 -m http.server 8080 --directory "$work/www" > "$LOGDIR/virtio-http.log" 2>&1 &
 http=$!
-cmd='ip link set eth0 up; ip addr add 192.168.77.2/24 dev eth0;'
+# Interfaces are found by MAC: MMIO and PCI devices may probe in either order.
+cmd='tap=$(grep -l aa:bb:cc /sys/class/net/*/address | cut -d/ -f5);'
+cmd+=' usr=$(grep -l 34:57 /sys/class/net/*/address | cut -d/ -f5);'
+cmd+=' ip link set $tap up; ip addr add 192.168.77.2/24 dev $tap;'
 cmd+=' wget -q -O /tmp/blob http://192.168.77.1:8080/blob; echo tap-md5 $(md5sum < /tmp/blob);'
-cmd+=' ip link set eth1 up; ip addr add 10.0.2.15/24 dev eth1; ip route add default via 10.0.2.2;'
+cmd+=' ip link set $usr up; ip addr add 10.0.2.15/24 dev $usr; ip route add default via 10.0.2.2;'
 cmd+=' wget -q -O /tmp/blob2 http://10.0.2.2:8080/blob; echo user-md5 $(md5sum < /tmp/blob2);'
 cmd+=' mkdir /www; echo served-by-guest > /www/index.html; httpd -p 8000 -h /www; echo httpd-up; sleep 60'
 nsx timeout 300 "$VMON" run "${KARGS[@]}" --net tap=vtap0,mac=52:54:00:aa:bb:cc \
-	--net user,hostfwd=tcp:127.0.0.1:18080-:8000 \
+	--net user,hostfwd=tcp:127.0.0.1:18080-:8000,transport=pci \
 	--cmdline "console=ttyS0 $BASE vmon_cmd=\"$cmd\"" \
 	< /dev/null > "$LOGDIR/virtio-3.console" 2> "$LOGDIR/virtio-3.log" &
 vm=$!

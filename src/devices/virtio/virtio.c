@@ -65,7 +65,10 @@ void virtio_notify_used(struct virtio_device *d, int q)
 	if (!virtq_need_interrupt(&d->vq[q]))
 		return;
 	d->isr |= VIRTIO_INT_VRING;
-	irq_line_set(d->irq, 1);
+	if (d->interrupt)
+		d->interrupt(d, q);
+	else
+		irq_line_set(d->irq, 1);
 }
 
 void virtio_device_fail(struct virtio_device *d, const char *why)
@@ -77,7 +80,10 @@ void virtio_device_fail(struct virtio_device *d, const char *why)
 	d->config_generation++;
 	if (d->status & VIRTIO_STATUS_DRIVER_OK) {
 		d->isr |= VIRTIO_INT_CONFIG;
-		irq_line_set(d->irq, 1);
+		if (d->interrupt)
+			d->interrupt(d, -1);
+		else
+			irq_line_set(d->irq, 1);
 	}
 }
 

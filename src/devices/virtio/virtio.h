@@ -64,6 +64,12 @@ struct virtio_device {
 	uint32_t config_generation;
 	struct virtq vq[VIRTIO_MAX_QUEUES];
 	const char *id;             /* for logs, e.g. "virtio-blk0" */
+	/*
+	 * Transport hook: interrupt for queue q, or q = -1 for a configuration change
+	 * (virtio-pci: its MSI-X vector). NULL: the shared line above (virtio-mmio).
+	 */
+	void (*interrupt)(struct virtio_device *d, int q);
+	void *transport;
 };
 
 void virtio_device_init(struct virtio_device *d, const struct virtio_device_ops *ops, void *priv,

@@ -89,16 +89,18 @@ devices_boot pci
 # Boot 2: the file written in boot 1 survived the VM; then write + fsync and get killed -9.
 cmd='mkdir /mnt; mount -t ext4 /dev/vda /mnt && cat /mnt/guest.txt;'
 cmd+=' dd if=/dev/urandom of=/mnt/k9 bs=64k count=16 conv=fsync 2>/dev/null; echo k9-md5 $(md5sum < /mnt/k9); echo fsync-done; sleep 600'
-timeout 300 "$VMON" run "${KARGS[@]}" --disk "path=$disk" --cmdline "console=ttyS0 $BASE vmon_cmd=\"$cmd\"" \
+# vmon itself runs in the background (no timeout(1) in between): kill -9 must hit vmon.
+"$VMON" run "${KARGS[@]}" --net none --disk "path=$disk" --cmdline "console=ttyS0 $BASE vmon_cmd=\"$cmd\"" \
 	< /dev/null > "$LOGDIR/virtio-2.console" 2> "$LOGDIR/virtio-2.log" &
 pid=$!
-for _ in $(seq 1 300); do
+for _ in $(seq 1 600); do
 	grep -q fsync-done "$LOGDIR/virtio-2.console" && break
 	kill -0 $pid 2>/dev/null || break
 	sleep 0.5
 done
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
+killed=$?
 out=$LOGDIR/virtio-2.console
 if grep -q written-by-guest "$out"; then
 	result PASS virtio/blk-persist
@@ -111,10 +113,11 @@ e2fsck -fy "$work/after-kill.ext4" > "$LOGDIR/virtio-e2fsck.log" 2>&1
 debugfs -R "dump k9 $work/k9.out" "$work/after-kill.ext4" > /dev/null 2>&1
 guest_md5=$(sed -n 's/^k9-md5 \([0-9a-f]*\).*/\1/p' "$out")
 host_md5=$(md5sum < "$work/k9.out" 2>/dev/null | cut -d' ' -f1)
-if grep -q fsync-done "$out" && [ -n "$guest_md5" ] && [ "$guest_md5" = "$host_md5" ]; then
+if [ "$killed" = 137 ] && grep -q fsync-done "$out" && [ -n "$guest_md5" ] &&
+   [ "$guest_md5" = "$host_md5" ]; then
 	result PASS virtio/blk-kill9
 else
-	result FAIL virtio/blk-kill9 "after kill -9: guest $guest_md5, host ${host_md5:-missing}"
+	result FAIL virtio/blk-kill9 "status $killed (want 137), after kill -9: guest $guest_md5, host ${host_md5:-missing}"
 fi
 
 # Boot 3, inside a network namespace this test creates: eth0 on a TAP device (a server on
@@ -136,7 +139,8 @@ mkdir -p "$work/www"
 head -c 100000 /dev/urandom > "$work/www/blob"
 blob_md5=$(md5sum < "$work/www/blob" | cut -d' ' -f1)
 # One server, reachable through the TAP (192.168.77.1) and, for slirp, the netns loopback.
-nsx timeout 300 python3 -m http.server 8080 --directory "$work/www" > "$LOGDIR/virtio-http.log" 2>&1 &
+ip netns exec $NS timeout 300 python3 -m http.server 8080 --directory "$work/www" \
+	> "$LOGDIR/virtio-http.log" 2>&1 &
 http=$!
 # Interfaces are found by MAC: MMIO and PCI devices may probe in either order.
 cmd='tap=$(grep -l aa:bb:cc /sys/class/net/*/address | cut -d/ -f5);'
@@ -146,17 +150,18 @@ cmd+=' wget -q -O /tmp/blob http://192.168.77.1:8080/blob; echo tap-md5 $(md5sum
 cmd+=' ip link set $usr up; ip addr add 10.0.2.15/24 dev $usr; ip route add default via 10.0.2.2;'
 cmd+=' wget -q -O /tmp/blob2 http://10.0.2.2:8080/blob; echo user-md5 $(md5sum < /tmp/blob2);'
 cmd+=' mkdir /www; echo served-by-guest > /www/index.html; httpd -p 8000 -h /www; echo httpd-up; sleep 60'
-nsx timeout 300 "$VMON" run "${KARGS[@]}" --net tap=vtap0,mac=52:54:00:aa:bb:cc \
+ip netns exec $NS "$VMON" run "${KARGS[@]}" --net tap=vtap0,mac=52:54:00:aa:bb:cc \
 	--net user,hostfwd=tcp:127.0.0.1:18080-:8000,transport=pci \
 	--cmdline "console=ttyS0 $BASE vmon_cmd=\"$cmd\"" \
 	< /dev/null > "$LOGDIR/virtio-3.console" 2> "$LOGDIR/virtio-3.log" &
 vm=$!
-for _ in $(seq 1 300); do
+for _ in $(seq 1 600); do
 	grep -q httpd-up "$LOGDIR/virtio-3.console" && break
 	kill -0 $vm 2>/dev/null || break
 	sleep 0.5
 done
 fwd=$(nsx curl -s -m 20 http://127.0.0.1:18080/index.html)
+# $vm is ip-netns-exec, which exec'd vmon, and $http timeout(1), which passes SIGTERM on.
 kill $vm $http 2>/dev/null
 wait $vm 2>/dev/null
 out=$LOGDIR/virtio-3.console

@@ -151,16 +151,9 @@ const struct bus_device_ops virtio_mmio_ops = { .read = virtio_mmio_read, .write
 static void mmio_notify_event(void *opaque, uint32_t events)
 {
 	struct mmio_notify *n = opaque;
-	struct virtio_device *d = n->m->dev;
-	uint64_t cnt;
 
 	(void)events;
-	if (read(n->m->notify_fd[n->q], &cnt, sizeof(cnt)) < 0)
-		return;
-	pthread_mutex_lock(&d->lock);
-	if (virtio_device_live(d) && d->ops->queue_notify)
-		d->ops->queue_notify(d, n->q);
-	pthread_mutex_unlock(&d->lock);
+	virtio_queue_kicked(n->m->dev, n->m->notify_fd[n->q], n->q);
 }
 
 int virtio_mmio_init(struct virtio_mmio *m, struct virtio_device *dev, uint64_t base,

@@ -243,16 +243,9 @@ static const struct bus_device_ops bar1_ops = { .read = bar1_read, .write = bar1
 static void pci_notify_event(void *opaque, uint32_t events)
 {
 	struct pci_notify *n = opaque;
-	struct virtio_device *d = n->vp->dev;
-	uint64_t cnt;
 
 	(void)events;
-	if (read(n->vp->notify_fd[n->q], &cnt, sizeof(cnt)) < 0)
-		return;
-	pthread_mutex_lock(&d->lock);
-	if (virtio_device_live(d) && d->ops->queue_notify)
-		d->ops->queue_notify(d, n->q);
-	pthread_mutex_unlock(&d->lock);
+	virtio_queue_kicked(n->vp->dev, n->vp->notify_fd[n->q], n->q);
 }
 
 /* Keep the notify ioeventfds where BAR0 is now. */

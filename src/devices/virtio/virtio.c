@@ -2,6 +2,7 @@
 #include "devices/virtio/virtio.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "util/log.h"
 
@@ -90,4 +91,16 @@ void virtio_device_fail(struct virtio_device *d, const char *why)
 bool virtio_device_live(const struct virtio_device *d)
 {
 	return (d->status & VIRTIO_STATUS_DRIVER_OK) && !(d->status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+void virtio_queue_kicked(struct virtio_device *d, int fd, int q)
+{
+	uint64_t cnt;
+
+	if (read(fd, &cnt, sizeof(cnt)) < 0)
+		return;
+	pthread_mutex_lock(&d->lock);
+	if (virtio_device_live(d) && d->ops->queue_notify)
+		d->ops->queue_notify(d, q);
+	pthread_mutex_unlock(&d->lock);
 }

@@ -87,6 +87,9 @@ void virtio_notify_used(struct virtio_device *d, int q);
 /* A guest-caused error: log (rate-limited), set NEEDS_RESET, tell the driver. Lock held. */
 void virtio_device_fail(struct virtio_device *d, const char *why);
 
+/* A queue notification arrived on eventfd `fd` (I/O thread): drain it, run the device. */
+void virtio_queue_kicked(struct virtio_device *d, int fd, int q);
+
 /* True once the driver set DRIVER_OK and the device is not broken. */
 bool virtio_device_live(const struct virtio_device *d);
 

@@ -8,7 +8,7 @@ for t in mmio pci; do
 	TESTS+=(virtio-$t/blk-ext4 virtio-$t/blk-checksum virtio-$t/blk-readonly virtio-$t/rng
 		virtio-$t/console-hvc0)
 done
-TESTS+=(virtio/blk-persist virtio/blk-kill9 virtio/net-tap virtio/net-user)
+TESTS+=(virtio/blk-persist virtio/blk-kill9 virtio/hvc0-shell virtio/net-tap virtio/net-user)
 . "$(dirname "$0")/lib.sh"
 
 for tool in mkfs.ext4 debugfs e2fsck; do
@@ -118,6 +118,37 @@ if [ "$killed" = 137 ] && grep -q fsync-done "$out" && [ -n "$guest_md5" ] &&
 	result PASS virtio/blk-kill9
 else
 	result FAIL virtio/blk-kill9 "status $killed (want 137), after kill -9: guest $guest_md5, host ${host_md5:-missing}"
+fi
+
+# Boot 2b: an interactive shell on hvc0: input travels through virtio-console's receive queue.
+fifo=$work/hvc0.in
+mkfifo "$fifo"
+exec 8<>"$fifo"
+"$VMON" run "${KARGS[@]}" --net none --virtio-console --cmdline "console=hvc0 reboot=k panic=-1 quiet" \
+	< "$fifo" > "$LOGDIR/virtio-hvc0.console" 2> "$LOGDIR/virtio-hvc0.log" &
+pid=$!
+for _ in $(seq 1 600); do
+	grep -q 'vmon-guest: init started' "$LOGDIR/virtio-hvc0.console" && break
+	kill -0 $pid 2>/dev/null || break
+	sleep 0.5
+done
+sleep 2
+printf 'echo "hvc-$((6 * 7))"; tty\n' >&8
+for _ in $(seq 1 60); do
+	grep -q 'hvc-42' "$LOGDIR/virtio-hvc0.console" && break
+	sleep 0.5
+done
+printf 'poweroff -f\n' >&8
+for _ in $(seq 1 60); do kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+kill -9 $pid 2>/dev/null
+wait $pid
+rc=$?
+exec 8>&-
+if [ "$rc" = 0 ] && grep -q 'hvc-42' "$LOGDIR/virtio-hvc0.console" &&
+   grep -q '/dev/hvc0' "$LOGDIR/virtio-hvc0.console"; then
+	result PASS virtio/hvc0-shell
+else
+	result FAIL virtio/hvc0-shell "status $rc, no answer from the shell on hvc0"
 fi
 
 # Boot 3, inside a network namespace this test creates: eth0 on a TAP device (a server on

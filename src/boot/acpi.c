@@ -126,7 +126,7 @@ static const uint8_t s5_aml[] = {
  *   Scope (\_SB) { Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) Name (_UID, 0)
  *     Name (_CRS, ResourceTemplate () { WordBusNumber 0-0; IO 0xCF8/8; WordIO 0-0xCF7;
  *       WordIO 0xD00-0xFFFF; DWordMemory window }) } }
- * Devices interrupt through MSI-X; there is no _PRT for INTx.
+ * and Name (_PRT, ...): INTA# of slot s goes to GSI 16 + s % 8 (IOAPIC pins 16-23).
  */
 static const uint8_t pci_crs[] = {
 	0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0,    /* bus 0 */
@@ -151,9 +151,36 @@ static size_t aml_pkglen(uint8_t *out, size_t len)
 	return 2;
 }
 
+/* Name (_PRT, Package () { Package () { 0xSSSSFFFF, 0, 0, GSI } ... }) for slots 1-31. */
+static size_t aml_prt(uint8_t *out)
+{
+	uint8_t body[400];
+	size_t b = 0, o = 0;
+
+	body[b++] = PCI_PRT_SLOTS;
+	for (uint32_t slot = 1; slot <= PCI_PRT_SLOTS; slot++) {
+		uint32_t addr = slot << 16 | 0xffff;
+		uint8_t e[11] = { 0x04, 0x0c }; /* NumElements 4, DWordConst */
+
+		memcpy(e + 2, &addr, 4);
+		e[6] = 0x00;                          /* pin INTA#: Zero */
+		e[7] = 0x00;                          /* source: Zero (a GSI follows) */
+		e[8] = 0x0a;                          /* ByteConst */
+		e[9] = (uint8_t)ACPI_PCI_SLOT_GSI(slot);
+		body[b++] = 0x12;                     /* PackageOp */
+		b += aml_pkglen(body + b, 10);
+		memcpy(body + b, e, 10);
+		b += 10;
+	}
+	memcpy(out + o, "\x08_PRT\x12", 6), o += 6;
+	o += aml_pkglen(out + o, b);
+	memcpy(out + o, body, b);
+	return o + b;
+}
+
 static size_t aml_pci0(uint8_t *out)
 {
-	uint8_t dev[256], crs[160];
+	uint8_t dev[768], crs[160];
 	size_t d = 0, c = 0, o = 0;
 
 	/* Name (_CRS, Buffer (n) {...}) */
@@ -167,8 +194,9 @@ static size_t aml_pci0(uint8_t *out)
 	memcpy(dev + d, "\x08_CRS\x11", 6), d += 6;
 	d += aml_pkglen(dev + d, c);
 	memcpy(dev + d, crs, c), d += c;
+	d += aml_prt(dev + d);
 	/* Scope (\_SB) { Device (PCI0) { ... } } */
-	uint8_t devop[300];
+	uint8_t devop[800];
 	size_t n = 0;
 	devop[n++] = 0x5b;
 	devop[n++] = 0x82;
@@ -267,7 +295,7 @@ static size_t build_madt(const struct acpi_config *cfg, uint8_t *p)
 int acpi_build(const struct acpi_config *cfg, uint64_t base, uint8_t *buf, size_t cap)
 {
 	/* Worst case: RSDP + FACS + XSDT + FADT + DSDT + MADT with 255 CPUs. */
-	size_t need = 64 + 64 + 64 + 288 + 256 + 64 + 8 * 256 + 32;
+	size_t need = 64 + 64 + 64 + 288 + 768 + 64 + 8 * 256 + 32;
 	size_t off = 0;
 
 	if (cap < need || cfg->nr_cpus < 1 || cfg->nr_cpus > 255)

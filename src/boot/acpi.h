@@ -31,6 +31,10 @@ struct acpi_config {
  */
 int acpi_build(const struct acpi_config *cfg, uint64_t base, uint8_t *buf, size_t cap);
 
+/* PCI INTx: INTA# of slot s reaches GSI 16 + s % 8 (the DSDT's _PRT says so). */
+#define PCI_PRT_SLOTS 31
+#define ACPI_PCI_SLOT_GSI(slot) (16u + (slot) % 8u)
+
 /* The 8-bit checksum that makes a table sum to zero. */
 uint8_t acpi_checksum(const uint8_t *p, size_t len);
 

@@ -87,6 +87,9 @@ static int vm_add_virtio_pci(struct vm *vm, struct vm_virtio *v, const struct vi
 	ret = pci_bus_add(&vm->pci, &v->pci.pci);
 	if (ret < 0)
 		return ret;
+	/* INTA# of this slot, as the DSDT's _PRT routes it. */
+	irqchip_line_init(&v->intx, vm->kvm.vm_fd, ACPI_PCI_SLOT_GSI((unsigned)ret));
+	v->pci.intx = &v->intx;
 	v->on_pci = true;
 	vm->virtio[vm->nr_virtio++] = v;
 	return 0;

@@ -37,6 +37,7 @@ struct vm_virtio {
 	bool on_pci;
 	struct virtio_mmio mmio;
 	struct virtio_pci pci;
+	struct irq_line intx;
 	struct irq_line irq;
 	char id[24];
 	union {

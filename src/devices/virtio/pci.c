@@ -55,8 +55,11 @@ static void msix_fire(struct virtio_pci *vp, int v)
 {
 	bool fn_masked;
 
-	if (!msix_enabled(vp, &fn_masked))
-		return; /* INTx is not wired (no _PRT): MSI-X only */
+	if (!msix_enabled(vp, &fn_masked)) {
+		if (vp->intx)
+			irq_line_set(vp->intx, 1); /* INTx: the ISR holds the reason */
+		return;
+	}
 	if (fn_masked || (vp->msix[v].ctrl & MSIX_CTRL_MASKED)) {
 		vp->pending |= 1ULL << v;
 		return;
@@ -68,7 +71,12 @@ static void virtio_pci_interrupt(struct virtio_device *d, int q)
 {
 	struct virtio_pci *vp = d->transport;
 	uint16_t v = q < 0 ? vp->config_vector : vp->queue_vector[q];
+	bool fn_masked;
 
+	if (!msix_enabled(vp, &fn_masked)) {
+		msix_fire(vp, 0); /* goes to INTx */
+		return;
+	}
 	if (v < VIRTIO_PCI_VECTORS)
 		msix_fire(vp, v);
 }
@@ -165,7 +173,9 @@ static void bar0_read(void *opaque, uint64_t off, void *data, uint32_t len)
 		memcpy(data, &v, MIN(len, 8u));
 	} else if (off == ISR_OFF) {
 		*(uint8_t *)data = (uint8_t)d->isr;
-		d->isr = 0; /* reading the ISR acknowledges it */
+		d->isr = 0; /* reading the ISR acknowledges it, and drops INTx */
+		if (vp->intx)
+			irq_line_set(vp->intx, 0);
 	} else if (off >= DEVICE_OFF && off < DEVICE_OFF + DEVICE_LEN) {
 		uint32_t o = (uint32_t)(off - DEVICE_OFF);
 		if (range_fits(o, len, d->ops->config_size) && d->ops->config_read)
@@ -313,6 +323,7 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *dev, struct irq
 
 	pci_device_init(pd, 0x1af4, (uint16_t)(0x1040 + dev->ops->device_id),
 			(virtio_pci_class(dev->ops->device_id) << 8) | 1, 0x1af4, 0x1100);
+	pd->cfg[0x3d] = 1; /* INTA# */
 	pd->name = dev->id;
 	pd->opaque = vp;
 	pd->bar_moved = virtio_pci_bar_moved;

@@ -37,10 +37,12 @@ struct virtio_pci {
 	int notify_fd[VIRTIO_MAX_QUEUES];
 	struct pci_notify notify[VIRTIO_MAX_QUEUES];
 	bool notify_live;  /* ioeventfds registered at notify_addr */
+	struct irq_line *intx; /* INTA#, used while MSI-X is off; level until the ISR is read */
 	uint64_t notify_addr;
 };
 
-/* Set up the transport for dev; the caller then adds vp->pci to the PCI bus. */
+/* Set up the transport for dev; the caller then adds vp->pci to the PCI bus and wires
+ * vp->intx to the GSI of its slot. */
 int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *dev, struct irq_routing *routing,
 		    struct eventloop *loop, int vm_fd) __must_check;
 

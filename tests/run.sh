@@ -160,8 +160,11 @@ cli_tests() {
 	expect_cli bad-option 2 "unknown or incomplete option '--frobnicate'" run --kernel x --frobnicate
 	expect_cli bad-memory 2 "--memory '12Q'" run --kernel x --memory 12Q
 	expect_cli bad-cpus 2 "--cpus '0'" run --kernel x --cpus 0
+	expect_cli bad-disk 2 "--disk: cannot understand 'bogus=1'" run --kernel x --disk path=a,bogus=1
+	expect_cli bad-net 2 "--net: cannot understand 'hostfwd=tcp::0-:22'" run --kernel x --net user,hostfwd=tcp::0-:22
+	expect_cli bad-transport 2 "use transport=mmio or transport=pci" run --kernel x --rng=transport=foo
 	if [ "$KVM" = 0 ]; then
-		for t in missing-kernel junk-kernel truncated-kernel initrd-too-big ctrl-a-x sigterm; do skip "cli/$t" "cannot open $KVM_DEV"; done
+		for t in missing-kernel junk-kernel truncated-kernel missing-disk initrd-too-big ctrl-a-x sigterm; do skip "cli/$t" "cannot open $KVM_DEV"; done
 		return
 	fi
 	expect_cli missing-kernel 1 "kernel '/nonexistent/bzImage': No such file" run --kernel /nonexistent/bzImage
@@ -170,6 +173,8 @@ cli_tests() {
 	expect_cli truncated-kernel 1 "kernel '$LOGDIR/truncated.elf': ELF segment lies outside the file" \
 		run --kernel "$LOGDIR/truncated.elf"
 	truncate -s 64M "$LOGDIR/big.initrd"
+	expect_cli missing-disk 1 "disk '/nonexistent/disk.img': No such file" \
+		run --kernel $GUESTS/pio_mmio.elf --disk /nonexistent/disk.img
 	expect_cli initrd-too-big 1 "initrd '$LOGDIR/big.initrd': larger than guest RAM" \
 		run --kernel $GUESTS/pio_mmio.elf --initrd "$LOGDIR/big.initrd" --memory 32M
 	rm -f "$LOGDIR/big.initrd"

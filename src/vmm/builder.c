@@ -188,7 +188,7 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 	if (vm->cfg->rng) {
 		if (!(v = calloc(1, sizeof(*v))))
 			return -ENOMEM;
-		if ((ret = vm_add_virtio(vm, v, &virtio_rng_ops, "virtio-rng", TRANSPORT_DEFAULT, err, errlen)))
+		if ((ret = vm_add_virtio(vm, v, &virtio_rng_ops, "virtio-rng", vm->cfg->rng_transport, err, errlen)))
 			return ret;
 	}
 	if (vm->cfg->virtio_console) {
@@ -197,7 +197,8 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 		v->con.tx = console_output;
 		v->con.tx_opaque = &vm->console;
 		v->dev.priv = &v->con;
-		if ((ret = vm_add_virtio(vm, v, &virtio_console_ops, "virtio-console", TRANSPORT_DEFAULT, err, errlen)))
+		if ((ret = vm_add_virtio(vm, v, &virtio_console_ops, "virtio-console", vm->cfg->console_transport, err,
+				   errlen)))
 			return ret;
 		vm->vcon = &v->dev;
 	}

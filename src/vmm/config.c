@@ -51,9 +51,10 @@ void config_usage(FILE *out)
 		"                       default: NAT through libslirp, guest 10.0.2.15, DHCP),\n"
 		"                       tap=NAME (created if missing), or none; add ,mac=MAC\n"
 		"                       and ,transport=mmio|pci\n"
-		"  --rng                virtio-rng entropy device\n"
+		"  --rng[=transport=T]  virtio-rng entropy device\n"
 		"  --virtio-transport T mmio (default) or pci, for devices without transport=\n"
-		"  --virtio-console     virtio-console (hvc0) on the console; use console=hvc0\n"
+		"  --virtio-console[=transport=T]  virtio-console (hvc0) on the console; boot with\n"
+		"                       console=hvc0\n"
 		"  --hugepages          back guest RAM with 2 MiB huge pages\n"
 		"  --no-host-decompress enter a bzImage through its own decompressor\n"
 		"  --no-host-quirks     do not add this host's workaround words to the command line\n"
@@ -86,10 +87,10 @@ static const struct option options[] = {
 	{ "no-host-quirks", no_argument, NULL, OPT_NO_HOST_QUIRKS },
 	{ "testdev", no_argument, NULL, OPT_TESTDEV },
 	{ "disk", required_argument, NULL, OPT_DISK },
-	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "rng", optional_argument, NULL, OPT_RNG },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "virtio-transport", required_argument, NULL, OPT_TRANSPORT },
-	{ "virtio-console", no_argument, NULL, OPT_VIRTIO_CONSOLE },
+	{ "virtio-console", optional_argument, NULL, OPT_VIRTIO_CONSOLE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -202,8 +203,25 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_NO_HOST_DECOMPRESS: cfg->no_host_decompress = true; break;
 	case OPT_NO_HOST_QUIRKS: cfg->host_quirks = false; break;
 	case OPT_TESTDEV: cfg->testdev = true; break;
-	case OPT_RNG: cfg->rng = true; break;
-	case OPT_VIRTIO_CONSOLE: cfg->virtio_console = true; break;
+	case OPT_RNG:
+	case OPT_VIRTIO_CONSOLE: {
+		enum virtio_transport t = TRANSPORT_DEFAULT;
+
+		if (arg && !strcmp(arg, "transport=pci"))
+			t = TRANSPORT_PCI;
+		else if (arg && !strcmp(arg, "transport=mmio"))
+			t = TRANSPORT_MMIO;
+		else if (arg) {
+			snprintf(err, errlen, "--%s=%s: use transport=mmio or transport=pci",
+				 opt == OPT_RNG ? "rng" : "virtio-console", arg);
+			return -EINVAL;
+		}
+		if (opt == OPT_RNG)
+			cfg->rng = true, cfg->rng_transport = t;
+		else
+			cfg->virtio_console = true, cfg->console_transport = t;
+		break;
+	}
 	case OPT_DISK: return parse_disk(cfg, (char *)arg, err, errlen);
 	case OPT_NET: return parse_net(cfg, (char *)arg, err, errlen);
 	case OPT_TRANSPORT:

@@ -51,7 +51,9 @@ struct vm_config {
 	struct disk_config disks[VMON_MAX_DISKS];
 	int nr_disks;
 	bool rng;
+	enum virtio_transport rng_transport;
 	bool virtio_console;     /* console input goes to hvc0 (output from both) */
+	enum virtio_transport console_transport;
 	struct net_config nets[VMON_MAX_NETS];
 	int nr_nets;
 	bool no_net;             /* --net none: no default user-mode interface */

@@ -143,6 +143,46 @@ static void test_read_write(void **state)
 	assert_memory_equal(ram + DATA, "unit-serial", 11);
 }
 
+/* DISCARD / WRITE_ZEROES: the segment follows the header in the readable part. */
+static uint8_t zero_request(uint32_t type, uint64_t sector, uint32_t n, uint32_t flags)
+{
+	struct { uint32_t type, reserved; uint64_t sector; } hdr = { type, 0, 0 };
+	struct { uint64_t sector; uint32_t num, flags; } seg = { sector, n, flags };
+	struct desc d[3] = { { HDR, 16, 1, 1 }, { DATA, 16, 1, 2 }, { STATUS, 1, 2, 0 } };
+	uint16_t idx, head = 0;
+
+	memcpy(ram + HDR, &hdr, sizeof(hdr));
+	memcpy(ram + DATA, &seg, sizeof(seg));
+	memcpy(ram + DESC, d, sizeof(d));
+	memcpy(&idx, ram + AVAIL + 2, 2);
+	memcpy(ram + AVAIL + 4 + 2 * (idx % QSZ), &head, 2);
+	idx++;
+	memcpy(ram + AVAIL + 2, &idx, 2);
+	ram[STATUS] = 0xee;
+	pthread_mutex_lock(&dev.lock);
+	dev.ops->queue_notify(&dev, 0);
+	pthread_mutex_unlock(&dev.lock);
+	return ram[STATUS];
+}
+
+static void test_discard_write_zeroes(void **state)
+{
+	uint8_t b[512];
+	(void)state;
+
+	negotiate();
+	assert_int_equal(zero_request(13, 20, 2, 0), 0); /* write zeroes, sectors 20-21 */
+	int fd = open(img, O_RDONLY);
+	assert_int_equal(pread(fd, b, 512, 21 * 512), 512);
+	for (int i = 0; i < 512; i++)
+		assert_int_equal(b[i], 0);
+	assert_int_equal(pread(fd, b, 1, 22 * 512), 1);
+	assert_int_equal(b[0], 22); /* the neighbour is untouched */
+	assert_int_equal(zero_request(11, 30, 4, 0), 0); /* discard: a hint, must succeed */
+	assert_int_equal(zero_request(13, 62, 4, 0), 1); /* past the end: IOERR */
+	close(fd);
+}
+
 static void test_bad_requests(void **state)
 {
 	(void)state;
@@ -209,6 +249,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_read_write, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_discard_write_zeroes, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup_ro, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_queue_setup, setup_rw, teardown),
 	};

@@ -44,6 +44,12 @@ static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 
 void guest_main(void);
 
+/* virtio_drv.c: the MMIO base of the first device of this type, or 0. */
+uint64_t virtio_mmio_find(uint32_t device_id);
+/* Negotiate VERSION_1 only and make queue `queue` live on the given rings. 0 or a reason. */
+uint32_t virtio_mmio_start(uint64_t base, uint32_t queue, uint16_t size, const void *desc,
+			   const void *avail, const void *used);
+
 /* The kernel command line the loader passed (Linux zero page or PVH start info), or "". */
 const char *boot_cmdline(void);
 /* Value of "key=<number>" on the command line, or `def`. */

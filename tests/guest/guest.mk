@@ -4,12 +4,13 @@ GUEST_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Werror -ffreestanding -nostdlib -f
 	-fno-asynchronous-unwind-tables -mgeneral-regs-only
 GUEST_NAMES := pio_mmio exception hlt smp triple_fault exitloop virtio_blk_bench virtio_net_bench
 GUEST_BINS := $(GUEST_NAMES:%=$(BUILD)/tests/guest/%.elf)
-GUEST_RT := tests/guest/start.S tests/guest/lib.c tests/guest/guest.h tests/guest/guest.ld
+GUEST_RT := tests/guest/start.S tests/guest/lib.c tests/guest/virtio_drv.c tests/guest/guest.h \
+	tests/guest/guest.ld
 
 $(BUILD)/tests/guest/%.elf: tests/guest/%.c $(GUEST_RT)
 	@mkdir -p $(dir $@)
 	@echo "  GUEST   $@"
 	@$(CC) $(GUEST_CFLAGS) -mcmodel=small -static -Wl,-T,tests/guest/guest.ld -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-z,noexecstack \
-		-o $@ tests/guest/start.S tests/guest/lib.c $<
+		-o $@ tests/guest/start.S tests/guest/lib.c tests/guest/virtio_drv.c $<
 
 guests: $(GUEST_BINS)

@@ -10,8 +10,6 @@
  */
 #include "guest.h"
 
-#define MMIO_BASE 0xd1000000UL
-#define MMIO_SLOTS 8
 #define QSZ 64
 #define MAX_QD 32
 #define MAX_BS 65536
@@ -34,36 +32,12 @@ static int is_write, is_rand;
 static uint32_t rd(uint32_t off) { return mmio_read32(base + off); }
 static void wr(uint32_t off, uint32_t v) { mmio_write32(base + off, v); }
 
-static int find_blk(void)
-{
-	for (int i = 0; i < MMIO_SLOTS; i++) {
-		base = MMIO_BASE + (uint64_t)i * 0x1000;
-		if (rd(0) == 0x74726976 && rd(8) == 2)
-			return 0;
-	}
-	return -1;
-}
-
 static void setup(void)
 {
-	CHECK(find_blk() == 0, 0x50);
-	wr(0x70, 0);     /* reset */
-	wr(0x70, 1 | 2); /* ACKNOWLEDGE | DRIVER */
-	wr(0x14, 1);
-	CHECK(rd(0x10) & 1, 0x51); /* VERSION_1 (feature 32) offered */
-	wr(0x24, 1), wr(0x20, 1);  /* accept VERSION_1 only */
-	wr(0x24, 0), wr(0x20, 0);
-	wr(0x70, 1 | 2 | 8);
-	CHECK(rd(0x70) & 8, 0x52);
-	wr(0x30, 0);
-	CHECK(rd(0x34) >= QSZ, 0x53);
-	wr(0x38, QSZ);
-	wr(0x80, (uint32_t)(uint64_t)ring_desc), wr(0x84, 0);
-	wr(0x90, (uint32_t)(uint64_t)&avail), wr(0x94, 0);
-	wr(0xa0, (uint32_t)(uint64_t)&used), wr(0xa4, 0);
-	wr(0x44, 1);
-	wr(0x70, 1 | 2 | 8 | 4); /* DRIVER_OK */
-	avail.flags = 1;         /* no interrupts: we poll */
+	base = virtio_mmio_find(2);
+	CHECK(base, 0x50);
+	CHECK(virtio_mmio_start(base, 0, QSZ, ring_desc, &avail, &used) == 0, 0x51);
+	avail.flags = 1; /* no interrupts: we poll */
 	capacity = rd(0x100) | (uint64_t)rd(0x104) << 32;
 	CHECK(capacity * 512 >= bs * MAX_QD, 0x54);
 }

@@ -6,8 +6,6 @@
  */
 #include "guest.h"
 
-#define MMIO_BASE 0xd1000000UL
-#define MMIO_SLOTS 8
 #define QSZ 64
 #define MAX_QD 32
 #define FRAME_MAX 1600
@@ -23,7 +21,6 @@ static uint32_t frame_len;
 static uint8_t user_stack[8192] __attribute__((aligned(16)));
 static uint64_t base, count, qd;
 
-static uint32_t rd(uint32_t off) { return mmio_read32(base + off); }
 static void wr(uint32_t off, uint32_t v) { mmio_write32(base + off, v); }
 
 static void put16be(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
@@ -60,29 +57,9 @@ static void build_frame(uint32_t payload)
 
 static void setup(void)
 {
-	int i;
-	for (i = 0; i < MMIO_SLOTS; i++) {
-		base = MMIO_BASE + (uint64_t)i * 0x1000;
-		if (rd(0) == 0x74726976 && rd(8) == 1)
-			break;
-	}
-	CHECK(i < MMIO_SLOTS, 0x60);
-	wr(0x70, 0);
-	wr(0x70, 1 | 2);
-	wr(0x14, 1);
-	CHECK(rd(0x10) & 1, 0x61);
-	wr(0x24, 1), wr(0x20, 1); /* VERSION_1 only: no offloads, plain frames */
-	wr(0x24, 0), wr(0x20, 0);
-	wr(0x70, 1 | 2 | 8);
-	CHECK(rd(0x70) & 8, 0x62);
-	wr(0x30, 1); /* transmitq */
-	CHECK(rd(0x34) >= QSZ, 0x63);
-	wr(0x38, QSZ);
-	wr(0x80, (uint32_t)(uint64_t)ring_desc), wr(0x84, 0);
-	wr(0x90, (uint32_t)(uint64_t)&avail), wr(0x94, 0);
-	wr(0xa0, (uint32_t)(uint64_t)&used), wr(0xa4, 0);
-	wr(0x44, 1);
-	wr(0x70, 1 | 2 | 8 | 4);
+	base = virtio_mmio_find(1);
+	CHECK(base, 0x60);
+	CHECK(virtio_mmio_start(base, 1 /* transmitq */, QSZ, ring_desc, &avail, &used) == 0, 0x61);
 	avail.flags = 1;
 }
 

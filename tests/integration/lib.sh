@@ -9,6 +9,16 @@ mkdir -p "$LOGDIR"
 : > "$RESULTS"
 
 result() { echo "$1: $2" >> "$RESULTS"; echo "$1: $2${3:+ ($3)}"; }
+
+# wait_for FILE PATTERN PID: until FILE shows PATTERN, PID exits, or 5 minutes pass.
+wait_for() {
+	for _ in $(seq 1 600); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		kill -0 "$3" 2>/dev/null || return 1
+		sleep 0.5
+	done
+	return 1
+}
 all_results() { for t in "${TESTS[@]}"; do result "$1" "$t" "$2"; done; }
 
 # Open it for real (not just test permissions): KVM may refuse, e.g. inside some containers.

@@ -57,11 +57,7 @@ timeout 300 "$VMON" run --kernel "$dir/vmlinux" --boot pvh --initrd "$dir/initra
 	--memory 128M --cmdline "$CMDLINE" < "$fifo" > "$LOGDIR/pvh-console.console" \
 	2> "$LOGDIR/pvh-console.log" &
 pid=$!
-for _ in $(seq 1 240); do
-	grep -q 'vmon-guest: init started' "$LOGDIR/pvh-console.console" && break
-	kill -0 $pid 2>/dev/null || break
-	sleep 0.5
-done
+wait_for "$LOGDIR/pvh-console.console" 'vmon-guest: init started' $pid
 sleep 2
 printf 'echo "answer-$((6 * 7))"; cat /proc/cmdline\n' >&8
 sleep 3

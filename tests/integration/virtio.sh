@@ -96,11 +96,7 @@ cmd+=' dd if=/dev/urandom of=/mnt/k9 bs=64k count=16 conv=fsync 2>/dev/null; ech
 	--cmdline "console=ttyS0 $BASE pci=nomsi vmon_cmd=\"$cmd\"" \
 	< /dev/null > "$LOGDIR/virtio-2.console" 2> "$LOGDIR/virtio-2.log" &
 pid=$!
-for _ in $(seq 1 600); do
-	grep -q fsync-done "$LOGDIR/virtio-2.console" && break
-	kill -0 $pid 2>/dev/null || break
-	sleep 0.5
-done
+wait_for "$LOGDIR/virtio-2.console" fsync-done $pid
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 killed=$?
@@ -135,11 +131,7 @@ exec 8<>"$fifo"
 "$VMON" run "${KARGS[@]}" --net none --virtio-console --cmdline "console=hvc0 reboot=k panic=-1 quiet" \
 	< "$fifo" > "$LOGDIR/virtio-hvc0.console" 2> "$LOGDIR/virtio-hvc0.log" &
 pid=$!
-for _ in $(seq 1 600); do
-	grep -q 'vmon-guest: init started' "$LOGDIR/virtio-hvc0.console" && break
-	kill -0 $pid 2>/dev/null || break
-	sleep 0.5
-done
+wait_for "$LOGDIR/virtio-hvc0.console" 'vmon-guest: init started' $pid
 sleep 2
 printf 'echo "hvc-$((6 * 7))"; tty\n' >&8
 for _ in $(seq 1 60); do
@@ -194,11 +186,7 @@ ip netns exec $NS "$VMON" run "${KARGS[@]}" --net tap=vtap0,mac=52:54:00:aa:bb:c
 	--cmdline "console=ttyS0 $BASE vmon_cmd=\"$cmd\"" \
 	< /dev/null > "$LOGDIR/virtio-3.console" 2> "$LOGDIR/virtio-3.log" &
 vm=$!
-for _ in $(seq 1 600); do
-	grep -q httpd-up "$LOGDIR/virtio-3.console" && break
-	kill -0 $vm 2>/dev/null || break
-	sleep 0.5
-done
+wait_for "$LOGDIR/virtio-3.console" httpd-up $vm
 fwd=$(nsx curl -s -m 20 http://127.0.0.1:18080/index.html)
 # $vm is ip-netns-exec, which exec'd vmon, and $http timeout(1), which passes SIGTERM on.
 kill $vm $http 2>/dev/null

@@ -7,7 +7,6 @@
 
 #define E820_TYPE_RAM 1
 #define E820_TYPE_RESERVED 2
-#define E820_TYPE_ACPI 3
 
 struct e820_entry {
 	uint64_t addr;

@@ -16,8 +16,6 @@ struct kvm {
 	int run_size;      /* mmap size of each vCPU's kvm_run */
 	struct kvm_cpuid2 *supported_cpuid;
 	bool tsc_deadline; /* KVM_CAP_TSC_DEADLINE_TIMER */
-	bool x2apic_api;
-	int nr_slots;
 };
 
 /* ioctl() that logs "NAME failed: strerror" and returns -errno on failure, else its result. */

@@ -30,7 +30,6 @@ void irqchip_line_init(struct irq_line *line, int vm_fd, uint32_t gsi);
 
 /* ISA IRQs of the legacy devices. */
 #define IRQ_COM1 4
-#define IRQ_RTC 8
 
 /* Where the in-kernel IOAPIC and LAPIC sit (described to the guest in the MADT). */
 #define IOAPIC_ADDR 0xfec00000u

@@ -19,7 +19,7 @@ struct i8250 {
 	void (*tx)(void *opaque, const uint8_t *buf, size_t len);
 	void *tx_opaque;
 
-	uint8_t ier, lcr, mcr, lsr_extra, msr, scr, fcr, dll, dlm;
+	uint8_t ier, lcr, mcr, msr, scr, fcr, dll, dlm;
 	bool thri_pending; /* THR-empty interrupt not yet acknowledged */
 	int irq_level;
 	uint8_t rx[I8250_RX_SIZE];

@@ -142,11 +142,12 @@ void kvm_close(struct kvm *kvm)
 	kvm->vm_fd = kvm->sys_fd = -1;
 }
 
-int kvm_map_memory(struct kvm *kvm, const struct guest_mem *gm)
+int kvm_map_memory(struct kvm *kvm, const struct guest_mem *gm, bool dirty_log)
 {
 	for (int i = 0; i < gm->nr_regions; i++) {
 		struct kvm_userspace_memory_region r = {
 			.slot = (uint32_t)i,
+			.flags = dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 			.guest_phys_addr = gm->regions[i].gpa,
 			.memory_size = gm->regions[i].size,
 			.userspace_addr = (uint64_t)(uintptr_t)gm->regions[i].host,
@@ -157,4 +158,23 @@ int kvm_map_memory(struct kvm *kvm, const struct guest_mem *gm)
 			return ret;
 	}
 	return 0;
+}
+
+int kvm_clock_get(struct kvm *kvm, uint64_t *ns)
+{
+	struct kvm_clock_data c = { 0 };
+	int ret = kvm_ioctl(kvm->vm_fd, KVM_GET_CLOCK, &c);
+
+	if (ret < 0)
+		return ret;
+	*ns = c.clock;
+	return 0;
+}
+
+int kvm_clock_set(struct kvm *kvm, uint64_t ns)
+{
+	struct kvm_clock_data c = { .clock = ns };
+	int ret = kvm_ioctl(kvm->vm_fd, KVM_SET_CLOCK, &c);
+
+	return ret < 0 ? ret : 0;
 }

@@ -29,7 +29,14 @@ int kvm_ioctl_named(int fd, unsigned long req, void *arg, const char *name);
 int kvm_open(struct kvm *kvm, char *err, size_t errlen) __must_check;
 void kvm_close(struct kvm *kvm);
 
-/* Map every region of guest RAM into the VM (dirty logging off). */
-int kvm_map_memory(struct kvm *kvm, const struct guest_mem *gm) __must_check;
+/* Map every region of guest RAM into the VM, with KVM's dirty-page log if asked. */
+int kvm_map_memory(struct kvm *kvm, const struct guest_mem *gm, bool dirty_log) __must_check;
+
+/*
+ * The VM-wide kvmclock (ns). Saved at pause and written back at resume, so the guest's
+ * clock does not leap over the time it was stopped (what QEMU does on stop/cont).
+ */
+int kvm_clock_get(struct kvm *kvm, uint64_t *ns) __must_check;
+int kvm_clock_set(struct kvm *kvm, uint64_t ns) __must_check;
 
 #endif

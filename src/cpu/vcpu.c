@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "irq/irq.h"
 #include "util/log.h"
@@ -93,6 +94,36 @@ int vcpus_create(struct vm *vm, const struct boot_entry *entry)
 	return 0;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void vcpu_account(struct vcpu *vcpu, enum vcpu_exit_reason r, uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	int b = 0;
+
+	while (b < VCPU_LATENCY_BUCKETS - 1 && us >= (1ull << b))
+		b++;
+	STAT_INC(vcpu->stats.exits[r]);
+	STAT_INC(vcpu->stats.latency[r][b]);
+	STAT_ADD(vcpu->stats.handling_ns[r], ns);
+}
+
+/* Park until resumed or stopping (pause_lock held). */
+static void vcpu_park(struct vm *vm)
+{
+	vm->nr_parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (vm->pause_requested && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->nr_parked--;
+}
+
 static void vcpu_run_loop(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
@@ -100,17 +131,24 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 
 	while (!atomic_load(&vm->stopping)) {
 		int ret = vm->cpu->vcpu_run(vcpu, &exit);
+		uint64_t t0 = now_ns();
 
 		if (ret) {
 			vm_request_stop(vm, VMON_EXIT_INTERNAL_ERROR, "KVM_RUN failed");
 			break;
 		}
-		vcpu->stats.exits[exit.reason]++;
 		enum exit_action a = exit_dispatch(vcpu, &exit);
+		vcpu_account(vcpu, exit.reason, now_ns() - t0);
 		if (a == EXIT_ERROR)
 			vcpu_dump(vcpu);
 		if (a != EXIT_CONTINUE)
 			break;
+		/* Parks only between exits: an I/O exit is complete before the vCPU stops. */
+		if (__atomic_load_n(&vm->pause_requested, __ATOMIC_ACQUIRE)) {
+			pthread_mutex_lock(&vm->pause_lock);
+			vcpu_park(vm);
+			pthread_mutex_unlock(&vm->pause_lock);
+		}
 	}
 }
 
@@ -155,8 +193,64 @@ int vcpus_start(struct vm *vm)
 	return 0;
 }
 
+static int vcpus_started(struct vm *vm)
+{
+	int n = 0;
+
+	for (int i = 0; i < vm->nr_vcpus; i++)
+		n += vm->vcpus[i].thread_started;
+	return n;
+}
+
+#define PAUSE_TIMEOUT_S 5
+
+int vcpus_pause(struct vm *vm)
+{
+	struct timespec deadline;
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	__atomic_store_n(&vm->pause_requested, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&vm->pause_lock);
+	for (int i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].thread_started)
+			vm->cpu->vcpu_kick(&vm->vcpus[i]);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += PAUSE_TIMEOUT_S;
+	pthread_mutex_lock(&vm->pause_lock);
+	while (!ret && vm->nr_parked < vcpus_started(vm) && !atomic_load(&vm->stopping))
+		ret = -pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &deadline);
+	if (ret) {
+		pr_err("pause: only %d of %d vCPUs stopped within %d s; resuming them",
+		       vm->nr_parked, vcpus_started(vm), PAUSE_TIMEOUT_S);
+		vm->pause_requested = false;
+		pthread_cond_broadcast(&vm->pause_cond);
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (!ret && kvm_clock_get(&vm->kvm, &vm->paused_clock))
+		vm->paused_clock = 0;
+	return ret;
+}
+
+int vcpus_resume(struct vm *vm)
+{
+	int ret = 0;
+
+	if (vm->paused_clock)
+		ret = kvm_clock_set(&vm->kvm, vm->paused_clock);
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->pause_requested = false;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+	return ret;
+}
+
 void vcpus_stop(struct vm *vm)
 {
+	/* Parked vCPUs see `stopping` once woken. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (int i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].thread_started)
 			vm->cpu->vcpu_kick(&vm->vcpus[i]);

@@ -10,8 +10,14 @@
 
 struct vm;
 
+/* Exit-handling time histogram: bucket i counts exits handled in under 2^i µs. */
+#define VCPU_LATENCY_BUCKETS 16
+
+/* vmon's profile of one vCPU; written by its thread only (STAT_INC), read by metrics. */
 struct vcpu_stats {
-	uint64_t exits[VCPU_EXIT__MAX]; /* exit counts by reason: vmon's profile */
+	uint64_t exits[VCPU_EXIT__MAX];
+	uint64_t latency[VCPU_EXIT__MAX][VCPU_LATENCY_BUCKETS];
+	uint64_t handling_ns[VCPU_EXIT__MAX]; /* total time spent in vmon's handlers */
 };
 
 struct vcpu {
@@ -38,6 +44,14 @@ int vcpus_start(struct vm *vm) __must_check;
 /* Kick every vCPU out of guest mode and join the threads. */
 void vcpus_stop(struct vm *vm);
 void vcpus_destroy(struct vm *vm);
+
+/*
+ * Pause: every vCPU finishes its current exit and parks outside KVM_RUN; returns once all
+ * are parked (or -ETIMEDOUT after a few seconds, with the vCPUs running again). The
+ * kvmclock is held still while paused. Resume lets them go. One caller at a time.
+ */
+int vcpus_pause(struct vm *vm) __must_check;
+int vcpus_resume(struct vm *vm) __must_check;
 
 /* Print registers, segments, control registers and code bytes at RIP (error exits). */
 void vcpu_dump(struct vcpu *vcpu);

@@ -14,6 +14,15 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/*
+ * Statistics counters: one thread writes, the metrics writer reads. A relaxed store of
+ * load + n is enough for a single writer and costs no locked instruction.
+ */
+#define STAT_ADD(x, n) __atomic_store_n(&(x), __atomic_load_n(&(x), __ATOMIC_RELAXED) + (n), \
+					__ATOMIC_RELAXED)
+#define STAT_INC(x) STAT_ADD(x, 1)
+#define STAT_READ(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
 #define KiB (1024ULL)
 #define MiB (1024ULL * KiB)
 #define GiB (1024ULL * MiB)

@@ -112,7 +112,12 @@ int vm_run(struct vm *vm)
 				con->in_fd = -1; /* end of input: the guest keeps running */
 		}
 	}
+	/* Not while an API request pauses or pokes the vCPUs. */
+	if (vm->api_lock)
+		pthread_mutex_lock(vm->api_lock);
 	vcpus_stop(vm);
+	if (vm->api_lock)
+		pthread_mutex_unlock(vm->api_lock);
 	eventloop_stop(&vm->io);
 	if (sfd >= 0)
 		close(sfd);

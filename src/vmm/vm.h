@@ -40,10 +40,12 @@ struct vm_virtio {
 	struct irq_line intx;
 	struct irq_line irq;
 	char id[24];
+	int cfg_index; /* which of cfg->disks or cfg->nets it is */
 	union {
 		struct virtio_blk blk;
 		struct virtio_console con;
 		struct virtio_net net;
+		struct virtio_rng rng;
 	};
 };
 
@@ -62,6 +64,7 @@ struct vm {
 	struct console console;
 	struct irq_line com1_irq;
 	struct i8250 com1;
+	struct irq_line kbd_irq;
 	struct i8042 i8042;
 	struct mc146818 rtc;
 	struct acpi_pm acpi_pm;
@@ -77,6 +80,14 @@ struct vm {
 	struct vm_virtio *virtio[VM_MAX_VIRTIO];
 	char *virtio_cmdline; /* "virtio_mmio.device=..." words for the guest */
 	struct virtio_device *vcon; /* virtio-console, when console input goes there */
+
+	/* Pause (cpu/vcpu.c): vCPUs park after their current exit until resumed. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	bool pause_requested;
+	int nr_parked;
+	uint64_t paused_clock; /* kvmclock at pause, written back at resume */
+	pthread_mutex_t *api_lock; /* the management API's lock, held while the vCPUs stop */
 
 	/* Stopping: the first stop request wins and sets the exit status. */
 	atomic_bool stopping;

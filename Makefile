@@ -3,7 +3,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Isrc -MMD -MP \
 	  -D_GNU_SOURCE -pthread
-LDLIBS += -pthread -lz -llzma -llz4 -lzstd -luring -lslirp
+LDLIBS += -pthread -lz -llzma -llz4 -lzstd -luring -lslirp -lmicrohttpd -ljansson -lcurl
 BUILD := build
 
 SRCS := $(shell find src -name '*.c' | sort)

@@ -1,18 +1,36 @@
-/* vmon: argv -> config -> vm_build() -> vm_run(); nothing else. */
+/*
+ * vmon: argv -> config -> vm_build() -> vm_run(); nothing else. `vmon --api-sock` hands the
+ * process to the management API (vmm/process.c), `vmon ctl` is that API's client.
+ */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "api/ctl.h"
 #include "util/log.h"
+#include "vmm/process.h"
 #include "vmm/config.h"
 #include "vmm/vm.h"
+
+/* Signals the main loop handles, and the vCPU kick, are blocked in every thread. */
+static void block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
 
 int main(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct vm vm;
 	char err[512] = "";
-	sigset_t set;
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		config_usage(argc < 2 ? stderr : stdout);
@@ -21,6 +39,12 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "--version")) {
 		printf("vmon %s\n", VMON_VERSION);
 		return 0;
+	}
+	if (!strcmp(argv[1], "ctl"))
+		return ctl_main(argc - 1, argv + 1);
+	if (!strncmp(argv[1], "--", 2)) {
+		block_signals();
+		return vmm_main(argc, argv);
 	}
 	if (strcmp(argv[1], "run")) {
 		fprintf(stderr, "vmon: unknown command '%s' (see vmon --help)\n", argv[1]);
@@ -36,15 +60,9 @@ int main(int argc, char **argv)
 		break;
 	}
 	log_threshold = (enum log_level)cfg.log_level;
-
-	/* Signals the main loop handles, and the vCPU kick, are blocked in every thread. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	block_signals();
+	if (cfg.api_sock)
+		return vmm_run_cli(&cfg, cfg.api_sock);
 
 	if (vm_build(&vm, &cfg, err, sizeof(err))) {
 		fprintf(stderr, "vmon: %s\n", err);

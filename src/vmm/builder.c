@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "boot/acpi.h"
@@ -40,7 +41,8 @@ static int vm_wire_devices(struct vm *vm)
 
 	irqchip_line_init(&vm->com1_irq, vm->kvm.vm_fd, IRQ_COM1);
 	i8250_init(&vm->com1, &vm->com1_irq, console_output, &vm->console);
-	i8042_init(&vm->i8042, &vm->power);
+	irqchip_line_init(&vm->kbd_irq, vm->kvm.vm_fd, I8042_KBD_IRQ);
+	i8042_init(&vm->i8042, &vm->power, &vm->kbd_irq);
 	/* 00:00.0: the host bridge Linux's PCI sanity check looks for. */
 	pci_bus_init(&vm->pci, &vm->mmio);
 	irq_routing_init(&vm->routing, vm->kvm.vm_fd);
@@ -154,10 +156,13 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 			return ret;
 		}
 		v->dev.priv = &v->blk;
+		v->cfg_index = i;
 		if ((ret = vm_add_virtio(vm, v, &virtio_blk_ops, "virtio-blk", d->transport, err, errlen)))
 			return ret;
 		if (d->readonly)
 			v->dev.features |= VIRTIO_BLK_F_RO;
+		if ((ret = virtio_blk_throttle(&v->blk, &v->dev, &vm->io, &d->limiter)))
+			return ret;
 		if (!d->sync && !virtio_blk_use_uring(&v->blk, &v->dev, &vm->io))
 			pr_info("%s: io_uring unavailable, synchronous I/O on the I/O thread", v->id);
 	}
@@ -176,9 +181,10 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 		const uint8_t def[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
 		memcpy(v->net.mac, nc->has_mac ? nc->mac : def, 6);
 		v->dev.priv = &v->net;
+		v->cfg_index = i;
 		if ((ret = vm_add_virtio(vm, v, &virtio_net_ops, "virtio-net", nc->transport, err, errlen)))
 			return ret;
-		ret = virtio_net_attach(&v->net, &v->dev, &vm->io);
+		ret = virtio_net_attach(&v->net, &v->dev, &vm->io, &nc->rx_limiter, &nc->tx_limiter);
 		if (ret) {
 			snprintf(err, errlen, "%s: cannot poll its %s backend: %s", v->id, v->net.be->kind,
 				 strerror(-ret));
@@ -188,7 +194,10 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 	if (vm->cfg->rng) {
 		if (!(v = calloc(1, sizeof(*v))))
 			return -ENOMEM;
+		v->dev.priv = &v->rng;
 		if ((ret = vm_add_virtio(vm, v, &virtio_rng_ops, "virtio-rng", vm->cfg->rng_transport, err, errlen)))
+			return ret;
+		if ((ret = virtio_rng_init(&v->rng, &v->dev, &vm->io, &vm->cfg->rng_limiter)))
 			return ret;
 	}
 	if (vm->cfg->virtio_console) {
@@ -275,6 +284,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	vm->kvm.sys_fd = vm->kvm.vm_fd = vm->mem.fd = -1;
 	vm->console.in_fd = vm->console.out_fd = -1;
 	vm->io.epfd = vm->io.stop_fd = -1;
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -290,7 +301,10 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 		   (unsigned long long)(cfg->memory / MiB),
 		   cfg->hugepages ? " in huge pages (are enough reserved in /proc/sys/vm/nr_hugepages?)" : "",
 		   strerror(-ret));
-	BUILD_STEP(kvm_map_memory(&vm->kvm, &vm->mem), "cannot map guest RAM into KVM");
+	/* Transparent huge pages: a hint; the kernel may not honour it for shared memory. */
+	if (cfg->thp && madvise(vm->mem.base, vm->mem.size, MADV_HUGEPAGE))
+		pr_warn("transparent huge pages unavailable for guest RAM: %s", strerror(errno));
+	BUILD_STEP(kvm_map_memory(&vm->kvm, &vm->mem, cfg->track_dirty_pages), "cannot map guest RAM into KVM");
 	BUILD_STEP(irqchip_create(vm->kvm.vm_fd), "cannot create the in-kernel irqchip and PIT");
 	BUILD_STEP(eventloop_init(&vm->io), "cannot create the I/O thread's event loop");
 	BUILD_STEP(vm_wire_devices(vm), "cannot place devices on the buses");
@@ -314,6 +328,8 @@ void vm_destroy(struct vm *vm)
 			virtio_blk_close(&vm->virtio[i]->blk);
 		if (vm->virtio[i]->dev.ops == &virtio_net_ops)
 			virtio_net_close(&vm->virtio[i]->net);
+		if (vm->virtio[i]->dev.ops == &virtio_rng_ops)
+			throttle_close(&vm->virtio[i]->rng.throttle);
 		free(vm->virtio[i]);
 	}
 	vm->nr_virtio = 0;

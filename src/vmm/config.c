@@ -33,6 +33,8 @@ void config_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: vmon run --kernel PATH [options]\n"
+		"       vmon --api-sock PATH [--config-file FILE]   (see vmon --api-sock --help)\n"
+		"       vmon ctl --api-sock PATH COMMAND             (see vmon ctl)\n"
 		"       vmon --help | --version\n"
 		"\n"
 		"Boot a Linux (or any 64-bit/PVH) kernel on KVM.\n"
@@ -59,6 +61,7 @@ void config_usage(FILE *out)
 		"  --no-host-decompress enter a bzImage through its own decompressor\n"
 		"  --no-host-quirks     do not add this host's workaround words to the command line\n"
 		"  --testdev            add the test device (ports 0xf0/0xf4, MMIO 0xd0000000)\n"
+		"  --api-sock PATH      also serve the management API (Firecracker's) on PATH\n"
 		"  -v, --verbose        more log output (repeat for debug)\n"
 		"  -q, --quiet          errors only\n"
 		"\n"
@@ -71,7 +74,7 @@ void config_usage(FILE *out)
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CONSOLE, OPT_BOOT,
 	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
-	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT,
+	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK,
 };
 
 static const struct option options[] = {
@@ -91,6 +94,7 @@ static const struct option options[] = {
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "virtio-transport", required_argument, NULL, OPT_TRANSPORT },
 	{ "virtio-console", optional_argument, NULL, OPT_VIRTIO_CONSOLE },
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -203,6 +207,7 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_NO_HOST_DECOMPRESS: cfg->no_host_decompress = true; break;
 	case OPT_NO_HOST_QUIRKS: cfg->host_quirks = false; break;
 	case OPT_TESTDEV: cfg->testdev = true; break;
+	case OPT_API_SOCK: cfg->api_sock = arg; break;
 	case OPT_RNG:
 	case OPT_VIRTIO_CONSOLE: {
 		enum virtio_transport t = TRANSPORT_DEFAULT;

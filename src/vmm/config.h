@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include "boot/loader.h"
 #include "net/backend.h"
+#include "util/ratelimit.h"
 #include "util/util.h"
 
 #define VMON_VERSION "0.1.0"
@@ -23,6 +24,7 @@ struct disk_config {
 	bool readonly;
 	bool sync;          /* io_engine=sync: no io_uring */
 	const char *serial;
+	struct rate_limiter_spec limiter;
 };
 
 #define VMON_MAX_NETS 4
@@ -34,6 +36,7 @@ struct net_config {
 	bool has_mac;
 	struct net_hostfwd fwd[NET_MAX_HOSTFWD];
 	int nr_fwd;
+	struct rate_limiter_spec rx_limiter, tx_limiter;
 };
 
 struct vm_config {
@@ -44,6 +47,8 @@ struct vm_config {
 	int cpus;
 	const char *console;     /* "stdio", "file:PATH", "none" */
 	bool hugepages;
+	bool thp;                /* transparent huge pages (madvise) */
+	bool track_dirty_pages;  /* KVM dirty-page log on every memory slot */
 	enum boot_protocol protocol;
 	bool no_host_decompress;
 	bool testdev;
@@ -52,6 +57,7 @@ struct vm_config {
 	int nr_disks;
 	bool rng;
 	enum virtio_transport rng_transport;
+	struct rate_limiter_spec rng_limiter;
 	bool virtio_console;     /* console input goes to hvc0 (output from both) */
 	enum virtio_transport console_transport;
 	struct net_config nets[VMON_MAX_NETS];
@@ -59,6 +65,7 @@ struct vm_config {
 	bool no_net;             /* --net none: no default user-mode interface */
 	enum virtio_transport transport; /* for devices that do not choose: mmio unless set */
 	int log_level;
+	const char *api_sock;     /* also serve the management API there */
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_ERROR };

@@ -110,7 +110,7 @@ static void test_i8042_reset(void **state)
 	(void)state;
 
 	power_events = 0;
-	i8042_init(&k, &sink);
+	i8042_init(&k, &sink, NULL);
 	v = 0xaa; /* self test answers 0x55 */
 	i8042_cmd_ops.write(&k, 0, &v, 1);
 	i8042_cmd_ops.read(&k, 0, &v, 1);

@@ -66,6 +66,7 @@ int virtio_blk_open(struct virtio_blk *b, const char *path, bool readonly, const
 
 	memset(b, 0, sizeof(*b));
 	b->ring_fd = -1;
+	b->throttle.timer_fd = -1;
 	b->readonly = readonly;
 	b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (b->fd < 0 || fstat(b->fd, &st) < 0) {
@@ -186,9 +187,9 @@ static uint8_t blk_rw(struct virtio_blk *b, const struct virtq *q, const struct 
 	if (!is_write)
 		*written = (uint32_t)bytes;
 	if (is_write)
-		b->writes++;
+		b->writes++, b->write_bytes += bytes;
 	else
-		b->reads++;
+		b->reads++, b->read_bytes += bytes;
 	return S_OK;
 }
 
@@ -270,6 +271,11 @@ static void blk_notify(struct virtio_device *d, int qi)
 			virtio_device_fail(d, "request without header or status byte");
 			return;
 		}
+		/* Over the rate limit: the request waits on the ring for the throttle's timer. */
+		if (!throttle_allow(&b->throttle, c.out_len - sizeof(struct blk_req_hdr) + c.in_len - 1)) {
+			virtq_unpop(q);
+			break;
+		}
 		status = blk_request(b, q, &c, &written);
 		if (status == S_INFLIGHT)
 			continue; /* completes on the ring */
@@ -310,9 +316,9 @@ static void blk_reap(struct virtio_blk *b)
 		if (status != S_OK)
 			b->errors++;
 		else if (r->is_read)
-			b->reads++;
+			b->reads++, b->read_bytes += r->expect;
 		else
-			b->writes++;
+			b->writes++, b->write_bytes += r->expect;
 		if (r->status)
 			*r->status = status;
 		if (virtq_push(&d->vq[0], (uint16_t)head, r->written + 1) == 0)
@@ -372,9 +378,72 @@ void virtio_blk_close(struct virtio_blk *b)
 	if (b->fd >= 0)
 		close(b->fd);
 	b->fd = -1;
+	throttle_close(&b->throttle);
+}
+
+static void blk_resume(void *opaque)
+{
+	struct virtio_device *d = opaque;
+
+	if (virtio_device_live(d))
+		blk_notify(d, 0);
+}
+
+int virtio_blk_throttle(struct virtio_blk *b, struct virtio_device *d, struct eventloop *loop,
+			const struct rate_limiter_spec *rl)
+{
+	int ret = throttle_init(&b->throttle, loop, &d->lock, blk_resume, d);
+
+	if (!ret)
+		throttle_set(&b->throttle, rl);
+	return ret;
+}
+
+static bool blk_busy(const struct virtio_blk *b)
+{
+	for (int i = 0; b->inflight && i < QUEUE_SIZE; i++)
+		if (b->inflight[i].busy)
+			return true;
+	return false;
+}
+
+int virtio_blk_replace(struct virtio_blk *b, struct virtio_device *d, const char *path, char *err,
+		       size_t errlen)
+{
+	struct virtio_blk fresh;
+	int ret = virtio_blk_open(&fresh, path, b->readonly, NULL, err, errlen);
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&d->lock);
+	/* Requests already on the ring finish against the old file first. */
+	while (b->uring && blk_busy(b)) {
+		struct io_uring_cqe *cqe;
+		if (io_uring_wait_cqe(&b->ring, &cqe))
+			break;
+		blk_reap(b);
+	}
+	int old = b->fd;
+	b->fd = fresh.fd;
+	b->sectors = fresh.sectors;
+	close(old);
+	virtio_config_changed(d);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+static void blk_stats(struct virtio_device *d, struct virtio_stats *st)
+{
+	const struct virtio_blk *b = d->priv;
+
+	st->requests = b->reads + b->writes + b->flushes;
+	st->bytes_to_guest = b->read_bytes;
+	st->bytes_from_guest = b->write_bytes;
+	st->errors = b->errors;
 }
 
 const struct virtio_device_ops virtio_blk_ops = {
+	.stats = blk_stats,
 	.name = "virtio-blk",
 	.device_id = VIRTIO_ID_BLOCK,
 	.features = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH |

@@ -4,6 +4,7 @@
 
 #include <liburing.h>
 #include <sys/uio.h>
+#include "devices/virtio/throttle.h"
 #include "devices/virtio/virtio.h"
 #include "vmm/eventloop.h"
 
@@ -25,11 +26,12 @@ struct virtio_blk {
 	uint64_t sectors;  /* capacity in 512-byte sectors */
 	bool readonly;
 	char serial[21];   /* VIRTIO_BLK_ID_BYTES + NUL */
-	uint64_t reads, writes, flushes, errors;
+	uint64_t reads, writes, flushes, errors, read_bytes, write_bytes;
 	bool uring;          /* io_uring engine in use (else synchronous) */
 	struct io_uring ring;
 	int ring_fd;         /* eventfd signalled on completions */
 	struct blk_inflight *inflight;
+	struct throttle throttle;
 };
 
 extern const struct virtio_device_ops virtio_blk_ops;
@@ -44,6 +46,17 @@ int virtio_blk_open(struct virtio_blk *b, const char *path, bool readonly, const
  * Use io_uring for reads, writes and flushes, completions served by the I/O thread.
  * Returns false (and the device stays synchronous) where io_uring is unavailable.
  */
+/*
+ * Back the disk with another file (the API's PATCH /drives after boot): in-flight requests
+ * finish on the old one, then the guest is told its capacity changed. Any thread.
+ */
+int virtio_blk_replace(struct virtio_blk *b, struct virtio_device *d, const char *path, char *err,
+		       size_t errlen) __must_check;
+
+/* Put the queue behind a rate limiter (limits may change later: throttle_set). */
+int virtio_blk_throttle(struct virtio_blk *b, struct virtio_device *d, struct eventloop *loop,
+			const struct rate_limiter_spec *rl) __must_check;
+
 bool virtio_blk_use_uring(struct virtio_blk *b, struct virtio_device *dev, struct eventloop *loop);
 void virtio_blk_close(struct virtio_blk *b);
 

@@ -110,7 +110,16 @@ static void console_reset(struct virtio_device *d)
 	con->nr_pending = 0;
 }
 
+static void console_stats(struct virtio_device *d, struct virtio_stats *st)
+{
+	const struct virtio_console *con = d->priv;
+
+	st->bytes_to_guest = con->rx_bytes;
+	st->bytes_from_guest = con->tx_bytes;
+}
+
 const struct virtio_device_ops virtio_console_ops = {
+	.stats = console_stats,
 	.name = "virtio-console",
 	.device_id = VIRTIO_ID_CONSOLE,
 	.features = 1ULL << 0, /* VIRTIO_CONSOLE_F_SIZE */

@@ -103,8 +103,8 @@ static void mmio_reg_write(struct virtio_mmio *m, uint64_t off, uint32_t v)
 	case REG_QUEUE_SEL: m->queue_sel = v; break;
 	case REG_QUEUE_NOTIFY:
 		/* Only reached without an ioeventfd (or for a queue that does not exist). */
-		if (v < (uint32_t)d->ops->nr_queues && virtio_device_live(d) && d->ops->queue_notify)
-			d->ops->queue_notify(d, (int)v);
+		if (v < VIRTIO_MAX_QUEUES)
+			virtio_queue_notify(d, (int)v);
 		break;
 	case REG_INTERRUPT_ACK: d->isr &= ~v; break;
 	case REG_STATUS: virtio_set_status(d, (uint8_t)v); break;

@@ -74,7 +74,8 @@ static void net_receive(struct virtio_net *n)
 	bool pushed = false;
 
 	while (virtio_device_live(d)) {
-		if (!virtq_has_avail(q)) {
+		/* No buffers, or over the rx limit: stop polling the backend until they come. */
+		if (!virtq_has_avail(q) || !throttle_allow(&n->rx_throttle, 1)) {
 			net_pause_rx(n, true);
 			break;
 		}
@@ -98,6 +99,7 @@ static void net_receive(struct virtio_net *n)
 			virtq_chain_write(q, &c, VNET_NUM_BUFFERS_OFF, &one, 2);
 			n->rx_packets++;
 			n->rx_bytes += (uint64_t)r - VNET_HDR_LEN;
+			throttle_charge(&n->rx_throttle, (uint64_t)r - VNET_HDR_LEN);
 		}
 		if (virtq_push(q, c.head, (uint32_t)r))
 			break;
@@ -116,6 +118,10 @@ static void net_transmit(struct virtio_net *n)
 	int ret;
 
 	while ((ret = virtq_pop(q, &c)) == 0) {
+		if (!throttle_allow(&n->tx_throttle, c.out_len > VNET_HDR_LEN ? c.out_len - VNET_HDR_LEN : 0)) {
+			virtq_unpop(q); /* sent when the throttle's timer fires */
+			break;
+		}
 		int nv = virtq_chain_iov(q, &c, false, 0, c.out_len, iov);
 		if (c.out_len > VNET_HDR_LEN && n->be->send(n->be, iov, nv) > 0) {
 			n->tx_packets++;
@@ -156,13 +162,40 @@ static void net_backend_event(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&n->dev->lock);
 }
 
-int virtio_net_attach(struct virtio_net *n, struct virtio_device *dev, struct eventloop *loop)
+static void net_rx_resume(void *opaque)
 {
+	struct virtio_net *n = opaque;
+
+	if (!virtio_device_live(n->dev))
+		return;
+	net_pause_rx(n, false);
+	net_receive(n);
+}
+
+static void net_tx_resume(void *opaque)
+{
+	struct virtio_net *n = opaque;
+
+	if (virtio_device_live(n->dev))
+		net_transmit(n);
+}
+
+int virtio_net_attach(struct virtio_net *n, struct virtio_device *dev, struct eventloop *loop,
+		      const struct rate_limiter_spec *rx, const struct rate_limiter_spec *tx)
+{
+	int ret;
+
 	n->dev = dev;
 	n->loop = loop;
 	n->rx_paused = false;
+	n->rx_throttle.timer_fd = n->tx_throttle.timer_fd = -1;
 	if (!n->be->offloads)
 		dev->features &= ~VIRTIO_NET_OFFLOAD_FEATURES;
+	if ((ret = throttle_init(&n->rx_throttle, loop, &dev->lock, net_rx_resume, n)) ||
+	    (ret = throttle_init(&n->tx_throttle, loop, &dev->lock, net_tx_resume, n)))
+		return ret;
+	throttle_set(&n->rx_throttle, rx);
+	throttle_set(&n->tx_throttle, tx);
 	return eventloop_add(loop, n->be->rx_fd, EPOLLIN, net_backend_event, n);
 }
 
@@ -171,9 +204,22 @@ void virtio_net_close(struct virtio_net *n)
 	if (n->be)
 		n->be->close(n->be);
 	n->be = NULL;
+	throttle_close(&n->rx_throttle);
+	throttle_close(&n->tx_throttle);
+}
+
+static void net_stats(struct virtio_device *d, struct virtio_stats *st)
+{
+	const struct virtio_net *n = d->priv;
+
+	st->requests = n->rx_packets + n->tx_packets;
+	st->bytes_to_guest = n->rx_bytes;
+	st->bytes_from_guest = n->tx_bytes;
+	st->dropped = n->rx_dropped + n->tx_dropped;
 }
 
 const struct virtio_device_ops virtio_net_ops = {
+	.stats = net_stats,
 	.name = "virtio-net",
 	.device_id = VIRTIO_ID_NET,
 	.features = VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VIRTIO_NET_OFFLOAD_FEATURES,

@@ -2,6 +2,7 @@
 #ifndef VMON_VIRTIO_NET_H
 #define VMON_VIRTIO_NET_H
 
+#include "devices/virtio/throttle.h"
 #include "devices/virtio/virtio.h"
 #include "net/backend.h"
 #include "vmm/eventloop.h"
@@ -13,6 +14,7 @@ struct virtio_net {
 	uint8_t mac[6];
 	bool rx_paused;  /* no receive buffers: the backend is not polled until the guest adds some */
 	uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, rx_dropped, tx_dropped;
+	struct throttle rx_throttle, tx_throttle;
 };
 
 extern const struct virtio_device_ops virtio_net_ops;
@@ -21,8 +23,9 @@ extern const struct virtio_device_ops virtio_net_ops;
 #define VIRTIO_NET_OFFLOAD_FEATURES ((1ULL << 0) | (1ULL << 1) | (1ULL << 7) | (1ULL << 8) | \
 				     (1ULL << 11) | (1ULL << 12))
 
-/* Start polling the backend on the I/O thread. */
-int virtio_net_attach(struct virtio_net *n, struct virtio_device *dev, struct eventloop *loop) __must_check;
+/* Start polling the backend on the I/O thread, behind rx/tx rate limiters (NULL: none). */
+int virtio_net_attach(struct virtio_net *n, struct virtio_device *dev, struct eventloop *loop,
+		      const struct rate_limiter_spec *rx, const struct rate_limiter_spec *tx) __must_check;
 void virtio_net_close(struct virtio_net *n);
 
 #endif

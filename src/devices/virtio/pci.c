@@ -200,9 +200,7 @@ static void bar0_write(void *opaque, uint64_t off, const void *data, uint32_t le
 			d->ops->config_write(d, o, data, len);
 	} else if (off >= NOTIFY_OFF && off < NOTIFY_OFF + NOTIFY_MULT * VIRTIO_MAX_QUEUES) {
 		/* Only without a live ioeventfd (e.g. while the BAR moves). */
-		int q = (int)((off - NOTIFY_OFF) / NOTIFY_MULT);
-		if (q < d->ops->nr_queues && virtio_device_live(d) && d->ops->queue_notify)
-			d->ops->queue_notify(d, q);
+		virtio_queue_notify(d, (int)((off - NOTIFY_OFF) / NOTIFY_MULT));
 	}
 	pthread_mutex_unlock(&d->lock);
 }

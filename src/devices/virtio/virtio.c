@@ -66,10 +66,24 @@ void virtio_notify_used(struct virtio_device *d, int q)
 	if (!virtq_need_interrupt(&d->vq[q]))
 		return;
 	d->isr |= VIRTIO_INT_VRING;
+	d->stats.interrupts++;
 	if (d->interrupt)
 		d->interrupt(d, q);
 	else
 		irq_line_set(d->irq, 1);
+}
+
+void virtio_config_changed(struct virtio_device *d)
+{
+	d->config_generation++;
+	if (d->status & VIRTIO_STATUS_DRIVER_OK) {
+		d->isr |= VIRTIO_INT_CONFIG;
+		d->stats.interrupts++;
+		if (d->interrupt)
+			d->interrupt(d, -1);
+		else
+			irq_line_set(d->irq, 1);
+	}
 }
 
 void virtio_device_fail(struct virtio_device *d, const char *why)
@@ -78,14 +92,8 @@ void virtio_device_fail(struct virtio_device *d, const char *why)
 	if (d->status & VIRTIO_STATUS_NEEDS_RESET)
 		return;
 	d->status |= VIRTIO_STATUS_NEEDS_RESET;
-	d->config_generation++;
-	if (d->status & VIRTIO_STATUS_DRIVER_OK) {
-		d->isr |= VIRTIO_INT_CONFIG;
-		if (d->interrupt)
-			d->interrupt(d, -1);
-		else
-			irq_line_set(d->irq, 1);
-	}
+	d->stats.errors++;
+	virtio_config_changed(d);
 }
 
 bool virtio_device_live(const struct virtio_device *d)
@@ -100,7 +108,32 @@ void virtio_queue_kicked(struct virtio_device *d, int fd, int q)
 	if (read(fd, &cnt, sizeof(cnt)) < 0)
 		return;
 	pthread_mutex_lock(&d->lock);
+	virtio_queue_notify(d, q);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void virtio_queue_notify(struct virtio_device *d, int q)
+{
+	if (q < 0 || q >= d->ops->nr_queues)
+		return;
+	d->stats.notifications++;
 	if (virtio_device_live(d) && d->ops->queue_notify)
 		d->ops->queue_notify(d, q);
+}
+
+void virtio_device_stats(struct virtio_device *d, struct virtio_stats *st)
+{
+	pthread_mutex_lock(&d->lock);
+	*st = d->stats;
+	if (d->ops->stats) {
+		struct virtio_stats t = { 0 };
+
+		d->ops->stats(d, &t);
+		st->requests += t.requests;
+		st->bytes_to_guest += t.bytes_to_guest;
+		st->bytes_from_guest += t.bytes_from_guest;
+		st->errors += t.errors;
+		st->dropped += t.dropped;
+	}
 	pthread_mutex_unlock(&d->lock);
 }

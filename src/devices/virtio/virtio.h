@@ -34,6 +34,17 @@
 
 struct virtio_device;
 
+/* A device's counters, for metrics. Read and written with the device lock held. */
+struct virtio_stats {
+	uint64_t notifications;   /* queue notifications from the driver */
+	uint64_t interrupts;      /* used-buffer and config interrupts sent */
+	uint64_t requests;        /* block requests, packets, entropy requests */
+	uint64_t bytes_to_guest;  /* reads, received packets, console input, entropy */
+	uint64_t bytes_from_guest;
+	uint64_t errors;          /* failed requests and NEEDS_RESET events */
+	uint64_t dropped;
+};
+
 struct virtio_device_ops {
 	const char *name;
 	uint32_t device_id;
@@ -49,6 +60,8 @@ struct virtio_device_ops {
 	/* The driver set DRIVER_OK, or reset the device (device lock held). */
 	int (*activate)(struct virtio_device *d);
 	void (*reset)(struct virtio_device *d);
+	/* Device-type counters on top of the core's (optional; device lock held). */
+	void (*stats)(struct virtio_device *d, struct virtio_stats *st);
 };
 
 struct virtio_device {
@@ -70,6 +83,7 @@ struct virtio_device {
 	 */
 	void (*interrupt)(struct virtio_device *d, int q);
 	void *transport;
+	struct virtio_stats stats; /* the core's counters (notifications, interrupts, failures) */
 };
 
 void virtio_device_init(struct virtio_device *d, const struct virtio_device_ops *ops, void *priv,
@@ -84,11 +98,20 @@ void virtio_set_status(struct virtio_device *d, uint8_t status);
 /* After pushing used buffers on queue q: interrupt the driver if it wants one. Lock held. */
 void virtio_notify_used(struct virtio_device *d, int q);
 
+/* The device's configuration changed (e.g. disk capacity): tell the driver. Lock held. */
+void virtio_config_changed(struct virtio_device *d);
+
 /* A guest-caused error: log (rate-limited), set NEEDS_RESET, tell the driver. Lock held. */
 void virtio_device_fail(struct virtio_device *d, const char *why);
 
 /* A queue notification arrived on eventfd `fd` (I/O thread): drain it, run the device. */
 void virtio_queue_kicked(struct virtio_device *d, int fd, int q);
+
+/* The driver notified queue q (any thread; lock held): count it, run the device. */
+void virtio_queue_notify(struct virtio_device *d, int q);
+
+/* Every counter of the device, the core's and its type's. Takes the device lock. */
+void virtio_device_stats(struct virtio_device *d, struct virtio_stats *st);
 
 /* True once the driver set DRIVER_OK and the device is not broken. */
 bool virtio_device_live(const struct virtio_device *d);

@@ -1,0 +1,112 @@
+/* GET/PUT/PATCH /machine-config: vCPUs, memory, SMT, dirty-page tracking, huge pages. */
+#include "api/api.h"
+
+#include <string.h>
+
+#define API_MAX_VCPUS 32 /* the spec's maximum */
+
+static const struct api_field fields_put[] = {
+	{ "vcpu_count", T_UINT, true },
+	{ "mem_size_mib", T_UINT, true },
+	{ "smt", T_BOOL, false },
+	{ "track_dirty_pages", T_BOOL, false },
+	{ "huge_pages", T_STRING, false },
+	{ "cpu_template", T_STRING, false },
+	{ 0 },
+};
+
+static const struct api_field fields_patch[] = {
+	{ "vcpu_count", T_UINT, false },
+	{ "mem_size_mib", T_UINT, false },
+	{ "smt", T_BOOL, false },
+	{ "track_dirty_pages", T_BOOL, false },
+	{ "huge_pages", T_STRING, false },
+	{ "cpu_template", T_STRING, false },
+	{ 0 },
+};
+
+static const char *const huge_names[] = { "None", "Transparent", "2M" };
+
+json_t *api_machine_config_json(const struct vm_spec *s)
+{
+	return json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", s->vcpus, "mem_size_mib",
+			 (json_int_t)s->mem_mib, "smt", s->smt, "track_dirty_pages",
+			 s->track_dirty_pages, "huge_pages", huge_names[s->huge_pages]);
+}
+
+/* Apply the body on top of `next` (PUT starts from the defaults, PATCH from the current). */
+static bool machine_apply(struct vm_spec *next, const json_t *body, struct api_reply *r)
+{
+	const char *tmpl = api_str(body, "cpu_template", "None");
+	const char *huge = api_str(body, "huge_pages", NULL);
+
+	next->vcpus = (int)MIN(api_uint(body, "vcpu_count", (uint64_t)next->vcpus), 1000u);
+	next->mem_mib = api_uint(body, "mem_size_mib", next->mem_mib);
+	next->smt = api_bool(body, "smt", next->smt);
+	next->track_dirty_pages = api_bool(body, "track_dirty_pages", next->track_dirty_pages);
+	if (huge) {
+		int i = 0;
+		while (i < 3 && strcmp(huge, huge_names[i]))
+			i++;
+		if (i == 3) {
+			api_bad(r, "An error occurred when deserializing the json body of a request: "
+				   "unknown variant `%.64s`, expected one of `None`, `Transparent`, `2M`.", huge);
+			return false;
+		}
+		next->huge_pages = i == 0 ? HUGE_NONE : i == 1 ? HUGE_THP : HUGE_2M;
+	}
+	if (strcmp(tmpl, "None")) {
+		api_bad(r, "CPU templates are not supported by vmon: use \"cpu_template\": \"None\" "
+			   "(vmon applies its own CPUID policy).");
+		return false;
+	}
+	if (next->vcpus < 1 || next->vcpus > API_MAX_VCPUS) {
+		api_bad(r, "The vCPU number is invalid! The vCPU number can only be 1 or an even "
+			   "number when SMT is enabled, and at most %d.", API_MAX_VCPUS);
+		return false;
+	}
+	if (next->smt && next->vcpus > 1 && next->vcpus % 2) {
+		api_bad(r, "The vCPU number is invalid! The vCPU number can only be 1 or an even "
+			   "number when SMT is enabled.");
+		return false;
+	}
+	if (next->mem_mib < VMON_MIN_MEMORY / MiB || next->mem_mib > 1024 * 1024) {
+		api_bad(r, "The memory size (MiB) is invalid: use %llu to 1048576.",
+			(unsigned long long)(VMON_MIN_MEMORY / MiB));
+		return false;
+	}
+	if (next->huge_pages == HUGE_2M && next->mem_mib % 2) {
+		api_bad(r, "The memory size (MiB) must be a multiple of 2 with 2M huge pages.");
+		return false;
+	}
+	return true;
+}
+
+void api_machine_config(struct vmm *vmm, enum api_method m, const char *id, json_t *body,
+			struct api_reply *r)
+{
+	struct vm_spec next = vmm->spec;
+
+	if (m == API_GET) {
+		api_ok(r, api_machine_config_json(&vmm->spec));
+		return;
+	}
+	if (vmm->state != VMM_NOT_STARTED) {
+		api_bad(r, API_PREBOOT_ONLY);
+		return;
+	}
+	if (!api_check(body, m == API_PUT ? fields_put : fields_patch, r))
+		return;
+	if (m == API_PUT) {
+		next.smt = next.track_dirty_pages = false;
+		next.huge_pages = HUGE_NONE;
+	}
+	if (!machine_apply(&next, body, r))
+		return;
+	vmm->spec.vcpus = next.vcpus;
+	vmm->spec.mem_mib = next.mem_mib;
+	vmm->spec.smt = next.smt;
+	vmm->spec.track_dirty_pages = next.track_dirty_pages;
+	vmm->spec.huge_pages = next.huge_pages;
+	api_no_content(r);
+}

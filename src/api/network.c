@@ -1,0 +1,162 @@
+/* PUT/PATCH /network-interfaces/{iface_id}: virtio-net on a TAP device; limits after boot. */
+#include "api/api.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct api_field fields_put[] = {
+	{ "iface_id", T_STRING, true },
+	{ "host_dev_name", T_STRING, true },
+	{ "guest_mac", T_STRING, false },
+	{ "mtu", T_UINT, false },
+	{ "rx_rate_limiter", T_OBJECT, false },
+	{ "tx_rate_limiter", T_OBJECT, false },
+	{ 0 },
+};
+
+static const struct api_field fields_patch[] = {
+	{ "iface_id", T_STRING, true },
+	{ "rx_rate_limiter", T_OBJECT, false },
+	{ "tx_rate_limiter", T_OBJECT, false },
+	{ 0 },
+};
+
+static int net_find(const struct vm_spec *s, const char *id)
+{
+	for (int i = 0; i < s->nr_nets; i++)
+		if (!strcmp(s->nets[i].id, id))
+			return i;
+	return -1;
+}
+
+static bool mac_parse(const char *str, uint8_t mac[6])
+{
+	unsigned m[6];
+	char end;
+
+	if (sscanf(str, "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5],
+		   &end) != 6 || strlen(str) != 17)
+		return false;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)m[i];
+	return true;
+}
+
+static bool net_parse(const json_t *body, struct spec_net *n, struct api_reply *r)
+{
+	const char *mac = api_str(body, "guest_mac", NULL);
+
+	memset(n, 0, sizeof(*n));
+	if (!api_copy(n->id, sizeof(n->id), body, "iface_id", r) ||
+	    !api_rate_limiter(json_object_get(body, "rx_rate_limiter"), "rx_rate_limiter", &n->rx, r) ||
+	    !api_rate_limiter(json_object_get(body, "tx_rate_limiter"), "tx_rate_limiter", &n->tx, r))
+		return false;
+	const char *dev = api_str(body, "host_dev_name", "");
+	if (!*dev || strlen(dev) >= sizeof(n->tap) || strchr(dev, '/')) {
+		api_bad(r, "Could not create the network device: invalid TAP device name '%.64s' "
+			   "(1 to 15 characters).", dev);
+		return false;
+	}
+	strcpy(n->tap, dev);
+	if (mac && (!mac_parse(mac, n->mac) || (n->mac[0] & 1))) {
+		api_bad(r, "Invalid guest MAC address '%.32s': use a unicast xx:xx:xx:xx:xx:xx.", mac);
+		return false;
+	}
+	n->has_mac = mac != NULL;
+	uint64_t mtu = api_uint(body, "mtu", 1500);
+	if (mtu < 68 || mtu > 65535) {
+		api_bad(r, "Invalid MTU %llu: use 68 to 65535.", (unsigned long long)mtu);
+		return false;
+	}
+	n->mtu = (uint16_t)mtu;
+	n->has_mtu = json_is_integer(json_object_get(body, "mtu"));
+	return true;
+}
+
+static void net_put(struct vmm *vmm, const char *id, json_t *body, struct api_reply *r)
+{
+	struct vm_spec *s = &vmm->spec;
+	struct spec_net n;
+	int i = net_find(s, id);
+
+	if (!api_check(body, fields_put, r) || !api_same_id(id, body, "iface_id", r) ||
+	    !net_parse(body, &n, r))
+		return;
+	for (int j = 0; j < s->nr_nets; j++) {
+		if (j == i)
+			continue;
+		if (!strcmp(s->nets[j].tap, n.tap)) {
+			api_bad(r, "The host device name %s is already in use.", n.tap);
+			return;
+		}
+		if (n.has_mac && s->nets[j].has_mac && !memcmp(s->nets[j].mac, n.mac, 6)) {
+			api_bad(r, "The guest MAC address %s is already in use.", api_str(body, "guest_mac", ""));
+			return;
+		}
+	}
+	if (i < 0 && s->nr_nets == VMON_MAX_NETS) {
+		api_bad(r, "Could not create the network device: vmon supports at most %d.", VMON_MAX_NETS);
+		return;
+	}
+	if (i < 0)
+		i = s->nr_nets++;
+	s->nets[i] = n;
+	api_no_content(r);
+}
+
+static void net_patch(struct vmm *vmm, const char *id, json_t *body, struct api_reply *r)
+{
+	struct rate_limiter_spec rx, tx;
+	char err[256];
+	int i = net_find(&vmm->spec, id);
+
+	if (!api_check(body, fields_patch, r) || !api_same_id(id, body, "iface_id", r))
+		return;
+	if (i < 0) {
+		api_bad(r, "Invalid network interface ID: no interface '%s'.", id);
+		return;
+	}
+	if (!api_rate_limiter(json_object_get(body, "rx_rate_limiter"), "rx_rate_limiter", &rx, r) ||
+	    !api_rate_limiter(json_object_get(body, "tx_rate_limiter"), "tx_rate_limiter", &tx, r))
+		return;
+	if (vmm_net_limit(vmm, i, rx.set ? &rx : NULL, tx.set ? &tx : NULL, err, sizeof(err))) {
+		api_bad(r, "Unable to patch the network interface: %s", err);
+		return;
+	}
+	api_no_content(r);
+}
+
+void api_network(struct vmm *vmm, enum api_method m, const char *id, json_t *body,
+		 struct api_reply *r)
+{
+	if (m == API_PUT && vmm->state != VMM_NOT_STARTED)
+		api_bad(r, API_PREBOOT_ONLY);
+	else if (m == API_PATCH && vmm->state == VMM_NOT_STARTED)
+		api_bad(r, API_POSTBOOT_ONLY);
+	else if (m == API_PUT)
+		net_put(vmm, id, body, r);
+	else
+		net_patch(vmm, id, body, r);
+}
+
+json_t *api_network_json(const struct vm_spec *s)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; a && i < s->nr_nets; i++) {
+		const struct spec_net *n = &s->nets[i];
+		json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "iface_id", n->id, "host_dev_name", n->tap,
+				      "rx_rate_limiter", api_rate_limiter_json(&n->rx),
+				      "tx_rate_limiter", api_rate_limiter_json(&n->tx));
+		if (o && n->has_mac) {
+			char mac[18];
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
+				 n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+			json_object_set_new(o, "guest_mac", json_string(mac));
+		}
+		if (o && n->has_mtu)
+			json_object_set_new(o, "mtu", json_integer(n->mtu));
+		json_array_append_new(a, o);
+	}
+	return a;
+}

@@ -1,0 +1,121 @@
+/* Method + path -> resource handler; the body parsed once, strictly, here. */
+#include "api/api.h"
+
+#include <string.h>
+
+#define M_GET (1u << API_GET)
+#define M_PUT (1u << API_PUT)
+#define M_PATCH (1u << API_PATCH)
+
+struct api_route {
+	const char *path;  /* "/drives/" with has_id: the id follows */
+	bool has_id;
+	unsigned methods;
+	api_handler handler;
+	const char *missing; /* instead of a handler: what vmon does not have */
+};
+
+#define NOT_YET(path, has_id, methods, what) { path, has_id, methods, NULL, what }
+
+static const struct api_route routes[] = {
+	{ "/", false, M_GET, api_instance_info, NULL },
+	{ "/version", false, M_GET, api_version, NULL },
+	{ "/boot-source", false, M_PUT, api_boot_source, NULL },
+	{ "/machine-config", false, M_GET | M_PUT | M_PATCH, api_machine_config, NULL },
+	{ "/drives/", true, M_PUT | M_PATCH, api_drives, NULL },
+	{ "/network-interfaces/", true, M_PUT | M_PATCH, api_network, NULL },
+	{ "/entropy", false, M_PUT, api_entropy, NULL },
+	{ "/serial", false, M_PUT, api_serial, NULL },
+	{ "/actions", false, M_PUT, api_actions, NULL },
+	{ "/vm", false, M_PATCH, api_vm_state, NULL },
+	{ "/vm/config", false, M_GET, api_vm_config, NULL },
+	{ "/logger", false, M_PUT, api_logger, NULL },
+	/* GET /metrics is vmon's own: the line FlushMetrics would write, for `vmon ctl`. */
+	{ "/metrics", false, M_GET | M_PUT, api_metrics, NULL },
+	/* Resources of firecracker.yaml that vmon does not have (yet): a clear 400 each. */
+	NOT_YET("/vsock", false, M_PUT, "vsock devices are"),
+	NOT_YET("/balloon", false, M_GET | M_PUT | M_PATCH, "The balloon device is"),
+	NOT_YET("/balloon/statistics", false, M_GET | M_PATCH, "The balloon device is"),
+	NOT_YET("/balloon/hinting/start", false, M_PATCH, "The balloon device is"),
+	NOT_YET("/balloon/hinting/status", false, M_GET, "The balloon device is"),
+	NOT_YET("/balloon/hinting/stop", false, M_PATCH, "The balloon device is"),
+	NOT_YET("/snapshot/create", false, M_PUT, "Snapshots are"),
+	NOT_YET("/snapshot/load", false, M_PUT, "Snapshots are"),
+	NOT_YET("/mmds", false, M_GET | M_PUT | M_PATCH, "The microVM metadata service (MMDS) is"),
+	NOT_YET("/mmds/config", false, M_PUT, "The microVM metadata service (MMDS) is"),
+	NOT_YET("/cpu-config", false, M_PUT, "Custom CPU templates are"),
+	NOT_YET("/pmem/", true, M_PUT | M_PATCH, "virtio-pmem devices are"),
+	NOT_YET("/hotplug/memory", false, M_GET | M_PUT | M_PATCH, "Memory hot-plug is"),
+};
+
+static const struct api_route *route_find(const char *path, const char **id)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct api_route *rt = &routes[i];
+		size_t n = strlen(rt->path);
+
+		if (!rt->has_id && !strcmp(path, rt->path)) {
+			*id = NULL;
+			return rt;
+		}
+		if (rt->has_id && !strncmp(path, rt->path, n) && path[n] && !strchr(path + n, '/')) {
+			*id = path + n;
+			return rt;
+		}
+	}
+	return NULL;
+}
+
+static int method_parse(const char *m)
+{
+	if (!strcmp(m, "GET"))
+		return API_GET;
+	if (!strcmp(m, "PUT"))
+		return API_PUT;
+	if (!strcmp(m, "PATCH"))
+		return API_PATCH;
+	return -1;
+}
+
+void api_dispatch(struct vmm *vmm, const char *method, const char *path, const char *body,
+		  size_t body_len, struct api_reply *r)
+{
+	const char *id = NULL;
+	const struct api_route *rt = route_find(path, &id);
+	int m = method_parse(method);
+	json_t *json = NULL;
+
+	memset(r, 0, sizeof(*r));
+	if (!rt || m < 0 || !(rt->methods & (1u << m))) {
+		api_bad(r, "Invalid request method and/or path: %.16s %.200s.", method, path);
+		goto out;
+	}
+	if (rt->missing) {
+		api_bad(r, "%s not supported by vmon yet.", rt->missing);
+		goto out;
+	}
+	if (m != API_GET) {
+		json_error_t e;
+
+		if (!body || !body_len) {
+			api_bad(r, "Empty %s request.", method);
+			goto out;
+		}
+		json = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, &e);
+		if (!json) {
+			api_bad(r, "An error occurred when deserializing the json body of a request: "
+				   "%s at line %d column %d.", e.text, e.line, e.column);
+			goto out;
+		}
+	}
+	pthread_mutex_lock(&vmm->lock);
+	rt->handler(vmm, (enum api_method)m, id, json, r);
+	pthread_mutex_unlock(&vmm->lock);
+out:
+	json_decref(json);
+	pthread_mutex_lock(&vmm->lock);
+	vmm->api_requests++;
+	if (r->status >= 400)
+		vmm->api_errors++;
+	pthread_mutex_unlock(&vmm->lock);
+}

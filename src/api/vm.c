@@ -1,0 +1,67 @@
+/* PATCH /vm (pause, resume) and GET /vm/config (the whole configuration). */
+#include "api/api.h"
+#include "util/log.h"
+
+#include <string.h>
+
+static const struct api_field fields[] = {
+	{ "state", T_STRING, true },
+	{ 0 },
+};
+
+void api_vm_state(struct vmm *vmm, enum api_method m, const char *id, json_t *body,
+		  struct api_reply *r)
+{
+	const char *state;
+	char err[256];
+	int ret;
+
+	if (!api_check(body, fields, r))
+		return;
+	state = api_str(body, "state", "");
+	if (strcmp(state, "Paused") && strcmp(state, "Resumed")) {
+		api_bad(r, "An error occurred when deserializing the json body of a request: unknown "
+			   "variant `%.64s`, expected `Paused` or `Resumed`.", state);
+		return;
+	}
+	if (vmm->state == VMM_NOT_STARTED) {
+		api_bad(r, API_POSTBOOT_ONLY);
+		return;
+	}
+	ret = state[0] == 'P' ? vmm_pause(vmm, err, sizeof(err)) : vmm_resume(vmm, err, sizeof(err));
+	if (ret)
+		api_bad(r, "%s", err);
+	else
+		api_no_content(r);
+}
+
+static json_t *logger_json(const struct vm_spec *s)
+{
+	if (!s->has_logger)
+		return json_null();
+	json_t *o = json_pack("{s:s, s:b, s:b}", "level", log_level_name((enum log_level)s->log_level),
+			      "show_level", s->log_show_level, "show_log_origin", s->log_show_origin);
+	if (o && s->log_path[0])
+		json_object_set_new(o, "log_path", json_string(s->log_path));
+	if (o && s->log_module[0])
+		json_object_set_new(o, "module", json_string(s->log_module));
+	return o;
+}
+
+void api_vm_config(struct vmm *vmm, enum api_method m, const char *id, json_t *body,
+		   struct api_reply *r)
+{
+	const struct vm_spec *s = &vmm->spec;
+	json_t *entropy = s->entropy ? json_pack("{s:o}", "rate_limiter",
+						 api_rate_limiter_json(&s->entropy_limiter))
+				     : json_null();
+	json_t *metrics = s->has_metrics ? json_pack("{s:s}", "metrics_path", s->metrics_path)
+					 : json_null();
+
+	api_ok(r, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:n, s:n, s:n, s:n}",
+			    "boot-source", api_boot_source_json(s), "machine-config",
+			    api_machine_config_json(s), "drives", api_drives_json(s),
+			    "network-interfaces", api_network_json(s), "entropy", entropy, "logger",
+			    logger_json(s), "metrics", metrics, "balloon", "vsock", "mmds-config",
+			    "cpu-config"));
+}

@@ -1,0 +1,159 @@
+/*
+ * The VMM process with the management API: `vmon --api-sock PATH` (Firecracker's command
+ * line: configure over the API, or --config-file), and `vmon run ... --api-sock PATH` (a VM
+ * from the command line that the API then controls). Either way the main thread runs the VM.
+ */
+#include "vmm/process.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "util/log.h"
+
+void vmm_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: vmon --api-sock PATH [--config-file FILE] [options]\n"
+		"       vmon --config-file FILE --no-api [options]\n"
+		"\n"
+		"Serve Firecracker's REST API (HTTP/1.1 + JSON) on a Unix socket; the VM is\n"
+		"configured and started through it (or from FILE, Firecracker's JSON config format).\n"
+		"\n"
+		"  --api-sock PATH      the API socket (must not exist yet)\n"
+		"  --config-file FILE   configure from FILE and start the VM at once\n"
+		"  --no-api             no API socket (needs --config-file)\n"
+		"  --id ID              the instance id GET / reports (default anonymous-instance)\n"
+		"  --log-path PATH      log to PATH (file or FIFO) instead of stderr\n"
+		"  --level LEVEL        Error, Warning (default), Info, Debug, Trace or Off\n"
+		"  --metrics-path PATH  write metrics lines to PATH (as PUT /metrics)\n"
+		"\n"
+		"Exit status as for `vmon run` (see vmon run --help).\n");
+}
+
+enum { O_API = 256, O_CONFIG, O_NO_API, O_ID, O_LOG, O_LEVEL, O_METRICS, O_HELP };
+
+static const struct option opts[] = {
+	{ "api-sock", required_argument, NULL, O_API },
+	{ "config-file", required_argument, NULL, O_CONFIG },
+	{ "no-api", no_argument, NULL, O_NO_API },
+	{ "id", required_argument, NULL, O_ID },
+	{ "log-path", required_argument, NULL, O_LOG },
+	{ "level", required_argument, NULL, O_LEVEL },
+	{ "metrics-path", required_argument, NULL, O_METRICS },
+	{ "help", no_argument, NULL, O_HELP },
+	{ 0 },
+};
+
+/* Run the started VM on this thread, then take everything down. */
+static int vmm_finish(struct vmm *vmm, struct api_server *api)
+{
+	int status = vm_run(&vmm->vm);
+
+	api_server_stop(api);
+	pthread_mutex_lock(&vmm->lock);
+	if (metrics_flush(&vmm->metrics) == -EIO)
+		pr_warn("cannot write the last metrics line");
+	pthread_mutex_unlock(&vmm->lock);
+	metrics_stop(&vmm->metrics);
+	vm_destroy(&vmm->vm);
+	return status;
+}
+
+int vmm_main(int argc, char **argv)
+{
+	const char *api_sock = NULL, *config = NULL, *id = NULL, *log_path = NULL, *metrics = NULL;
+	bool no_api = false;
+	int level = -2, opt;
+	char err[1024] = "";
+	struct api_server *api = NULL;
+	struct vmm *vmm;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case O_API: api_sock = optarg; break;
+		case O_CONFIG: config = optarg; break;
+		case O_NO_API: no_api = true; break;
+		case O_ID: id = optarg; break;
+		case O_LOG: log_path = optarg; break;
+		case O_METRICS: metrics = optarg; break;
+		case O_LEVEL:
+			level = log_level_parse(optarg);
+			if (level < LOG_OFF) {
+				fprintf(stderr, "vmon: --level '%s': use Error, Warning, Info, Debug, Trace or Off\n", optarg);
+				return VMON_EXIT_USAGE;
+			}
+			break;
+		case O_HELP: vmm_usage(stdout); return 0;
+		default:
+			fprintf(stderr, "vmon: unknown or incomplete option '%s' (see vmon --help)\n", argv[optind - 1]);
+			return VMON_EXIT_USAGE;
+		}
+	}
+	if (optind < argc || (!api_sock && !no_api) || (no_api && !config) || (no_api && api_sock)) {
+		fprintf(stderr, "vmon: give --api-sock PATH, or --config-file FILE --no-api (see vmon --help)\n");
+		return VMON_EXIT_USAGE;
+	}
+	if (id && (!*id || strlen(id) >= SPEC_ID_MAX)) {
+		fprintf(stderr, "vmon: --id: use 1 to %d characters\n", SPEC_ID_MAX - 1);
+		return VMON_EXIT_USAGE;
+	}
+	if (level >= LOG_OFF)
+		log_threshold = (enum log_level)level;
+	if (log_path && log_configure(log_path, true, false, NULL)) {
+		fprintf(stderr, "vmon: cannot open the log file '%s'\n", log_path);
+		return VMON_EXIT_SETUP;
+	}
+	if (!(vmm = malloc(sizeof(*vmm))) || vmm_init(vmm, id)) {
+		fprintf(stderr, "vmon: out of memory or file descriptors\n");
+		return VMON_EXIT_SETUP;
+	}
+	vmm->spec.log_level = log_threshold;
+	if (metrics && metrics_configure(&vmm->metrics, metrics, false, NULL)) {
+		fprintf(stderr, "vmon: cannot open the metrics file '%s'\n", metrics);
+		return VMON_EXIT_SETUP;
+	}
+	if (api_sock && !(api = api_server_start(vmm, api_sock, err, sizeof(err)))) {
+		fprintf(stderr, "vmon: %s\n", err);
+		return VMON_EXIT_SETUP;
+	}
+	if (config && api_config_file(vmm, config, err, sizeof(err))) {
+		fprintf(stderr, "vmon: %s\n", err);
+		api_server_stop(api);
+		return VMON_EXIT_SETUP;
+	}
+	if (!config && !vmm_wait_start(vmm)) {
+		api_server_stop(api);
+		return VMON_EXIT_SIGNAL; /* SIGTERM before InstanceStart */
+	}
+	return vmm_finish(vmm, api);
+}
+
+int vmm_run_cli(const struct vm_config *cfg, const char *api_sock)
+{
+	char err[512] = "";
+	struct api_server *api;
+	struct vmm *vmm = malloc(sizeof(*vmm));
+
+	if (!vmm || vmm_init(vmm, NULL)) {
+		fprintf(stderr, "vmon: out of memory or file descriptors\n");
+		return VMON_EXIT_SETUP;
+	}
+	if (vm_build(&vmm->vm, cfg, err, sizeof(err))) {
+		fprintf(stderr, "vmon: %s\n", err);
+		return VMON_EXIT_SETUP;
+	}
+	vmm->vm.api_lock = &vmm->lock;
+	vmm_adopt(vmm, cfg);
+	if (!(api = api_server_start(vmm, api_sock, err, sizeof(err)))) {
+		fprintf(stderr, "vmon: %s\n", err);
+		vm_destroy(&vmm->vm);
+		return VMON_EXIT_SETUP;
+	}
+	return vmm_finish(vmm, api);
+}

@@ -1,0 +1,307 @@
+/* The VMM's lifecycle: spec -> vm_config -> vm_build at InstanceStart; pause, resume. */
+#include "vmm/vmm.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+const char *vmm_state_name(enum vmm_state s)
+{
+	static const char *const names[] = { "Not started", "Running", "Paused" };
+	return names[s];
+}
+
+int vmm_init(struct vmm *vmm, const char *id)
+{
+	memset(vmm, 0, sizeof(*vmm));
+	pthread_mutex_init(&vmm->lock, NULL);
+	snprintf(vmm->id, sizeof(vmm->id), "%s", id ? id : "anonymous-instance");
+	vmm->spec.vcpus = 1;
+	vmm->spec.mem_mib = 128;
+	vmm->spec.log_level = LOG_WARN;
+	metrics_init(&vmm->metrics, vmm);
+	vmm->start_fd = eventfd(0, EFD_CLOEXEC);
+	return vmm->start_fd < 0 ? -errno : 0;
+}
+
+/* Firecracker's root device words: root=/dev/vda (or PARTUUID) and ro/rw. */
+static int spec_cmdline(const struct vm_spec *s, char **out)
+{
+	const struct spec_drive *root = NULL;
+	const char *base = s->boot_args ? s->boot_args : NULL;
+	char *words = NULL;
+	int ret;
+
+	for (int i = 0; i < s->nr_drives; i++)
+		if (s->drives[i].root)
+			root = &s->drives[i];
+	if (!root) {
+		*out = base ? strdup(base) : NULL;
+		return base && !*out ? -ENOMEM : 0;
+	}
+	if (root->partuuid[0])
+		ret = asprintf(&words, "%s%sroot=PARTUUID=%s %s", base ? base : "", base ? " " : "",
+			       root->partuuid, root->readonly ? "ro" : "rw");
+	else
+		ret = asprintf(&words, "%s%sroot=/dev/vda %s", base ? base : "", base ? " " : "",
+			       root->readonly ? "ro" : "rw");
+	if (ret < 0)
+		return -ENOMEM;
+	*out = words;
+	return 0;
+}
+
+static void spec_add_drive(struct vm_config *cfg, struct spec_drive *d)
+{
+	d->cfg_index = cfg->nr_disks;
+	cfg->disks[cfg->nr_disks++] = (struct disk_config){
+		.path = d->path, .readonly = d->readonly, .sync = d->sync,
+		.serial = d->id[0] && strlen(d->id) <= 20 ? d->id : NULL,
+		.limiter = d->limiter,
+	};
+}
+
+/* The vm_config the spec describes; its strings point into the spec. */
+static int spec_to_config(struct vmm *vmm)
+{
+	struct vm_spec *s = &vmm->spec;
+	struct vm_config *cfg = &vmm->cfg;
+	int ret;
+
+	*cfg = (struct vm_config){
+		.kernel = s->kernel,
+		.initrd = s->initrd[0] ? s->initrd : NULL,
+		.memory = s->mem_mib * MiB,
+		.cpus = s->vcpus,
+		.console = "stdio",
+		.hugepages = s->huge_pages == HUGE_2M,
+		.thp = s->huge_pages == HUGE_THP,
+		.track_dirty_pages = s->track_dirty_pages,
+		.host_quirks = true,
+		.no_net = true,
+		.log_level = log_threshold,
+		.rng = s->entropy,
+		.rng_limiter = s->entropy_limiter,
+	};
+	free(vmm->cmdline_buf);
+	vmm->cmdline_buf = NULL;
+	ret = spec_cmdline(s, &vmm->cmdline_buf);
+	if (ret)
+		return ret;
+	cfg->cmdline = vmm->cmdline_buf;
+	if (s->serial_out[0]) {
+		snprintf(vmm->console_buf, sizeof(vmm->console_buf), "file:%s", s->serial_out);
+		cfg->console = vmm->console_buf;
+	}
+	/* The root drive is the guest's first disk: /dev/vda. */
+	for (int i = 0; i < s->nr_drives; i++)
+		if (s->drives[i].root)
+			spec_add_drive(cfg, &s->drives[i]);
+	for (int i = 0; i < s->nr_drives; i++)
+		if (!s->drives[i].root)
+			spec_add_drive(cfg, &s->drives[i]);
+	for (int i = 0; i < s->nr_nets; i++) {
+		struct net_config *n = &cfg->nets[cfg->nr_nets++];
+
+		n->tap = s->nets[i].tap;
+		memcpy(n->mac, s->nets[i].mac, 6);
+		n->has_mac = s->nets[i].has_mac;
+		n->rx_limiter = s->nets[i].rx;
+		n->tx_limiter = s->nets[i].tx;
+	}
+	return 0;
+}
+
+int vmm_start(struct vmm *vmm, char *err, size_t errlen)
+{
+	char why[512] = "";
+	uint64_t one = 1;
+
+	if (vmm->state != VMM_NOT_STARTED) {
+		snprintf(err, errlen, "The microVM is already running.");
+		return -EINVAL;
+	}
+	if (!vmm->spec.has_boot) {
+		snprintf(err, errlen, "Cannot start microvm that was not configured with a boot source: "
+			 "PUT /boot-source first.");
+		return -EINVAL;
+	}
+	if (spec_to_config(vmm)) {
+		snprintf(err, errlen, "Cannot start the microVM: out of memory");
+		return -ENOMEM;
+	}
+	if (vm_build(&vmm->vm, &vmm->cfg, why, sizeof(why))) {
+		snprintf(err, errlen, "Cannot start the microVM: %s", why);
+		pr_err("InstanceStart failed: %s", why);
+		return -EINVAL;
+	}
+	vmm->vm.api_lock = &vmm->lock;
+	vmm->state = VMM_RUNNING;
+	pr_info("InstanceStart: %d vCPUs, %llu MiB, kernel %s", vmm->cfg.cpus,
+		(unsigned long long)(vmm->cfg.memory / MiB), vmm->cfg.kernel);
+	if (write(vmm->start_fd, &one, sizeof(one)) < 0)
+		pr_err("cannot wake the main thread: %s", strerror(errno));
+	return 0;
+}
+
+void vmm_adopt(struct vmm *vmm, const struct vm_config *cfg)
+{
+	struct vm_spec *s = &vmm->spec;
+
+	s->has_boot = true;
+	snprintf(s->kernel, sizeof(s->kernel), "%s", cfg->kernel);
+	snprintf(s->initrd, sizeof(s->initrd), "%s", cfg->initrd ? cfg->initrd : "");
+	s->boot_args = cfg->cmdline ? strdup(cfg->cmdline) : NULL;
+	s->vcpus = cfg->cpus;
+	s->mem_mib = cfg->memory / MiB;
+	s->huge_pages = cfg->hugepages ? HUGE_2M : cfg->thp ? HUGE_THP : HUGE_NONE;
+	s->track_dirty_pages = cfg->track_dirty_pages;
+	s->nr_drives = cfg->nr_disks;
+	for (int i = 0; i < cfg->nr_disks; i++) {
+		struct spec_drive *d = &s->drives[i];
+		snprintf(d->id, sizeof(d->id), "%s", cfg->disks[i].serial ? cfg->disks[i].serial : "");
+		if (!d->id[0])
+			snprintf(d->id, sizeof(d->id), "drive%d", i);
+		snprintf(d->path, sizeof(d->path), "%s", cfg->disks[i].path);
+		d->readonly = cfg->disks[i].readonly;
+		d->sync = cfg->disks[i].sync;
+		d->limiter = cfg->disks[i].limiter;
+		d->cfg_index = i;
+	}
+	s->nr_nets = 0;
+	for (int i = 0; i < cfg->nr_nets; i++) {
+		struct spec_net *n = &s->nets[s->nr_nets++];
+		snprintf(n->id, sizeof(n->id), "net%d", i);
+		snprintf(n->tap, sizeof(n->tap), "%s", cfg->nets[i].tap ? cfg->nets[i].tap : "");
+		memcpy(n->mac, cfg->nets[i].mac, 6);
+		n->has_mac = cfg->nets[i].has_mac;
+	}
+	s->entropy = cfg->rng;
+	vmm->state = VMM_RUNNING;
+}
+
+int vmm_pause(struct vmm *vmm, char *err, size_t errlen)
+{
+	if (vmm->state == VMM_PAUSED)
+		return 0; /* as Firecracker: pausing a paused VM succeeds */
+	if (vcpus_pause(&vmm->vm)) {
+		snprintf(err, errlen, "Failed to pause the vCPUs.");
+		return -EIO;
+	}
+	vmm->state = VMM_PAUSED;
+	pr_info("VM paused");
+	return 0;
+}
+
+int vmm_resume(struct vmm *vmm, char *err, size_t errlen)
+{
+	if (vmm->state == VMM_RUNNING)
+		return 0;
+	if (vcpus_resume(&vmm->vm)) {
+		snprintf(err, errlen, "Failed to restore the guest clock; the vCPUs run again.");
+		vmm->state = VMM_RUNNING;
+		return -EIO;
+	}
+	vmm->state = VMM_RUNNING;
+	pr_info("VM resumed");
+	return 0;
+}
+
+int vmm_ctrl_alt_del(struct vmm *vmm, char *err, size_t errlen)
+{
+	if (i8042_send_ctrl_alt_del(&vmm->vm.i8042)) {
+		snprintf(err, errlen, "The guest's keyboard is not ready for Ctrl+Alt+Del.");
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int vmm_drive_update(struct vmm *vmm, int index, const char *path, char *err, size_t errlen)
+{
+	struct spec_drive *d = &vmm->spec.drives[index];
+
+	for (int i = 0; i < vmm->vm.nr_virtio; i++) {
+		struct vm_virtio *v = vmm->vm.virtio[i];
+		if (v->dev.ops != &virtio_blk_ops || v->cfg_index != d->cfg_index)
+			continue;
+		int ret = virtio_blk_replace(&v->blk, &v->dev, path, err, errlen);
+		if (!ret)
+			snprintf(d->path, sizeof(d->path), "%s", path);
+		return ret;
+	}
+	snprintf(err, errlen, "The drive is not attached to the running VM.");
+	return -ENODEV;
+}
+
+int vmm_wait_start(struct vmm *vmm)
+{
+	sigset_t set;
+	uint64_t v;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	struct pollfd fds[2] = { { .fd = vmm->start_fd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+
+	while (poll(fds, 2, -1) < 0 && errno == EINTR)
+		;
+	close(sfd);
+	if (fds[1].revents & POLLIN)
+		return 0;
+	return read(vmm->start_fd, &v, sizeof(v)) == sizeof(v);
+}
+
+static struct vm_virtio *vmm_device(struct vmm *vmm, const struct virtio_device_ops *ops, int cfg_index)
+{
+	for (int i = 0; i < vmm->vm.nr_virtio; i++)
+		if (vmm->vm.virtio[i]->dev.ops == ops && vmm->vm.virtio[i]->cfg_index == cfg_index)
+			return vmm->vm.virtio[i];
+	return NULL;
+}
+
+int vmm_drive_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *rl, char *err,
+		    size_t errlen)
+{
+	struct spec_drive *d = &vmm->spec.drives[index];
+	struct vm_virtio *v = vmm_device(vmm, &virtio_blk_ops, d->cfg_index);
+
+	if (!v) {
+		snprintf(err, errlen, "The drive is not attached to the running VM.");
+		return -ENODEV;
+	}
+	pthread_mutex_lock(&v->dev.lock);
+	throttle_set(&v->blk.throttle, rl);
+	pthread_mutex_unlock(&v->dev.lock);
+	d->limiter = *rl;
+	return 0;
+}
+
+int vmm_net_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *rx,
+		  const struct rate_limiter_spec *tx, char *err, size_t errlen)
+{
+	struct spec_net *n = &vmm->spec.nets[index];
+	struct vm_virtio *v = vmm_device(vmm, &virtio_net_ops, index);
+
+	if (!v) {
+		snprintf(err, errlen, "The interface is not attached to the running VM.");
+		return -ENODEV;
+	}
+	pthread_mutex_lock(&v->dev.lock);
+	if (rx)
+		throttle_set(&v->net.rx_throttle, rx), n->rx = *rx;
+	if (tx)
+		throttle_set(&v->net.tx_throttle, tx), n->tx = *tx;
+	pthread_mutex_unlock(&v->dev.lock);
+	return 0;
+}

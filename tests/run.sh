@@ -204,17 +204,21 @@ cli_tests() {
 unit_tests
 guest_tests
 cli_tests
+# The integration suites write their results to a file: "PASS: name" / "FAIL: name" / "SKIP:".
+run_suite() {
+	tests/integration/$1.sh
+	while read -r status rest; do
+		case $status in
+		PASS:) passed=$((passed + 1)) ;;
+		FAIL:) failed=$((failed + 1)); failures+=("$rest") ;;
+		SKIP:) skipped=$((skipped + 1)) ;;
+		esac
+	done < "$LOGDIR/$1.results"
+}
+run_suite api_requests
 if [ -z "${VMON_SKIP_LINUX:-}" ]; then
-	# The Linux suites write their results to a file: "PASS: name" / "FAIL: name" / "SKIP:".
-	for suite in linux virtio; do
-		tests/integration/$suite.sh
-		while read -r status rest; do
-			case $status in
-			PASS:) passed=$((passed + 1)) ;;
-			FAIL:) failed=$((failed + 1)); failures+=("$rest") ;;
-			SKIP:) skipped=$((skipped + 1)) ;;
-			esac
-		done < "$LOGDIR/$suite.results"
+	for suite in linux virtio api; do
+		run_suite $suite
 	done
 fi
 

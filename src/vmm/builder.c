@@ -180,6 +180,7 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 		/* Locally administered default MAC, QEMU's prefix, one per interface. */
 		const uint8_t def[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
 		memcpy(v->net.mac, nc->has_mac ? nc->mac : def, 6);
+		v->net.mtu = nc->mtu;
 		v->dev.priv = &v->net;
 		v->cfg_index = i;
 		if ((ret = vm_add_virtio(vm, v, &virtio_net_ops, "virtio-net", nc->transport, err, errlen)))

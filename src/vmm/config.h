@@ -34,6 +34,7 @@ struct net_config {
 	const char *tap;    /* TAP interface name (created if missing); NULL: user-mode (slirp) */
 	uint8_t mac[6];
 	bool has_mac;
+	uint16_t mtu;       /* 0: the driver's default */
 	struct net_hostfwd fwd[NET_MAX_HOSTFWD];
 	int nr_fwd;
 	struct rate_limiter_spec rx_limiter, tx_limiter;

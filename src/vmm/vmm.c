@@ -115,6 +115,7 @@ static int spec_to_config(struct vmm *vmm)
 		n->tap = s->nets[i].tap;
 		memcpy(n->mac, s->nets[i].mac, 6);
 		n->has_mac = s->nets[i].has_mac;
+		n->mtu = s->nets[i].has_mtu ? s->nets[i].mtu : 0;
 		n->rx_limiter = s->nets[i].rx;
 		n->tx_limiter = s->nets[i].tx;
 	}

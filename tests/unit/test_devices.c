@@ -1,6 +1,7 @@
 /* Legacy device models driven through their bus ops with fake IRQ lines and power sinks. */
 #include "unit.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "devices/legacy/i8042.h"
@@ -201,11 +202,75 @@ static void test_console_escape(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* Read every byte the keyboard has queued, counting IRQ1 edges. */
+static int kbd_drain(struct i8042 *k, uint8_t *out, int max)
+{
+	int n = 0;
+	uint8_t st;
+
+	for (;;) {
+		i8042_cmd_ops.read(k, 0, &st, 1);
+		if (!(st & 1) || n == max)
+			return n;
+		i8042_data_ops.read(k, 0, &out[n++], 1);
+	}
+}
+
+static void test_i8042_keyboard(void **state)
+{
+	struct power_sink sink = { fake_power };
+	struct irq_line irq = { .set = fake_irq_set };
+	struct i8042 k;
+	uint8_t v, out[16];
+	(void)state;
+
+	i8042_init(&k, &sink, &irq);
+	irq_edges = 0;
+	/* GET ID: ACK, then the MF2 keyboard's id as translation reports it. */
+	v = 0xf2;
+	i8042_data_ops.write(&k, 0, &v, 1);
+	assert_int_equal(kbd_drain(&k, out, 16), 3);
+	assert_int_equal(out[0], 0xfa);
+	assert_int_equal(out[1], 0xab);
+	assert_int_equal(out[2], 0x41);
+	assert_int_equal(irq_edges, 3); /* one interrupt per byte */
+	/* SET LEDS takes a parameter byte: two ACKs. */
+	v = 0xed;
+	i8042_data_ops.write(&k, 0, &v, 1);
+	v = 0x02;
+	i8042_data_ops.write(&k, 0, &v, 1);
+	assert_int_equal(kbd_drain(&k, out, 16), 2);
+	assert_int_equal(out[1], 0xfa);
+	/* Ctrl+Alt+Del: set-1 make and break codes, in order. */
+	const uint8_t chord[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	assert_int_equal(i8042_send_ctrl_alt_del(&k), 0);
+	assert_int_equal(kbd_drain(&k, out, 16), 8);
+	assert_memory_equal(out, chord, 8);
+	/* A guest that never reads: the queue fills and the chord is refused, not lost halfway. */
+	assert_int_equal(i8042_send_ctrl_alt_del(&k), 0);
+	assert_int_equal(i8042_send_ctrl_alt_del(&k), 0);
+	assert_int_equal(i8042_send_ctrl_alt_del(&k), -EBUSY);
+	/* With the keyboard disabled by the controller nothing is delivered. */
+	kbd_drain(&k, out, 16);
+	v = 0xad;
+	i8042_cmd_ops.write(&k, 0, &v, 1);
+	kbd_drain(&k, out, 16);
+	assert_int_equal(kbd_drain(&k, out, 16), 0);
+	/* The mouse port's loop test fails (no AUXDATA bit), so Linux finds no mouse. */
+	v = 0xd3;
+	i8042_cmd_ops.write(&k, 0, &v, 1);
+	v = 0x5a;
+	i8042_data_ops.write(&k, 0, &v, 1);
+	i8042_cmd_ops.read(&k, 0, &v, 1);
+	assert_int_equal(v & 0x21, 0x01);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uart),
 		cmocka_unit_test(test_i8042_reset),
+		cmocka_unit_test(test_i8042_keyboard),
 		cmocka_unit_test(test_rtc),
 		cmocka_unit_test(test_console_escape),
 	};

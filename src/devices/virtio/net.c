@@ -10,6 +10,7 @@
 #include "util/log.h"
 
 #define VIRTIO_NET_F_GUEST_CSUM (1ULL << 1)
+#define VIRTIO_NET_F_MTU (1ULL << 3)
 #define VIRTIO_NET_F_MAC (1ULL << 5)
 #define VIRTIO_NET_F_GUEST_TSO4 (1ULL << 7)
 #define VIRTIO_NET_F_GUEST_TSO6 (1ULL << 8)
@@ -25,12 +26,13 @@ struct net_config_space {
 	uint8_t mac[6];
 	uint16_t status;
 	uint16_t max_virtqueue_pairs;
+	uint16_t mtu;
 } __attribute__((packed));
 
 static void net_config_read(struct virtio_device *d, uint32_t off, void *data, uint32_t len)
 {
 	struct virtio_net *n = d->priv;
-	struct net_config_space c = { .status = 1 /* LINK_UP */, .max_virtqueue_pairs = 1 };
+	struct net_config_space c = { .status = 1 /* LINK_UP */, .max_virtqueue_pairs = 1, .mtu = n->mtu };
 
 	memcpy(c.mac, n->mac, 6);
 	if (range_fits(off, len, sizeof(c)))
@@ -191,6 +193,8 @@ int virtio_net_attach(struct virtio_net *n, struct virtio_device *dev, struct ev
 	n->rx_throttle.timer_fd = n->tx_throttle.timer_fd = -1;
 	if (!n->be->offloads)
 		dev->features &= ~VIRTIO_NET_OFFLOAD_FEATURES;
+	if (n->mtu)
+		dev->features |= VIRTIO_NET_F_MTU;
 	if ((ret = throttle_init(&n->rx_throttle, loop, &dev->lock, net_rx_resume, n)) ||
 	    (ret = throttle_init(&n->tx_throttle, loop, &dev->lock, net_tx_resume, n)))
 		return ret;

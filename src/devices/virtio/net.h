@@ -12,6 +12,7 @@ struct virtio_net {
 	struct eventloop *loop;
 	struct net_backend *be;
 	uint8_t mac[6];
+	uint16_t mtu;    /* advertised to the driver (VIRTIO_NET_F_MTU); 0: not */
 	bool rx_paused;  /* no receive buffers: the backend is not polled until the guest adds some */
 	uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, rx_dropped, tx_dropped;
 	struct throttle rx_throttle, tx_throttle;

@@ -1,0 +1,134 @@
+#!/bin/bash
+# The management API's answers to bad requests, and Firecracker's schema, against the real
+# server over its socket (curl). Needs no KVM: every request here comes before boot.
+set -uo pipefail
+SUITE=api_requests
+TESTS=(api/bad-requests api/bad-requests-change-nothing api/malformed-http api/schema-pre api/ctl-info)
+LIB_NO_GUEST=1
+. "$(dirname "$0")/lib.sh"
+
+SPEC=${VMON_FC_SPEC:-tests/data/firecracker.yaml}
+work=$(mktemp -d)
+sock=$work/api.sock
+trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
+curl_api() { curl -s --max-time 20 --unix-socket "$sock" -o "$work/body" -w '%{http_code}' -X "$1" \
+	${3:+-H 'Content-Type: application/json' --data-binary "$3"} "http://localhost$2"; }
+truncate -s 16M "$work/disk.img"
+kernel=$work/kernel   # boot-source only checks that it opens
+echo placeholder > "$kernel"
+
+"$VMON" --api-sock "$sock" --level Info > "$LOGDIR/api-requests.out" 2> "$LOGDIR/api-requests.log" &
+pid=$!
+for _ in $(seq 1 50); do [ -S "$sock" ] && break; sleep 0.1; done
+
+# A valid configuration first; the table must leave it as it is.
+curl_api PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"boot_args\": \"console=ttyS0\"}" > /dev/null
+curl_api PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$work/disk.img\", \"is_root_device\": true}" > /dev/null
+curl_api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}' > /dev/null
+curl_api GET /vm/config > /dev/null
+cp "$work/body" "$work/config-before"
+
+# METHOD|PATH|BODY|STATUS|a piece of the fault_message
+big=$(head -c 60000 /dev/zero | tr '\0' ' ')
+bad=0
+while IFS='|' read -r method path body status fault; do
+	[ -z "$method" ] && continue
+	[ "$body" = BIG ] && body="{\"level\": \"Info\"$big}"
+	got=$(curl_api "$method" "$path" "$body")
+	msg=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fault_message"])' "$work/body" 2>/dev/null)
+	if [ "$got" != "$status" ] || [[ "$msg" != *"$fault"* ]]; then
+		echo "  $method $path $body: got $got '$msg', want $status '$fault'"
+		bad=$((bad + 1))
+	fi
+done <<'TABLE'
+PUT|/boot-source|{"kernel_image_path": "/bin/true", "frobnicate": 1}|400|unknown field `frobnicate`
+PUT|/boot-source|{"boot_args": "console=ttyS0"}|400|missing field `kernel_image_path`
+PUT|/boot-source|{"kernel_image_path": 5}|400|invalid type for `kernel_image_path`
+PUT|/boot-source|{"kernel_image_path": "/nonexistent/vmlinux"}|400|The kernel file cannot be opened
+PUT|/boot-source|{"kernel_image_path": "/bin/true", "initrd_path": "/nonexistent"}|400|The initrd file cannot be opened
+PUT|/boot-source|[]|400|expected a JSON object
+PUT|/machine-config|{"vcpu_count": 0, "mem_size_mib": 128}|400|The vCPU number is invalid
+PUT|/machine-config|{"vcpu_count": 33, "mem_size_mib": 128}|400|The vCPU number is invalid
+PUT|/machine-config|{"vcpu_count": 3, "mem_size_mib": 128, "smt": true}|400|SMT
+PUT|/machine-config|{"vcpu_count": "2", "mem_size_mib": 128}|400|invalid type for `vcpu_count`
+PUT|/machine-config|{"vcpu_count": 2}|400|missing field `mem_size_mib`
+PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 1}|400|The memory size (MiB) is invalid
+PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "cpu_template": "T2"}|400|CPU templates are not supported
+PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "huge_pages": "1G"}|400|unknown variant `1G`
+PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 127, "huge_pages": "2M"}|400|multiple of 2
+PATCH|/machine-config|{"vcpu_count": -1}|400|invalid type for `vcpu_count`
+PATCH|/machine-config|{"vcpu_count": 1.5}|400|invalid type for `vcpu_count`
+PUT|/drives/rootfs|{"drive_id": "other", "path_on_host": "/bin/true", "is_root_device": false}|400|does not match
+PUT|/drives/data|{"drive_id": "data", "path_on_host": "/bin/true"}|400|missing field `is_root_device`
+PUT|/drives/data|{"drive_id": "data", "path_on_host": "/nonexistent.img", "is_root_device": false}|400|cannot open '/nonexistent.img'
+PUT|/drives/data|{"drive_id": "data", "path_on_host": "/dev", "is_root_device": false, "is_read_only": true}|400|not a regular file
+PUT|/drives/data|{"drive_id": "data", "path_on_host": "/etc/hostname", "is_root_device": true, "is_read_only": true}|400|A root block device already exists
+PUT|/drives/data|{"drive_id": "data", "path_on_host": "/etc/hostname", "is_root_device": false, "io_engine": "Fast"}|400|unknown variant `Fast`
+PUT|/drives/data|{"drive_id": "data", "path_on_host": "/etc/hostname", "is_root_device": false, "socket": "/tmp/vhost"}|400|vhost-user
+PUT|/drives/data|{"drive_id": "data", "path_on_host": "/etc/hostname", "is_root_device": false, "rate_limiter": {"bandwidth": {"size": 1}}}|400|missing field `refill_time`
+PATCH|/drives/rootfs|{"drive_id": "rootfs", "path_on_host": "/etc/hostname"}|400|not supported before starting
+PUT|/network-interfaces/eth0|{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "zz:00:00:00:00:00"}|400|Invalid guest MAC
+PUT|/network-interfaces/eth0|{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "01:00:00:00:00:01"}|400|Invalid guest MAC
+PUT|/network-interfaces/eth0|{"iface_id": "eth0"}|400|missing field `host_dev_name`
+PUT|/network-interfaces/eth0|{"iface_id": "eth0", "host_dev_name": "a-name-far-too-long-for-linux"}|400|invalid TAP device name
+PUT|/network-interfaces/eth0|{"iface_id": "eth0", "host_dev_name": "tap0", "mtu": 20}|400|Invalid MTU
+PUT|/actions|{"action_type": "Reboot"}|400|unknown variant `Reboot`
+PUT|/actions|{}|400|missing field `action_type`
+PUT|/actions|{"action_type": "SendCtrlAltDel"}|400|not supported before starting
+PUT|/actions|{"action_type": "FlushMetrics"}|400|metrics system was not initialized
+PATCH|/vm|{"state": "Paused"}|400|not supported before starting
+PATCH|/vm|{"state": "Paused", "state": "Resumed"}|400|duplicate object key
+PATCH|/vm|{"state": "Sleeping"}|400|unknown variant `Sleeping`
+PUT|/logger|{"level": "Loud"}|400|Invalid log level
+PUT|/logger|{"level": "Info", "log_path": "/nonexistent/dir/log"}|400|Failed to open the log file
+PUT|/logger|{"level": |400|deserializing
+PUT|/logger||400|Empty PUT request
+PUT|/logger|BIG|400|larger than the limit of 51200
+PUT|/metrics|{"emit_id": true}|400|missing field `metrics_path`
+PUT|/vsock|{"guest_cid": 3, "uds_path": "/tmp/v.sock"}|400|vsock devices are not supported
+PUT|/snapshot/create|{"mem_file_path": "m", "snapshot_path": "s"}|400|Snapshots are not supported
+PUT|/balloon|{"amount_mib": 1, "deflate_on_oom": true}|400|balloon device is not supported
+GET|/nonexistent||400|Invalid request method and/or path: GET /nonexistent
+DELETE|/||400|Invalid request method and/or path: DELETE /
+POST|/actions|{"action_type": "InstanceStart"}|400|Invalid request method and/or path
+PUT|/serial|{"rate_limiter": {"size": 1, "refill_time": 1}}|400|Rate-limiting the serial console
+TABLE
+if [ "$bad" = 0 ]; then result PASS api/bad-requests; else result FAIL api/bad-requests "$bad answers differ"; fi
+
+curl_api GET /vm/config > /dev/null
+if cmp -s "$work/body" "$work/config-before"; then
+	result PASS api/bad-requests-change-nothing
+else
+	result FAIL api/bad-requests-change-nothing "GET /vm/config changed: $(cat "$work/body")"
+fi
+
+# Malformed HTTP: libmicrohttpd answers 400 and the server keeps serving.
+reply=$(python3 - "$sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"GARBAGE\x00\xff /\r\n\r\n"); s.settimeout(5)
+print(s.recv(200).decode("latin-1").splitlines()[0])
+PY
+)
+status=$(curl_api GET /)
+if [[ "$reply" == "HTTP/1."?" 400"* ]] && [ "$status" = 200 ]; then
+	result PASS api/malformed-http
+else
+	result FAIL api/malformed-http "reply '$reply', then GET / gave $status"
+fi
+
+if python3 -c 'import yaml' 2> /dev/null && [ -f "$SPEC" ]; then
+	if python3 tests/integration/api_schema.py "$SPEC" "$sock" pre "$work/disk.img" > "$LOGDIR/api-schema-pre.log" 2>&1; then
+		result PASS api/schema-pre "$(grep -c PASS "$LOGDIR/api-schema-pre.log") requests"
+	else
+		result FAIL api/schema-pre "$(grep FAIL "$LOGDIR/api-schema-pre.log" | head -3)"
+	fi
+else
+	result SKIP api/schema-pre "python3-yaml or $SPEC missing"
+fi
+
+if "$VMON" ctl --api-sock "$sock" info 2>&1 | grep -q '"state": "Not started"'; then
+	result PASS api/ctl-info
+else
+	result FAIL api/ctl-info "vmon ctl info: $("$VMON" ctl --api-sock "$sock" info 2>&1 | head -3)"
+fi

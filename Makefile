@@ -6,6 +6,14 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Isrc 
 LDLIBS += -pthread -lz -llzma -llz4 -lzstd -luring -lslirp -lmicrohttpd -ljansson -lcurl
 BUILD := build
 
+# SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer) build in
+# build-san; `make test` builds it too and reruns the tests that need no Linux boot with it.
+ifeq ($(SANITIZE),1)
+BUILD := build-san
+CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
 SRCS := $(shell find src -name '*.c' | sort)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
@@ -34,6 +42,31 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libvmon.a
 
 unit: $(UNIT_BINS)
 
+# libFuzzer harnesses (tests/fuzz), built with clang and ASan + UBSan in build-fuzz.
+# `make fuzz` runs each for FUZZ_SECONDS (default 60); the test suite runs each briefly.
+FUZZ_TARGETS := virtqueue virtio_mmio loader api config_file
+FUZZ_BUILD := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -Itests/fuzz \
+	-D_GNU_SOURCE -pthread -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	-Wno-gnu-variable-sized-type-not-at-end
+FUZZ_OBJS := $(LIB_OBJS:$(BUILD)/%.o=$(FUZZ_BUILD)/%.o)
+
+$(FUZZ_BUILD)/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CLANG   $@"
+	@clang $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS)
+	@echo "  FUZZER  $@"
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+.SECONDARY: $(FUZZ_OBJS)
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 include tests/guest/guest.mk
 
 # Install build and test dependencies from Debian (idempotent; needs root or sudo).
@@ -47,19 +80,22 @@ run: setup all
 		--memory 256M --cpus 2
 
 # Every test: unit, freestanding guests, Linux boots. Ends with "N passed, N failed".
-test: setup all unit guests
+test: setup all unit guests sanitize-build fuzz-build
 	tests/run.sh
+
+sanitize-build:
+	@$(MAKE) --no-print-directory SANITIZE=1 all unit guests
 
 # The tests without the Linux guest and the benchmarks (no kernel build).
 check: all unit guests
-	VMON_SKIP_LINUX=1 VMON_SKIP_BENCH=1 tests/run.sh
+	VMON_SKIP_LINUX=1 VMON_SKIP_BENCH=1 VMON_SKIP_FUZZ=1 VMON_SKIP_SANITIZE=1 tests/run.sh
 
 # Every benchmark, 5 runs each, against QEMU and bare KVM (see bench/run --help).
 bench: setup all guests
 	bench/run
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf build build-san build-fuzz
 
-.PHONY: all unit setup run test check bench clean guests
+.PHONY: all unit setup run test check bench clean guests sanitize-build fuzz fuzz-build
 -include $(OBJS:.o=.d)

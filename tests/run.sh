@@ -5,16 +5,18 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-VMON=build/vmon
-GUESTS=build/tests/guest
+B=build           # the build under test; build-san for the sanitizer pass below
+VMON=$B/vmon
+GUESTS=$B/tests/guest
+PFX=              # test-name prefix: san/ in the sanitizer pass
 LOGDIR=${VMON_TEST_LOGS:-build/test-logs}
 mkdir -p "$LOGDIR"
 passed=0 failed=0 skipped=0
 failures=()
 
-pass() { passed=$((passed + 1)); echo "PASS: $1"; }
-fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL: $1${2:+ ($2)}"; }
-skip() { skipped=$((skipped + 1)); echo "SKIP: $1: $2"; }
+pass() { passed=$((passed + 1)); echo "PASS: $PFX$1"; }
+fail() { failed=$((failed + 1)); failures+=("$PFX$1"); echo "FAIL: $PFX$1${2:+ ($2)}"; }
+skip() { skipped=$((skipped + 1)); echo "SKIP: $PFX$1: $2"; }
 
 KVM_DEV=${VMON_KVM_DEV:-/dev/kvm}
 kvm_ok() { [ -c "$KVM_DEV" ] && exec 9<>"$KVM_DEV"; } 2>/dev/null
@@ -24,7 +26,7 @@ if kvm_ok; then KVM=1; exec 9>&-; else KVM=0; fi
 unit_tests() {
 	local t out name
 	export VMON_DEBIAN_KERNEL=${VMON_DEBIAN_KERNEL:-${VMON_CACHE:-$HOME/.cache/vmon}/debian-kernel/vmlinuz}
-	for t in build/tests/unit/test_*; do
+	for t in $B/tests/unit/test_*; do
 		[ -x "$t" ] && [ "${t%.d}" = "$t" ] || continue
 		name=unit/$(basename "$t" | sed 's/^test_//')
 		out=$("$t" 2>&1)
@@ -206,11 +208,16 @@ guest_tests
 cli_tests
 # The integration suites write their results to a file: "PASS: name" / "FAIL: name" / "SKIP:".
 run_suite() {
-	tests/integration/$1.sh
+	if [ -n "$PFX" ]; then
+		tests/integration/$1.sh > "$LOGDIR/$1.out" 2>&1 # printed below, with the prefix
+	else
+		tests/integration/$1.sh
+	fi
 	while read -r status rest; do
+		[ -n "$PFX" ] && echo "$status $PFX$rest"
 		case $status in
 		PASS:) passed=$((passed + 1)) ;;
-		FAIL:) failed=$((failed + 1)); failures+=("$rest") ;;
+		FAIL:) failed=$((failed + 1)); failures+=("$PFX$rest") ;;
 		SKIP:) skipped=$((skipped + 1)) ;;
 		esac
 	done < "$LOGDIR/$1.results"
@@ -220,6 +227,40 @@ if [ -z "${VMON_SKIP_LINUX:-}" ]; then
 	for suite in linux virtio api; do
 		run_suite $suite
 	done
+fi
+
+# Each libFuzzer harness briefly (`make fuzz` runs them longer).
+if [ -z "${VMON_SKIP_FUZZ:-}" ]; then
+	if [ -x build-fuzz/fuzz_api ]; then
+		while read -r status rest; do
+			echo "$status $rest"
+			case $status in
+			PASS:) passed=$((passed + 1)) ;;
+			FAIL:) failed=$((failed + 1)); failures+=("$rest") ;;
+			esac
+		done < <(tests/fuzz/run.sh "${VMON_FUZZ_SECONDS:-10}" virtqueue virtio_mmio loader api config_file)
+	else
+		skip fuzz "the harnesses are not built (make fuzz-build needs clang)"
+	fi
+fi
+
+# The tests that need no Linux boot again, built with ASan + UBSan (+ LeakSanitizer):
+# any report fails the test (the sanitizers exit non-zero or abort).
+if [ -x build-san/vmon ] && [ -z "${VMON_SKIP_SANITIZE:-}" ]; then
+	main_logdir=$LOGDIR
+	B=build-san VMON=build-san/vmon GUESTS=build-san/tests/guest PFX=san/
+	LOGDIR=build-san/test-logs
+	mkdir -p "$LOGDIR"
+	export VMON_BUILD=build-san VMON_TEST_LOGS=$LOGDIR
+	export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	echo "--- again under AddressSanitizer + UndefinedBehaviorSanitizer (build-san) ---"
+	unit_tests
+	guest_tests
+	cli_tests
+	run_suite api_requests
+	B=build VMON=build/vmon GUESTS=build/tests/guest PFX=
+	LOGDIR=$main_logdir
+	unset VMON_BUILD VMON_TEST_LOGS ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
 # Each benchmark once, in its quick mode: the suite keeps working (figures are not judged).

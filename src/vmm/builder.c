@@ -283,7 +283,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	vm->nr_vcpus = cfg->cpus;
 	vm->power.event = vm_power_event;
 	vm->kvm.sys_fd = vm->kvm.vm_fd = vm->mem.fd = -1;
-	vm->console.in_fd = vm->console.out_fd = -1;
+	vm->console.in_fd = vm->console.out_fd = vm->console.listen_fd = -1;
 	vm->io.epfd = vm->io.stop_fd = -1;
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);

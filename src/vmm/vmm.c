@@ -306,3 +306,15 @@ int vmm_net_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *rx
 	pthread_mutex_unlock(&v->dev.lock);
 	return 0;
 }
+
+void vmm_destroy(struct vmm *vmm)
+{
+	metrics_stop(&vmm->metrics);
+	free(vmm->spec.boot_args);
+	vmm->spec.boot_args = NULL;
+	free(vmm->cmdline_buf);
+	vmm->cmdline_buf = NULL;
+	if (vmm->start_fd >= 0)
+		close(vmm->start_fd);
+	vmm->start_fd = -1;
+}

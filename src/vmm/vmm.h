@@ -78,6 +78,9 @@ struct vmm {
 /* Defaults as Firecracker has them: 1 vCPU, 128 MiB, nothing else. */
 int vmm_init(struct vmm *vmm, const char *id) __must_check;
 
+/* Free what the spec and services hold (the VM itself: vm_destroy). */
+void vmm_destroy(struct vmm *vmm);
+
 /*
  * InstanceStart: check the spec, build the VM and mark it running; the main thread then
  * runs it (vmm_wait_start). On failure nothing is left behind and err says why.

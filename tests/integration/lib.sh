@@ -1,7 +1,7 @@
 # Shared by the Linux guest suites: results file, the /dev/kvm check, the guest build.
 # A suite sets SUITE and TESTS, then sources this file; afterwards $dir holds the guest.
 cd "$(dirname "$0")/../.."
-VMON=build/vmon
+VMON=${VMON_BUILD:-build}/vmon
 LOGDIR=${VMON_TEST_LOGS:-build/test-logs}
 RESULTS=$LOGDIR/$SUITE.results
 KVM_DEV=${VMON_KVM_DEV:-/dev/kvm}

@@ -62,7 +62,7 @@ static uint16_t used_idx(void)
 static void test_normal_chain(void **state)
 {
 	struct virtq_chain c;
-	char buf[16];
+	char buf[128] = "";
 	(void)state;
 
 	memcpy(ram + DATA, "hello ", 6);

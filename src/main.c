@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/ctl.h"
+#include "security/jail.h"
 #include "util/log.h"
 #include "vmm/process.h"
 #include "vmm/config.h"
@@ -42,6 +43,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "ctl"))
 		return ctl_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "jail"))
+		return jail_main(argc - 1, argv + 1);
 	if (!strncmp(argv[1], "--", 2)) {
 		block_signals();
 		return vmm_main(argc, argv);

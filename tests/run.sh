@@ -14,7 +14,7 @@ mkdir -p "$LOGDIR"
 passed=0 failed=0 skipped=0
 failures=()
 
-pass() { passed=$((passed + 1)); echo "PASS: $PFX$1"; }
+pass() { passed=$((passed + 1)); echo "PASS: $PFX$1${2:+ ($2)}"; }
 fail() { failed=$((failed + 1)); failures+=("$PFX$1"); echo "FAIL: $PFX$1${2:+ ($2)}"; }
 skip() { skipped=$((skipped + 1)); echo "SKIP: $PFX$1: $2"; }
 
@@ -80,10 +80,33 @@ hugepages_test() {
 	echo "$old" > $nr 2>/dev/null
 }
 
+# A hostile guest attacks one virtio-blk device through its transport (tests/guest/hostile.c);
+# the device fails cleanly, the other disk keeps working, and vmon survives (status 0).
+hostile_tests() {
+	local img=$LOGDIR/hostile-a.img img2=$LOGDIR/hostile-b.img want
+	python3 -c "import sys; open(sys.argv[1], 'wb').write(b''.join(bytes([i]) * 512 for i in range(64)))" "$img"
+	cp "$img" "$img2"
+	want="0x4800 0x4801 0x4802 0x4803 0x4804 0x4805 0x4806 0x4807 0x4808 0x4809 0x480a "
+	if run_guest hostile-mmio 0 --kernel $GUESTS/hostile.elf --net none --disk "$img" --disk "$img2" --rng &&
+	   [ "$(reports hostile-mmio)" = "$want" ]; then
+		pass "guest/hostile-mmio" "11 attacks: out of RAM, MMIO hole, wrap, loop, indirect, runaway index, bad size, early notify, config, rings"
+	else
+		fail "guest/hostile-mmio" "status $rc, reports: $(reports hostile-mmio)"
+	fi
+	want="0x4900 0x4901 0x4902 0x4903 0x4904 "
+	if run_guest hostile-pci 0 --kernel $GUESTS/hostile.elf --net none --disk "path=$img,transport=pci" \
+		--disk "$img2" --cmdline pci && [ "$(reports hostile-pci)" = "$want" ]; then
+		pass "guest/hostile-pci" "BAR0 over RAM, the LAPIC, BAR1, 4 GiB; BAR1 onto BAR0"
+	else
+		fail "guest/hostile-pci" "status $rc, reports: $(reports hostile-pci)"
+	fi
+	cmp -s "$img" "$img2" || fail "guest/hostile-disks-intact" "the attacks changed a disk"
+}
+
 guest_tests() {
 	local n ids want
 	if [ "$KVM" = 0 ]; then
-		for t in pio_mmio exception hlt smp smp-pvh high-memory hugepages triple_fault; do skip "guest/$t" "cannot open $KVM_DEV"; done
+		for t in pio_mmio exception hlt smp smp-pvh high-memory hugepages triple_fault hostile-mmio hostile-pci; do skip "guest/$t" "cannot open $KVM_DEV"; done
 		return
 	fi
 	if run_guest pio_mmio 0 --kernel $GUESTS/pio_mmio.elf &&
@@ -138,6 +161,7 @@ guest_tests() {
 	else
 		fail "guest/triple_fault" "status $rc, want 4 and a register dump"
 	fi
+	hostile_tests
 }
 
 # ---- command line and bad input ---------------------------------------------------------
@@ -166,7 +190,8 @@ cli_tests() {
 	expect_cli bad-net 2 "--net: cannot understand 'hostfwd=tcp::0-:22'" run --kernel x --net user,hostfwd=tcp::0-:22
 	expect_cli bad-transport 2 "use transport=mmio or transport=pci" run --kernel x --rng=transport=foo
 	if [ "$KVM" = 0 ]; then
-		for t in missing-kernel junk-kernel truncated-kernel missing-disk initrd-too-big ctrl-a-x sigterm; do skip "cli/$t" "cannot open $KVM_DEV"; done
+		for t in missing-kernel junk-kernel truncated-kernel missing-disk initrd-too-big ctrl-a-x sigterm \
+			 seccomp-io seccomp-vcpu no-seccomp; do skip "cli/$t" "cannot open $KVM_DEV"; done
 		return
 	fi
 	expect_cli missing-kernel 1 "kernel '/nonexistent/bzImage': No such file" run --kernel /nonexistent/bzImage
@@ -192,6 +217,24 @@ cli_tests() {
 	else
 		fail "cli/ctrl-a-x" "status $rc"
 	fi
+	# seccomp: a forbidden system call on the I/O thread (a device thread) or a vCPU is
+	# caught, named and stops vmon with status 7; --no-seccomp lets it through.
+	local kind
+	for kind in io:vmon-io vcpu:vcpu0; do
+		out=$(VMON_SECCOMP_SELFTEST=${kind%%:*} timeout 30 "$VMON" run --kernel $GUESTS/pio_mmio.elf \
+			--testdev --memory 16M --console none --net none 2>&1)
+		rc=$?
+		if [ "$rc" = 7 ] && [[ "$out" == *"seccomp: thread '${kind#*:}' made a forbidden system call: ptrace"* ]]; then
+			pass "seccomp/forbidden-${kind%%:*}"
+		else
+			fail "seccomp/forbidden-${kind%%:*}" "status $rc (want 7): $(echo "$out" | tail -n 2)"
+		fi
+	done
+	VMON_SECCOMP_SELFTEST=io timeout 30 "$VMON" run --kernel $GUESTS/pio_mmio.elf --testdev \
+		--memory 16M --console none --net none --no-seccomp > "$LOGDIR/no-seccomp.log" 2>&1
+	rc=$?
+	if [ "$rc" = 0 ]; then pass "seccomp/no-seccomp"; else fail "seccomp/no-seccomp" "status $rc"; fi
+
 	# SIGTERM stops the VM cleanly with status 6.
 	"$VMON" run --kernel $GUESTS/exitloop.elf --testdev --memory 16M --console none \
 		--cmdline idle > "$LOGDIR/sigterm.log" 2>&1 &
@@ -224,7 +267,7 @@ run_suite() {
 }
 run_suite api_requests
 if [ -z "${VMON_SKIP_LINUX:-}" ]; then
-	for suite in linux virtio api; do
+	for suite in linux virtio api security; do
 		run_suite $suite
 	done
 fi

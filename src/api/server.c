@@ -6,12 +6,14 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "security/seccomp.h"
 #include "util/log.h"
 
 #define API_MAX_CONNECTIONS 16
@@ -134,6 +136,20 @@ static int api_listen(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
+static void *api_daemon_thread(void *arg)
+{
+	struct api_server *s = arg;
+
+	seccomp_thread_start(SECCOMP_API, "vmon-api");
+	s->daemon = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		api_request, s, MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_NOTIFY_COMPLETED,
+		api_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_S,
+		MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL, MHD_OPTION_END);
+	return NULL;
+}
+
 struct api_server *api_server_start(struct vmm *vmm, const char *path, char *err, size_t errlen)
 {
 	struct api_server *s = calloc(1, sizeof(*s));
@@ -149,12 +165,14 @@ struct api_server *api_server_start(struct vmm *vmm, const char *path, char *err
 		return NULL;
 	}
 	snprintf(s->path, sizeof(s->path), "%s", path);
-	s->daemon = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-		api_request, s, MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_NOTIFY_COMPLETED,
-		api_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_S,
-		MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL, MHD_OPTION_END);
+	/*
+	 * The daemon is started from a short-lived thread that first installs the API's seccomp
+	 * filter: libmicrohttpd's own thread inherits it, and the main thread stays unfiltered
+	 * until the VM runs.
+	 */
+	pthread_t t;
+	if (pthread_create(&t, NULL, api_daemon_thread, s) == 0)
+		pthread_join(t, NULL);
 	if (!s->daemon) {
 		snprintf(err, errlen, "cannot start the API server on '%s'", path);
 		close(s->fd);

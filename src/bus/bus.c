@@ -49,7 +49,7 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len,
 	pthread_rwlock_wrlock(&bus->lock);
 	int i = bus_search(bus, base);
 	if (i < bus->nr && bus->ranges[i].base <= base + (len - 1)) {
-		pr_err("%s bus: %s at 0x%llx+0x%llx overlaps %s at 0x%llx+0x%llx", bus->name,
+		pr_ratelimited(LOG_ERROR, "%s bus: %s at 0x%llx+0x%llx overlaps %s at 0x%llx+0x%llx", bus->name,
 		       name, (unsigned long long)base, (unsigned long long)len,
 		       bus->ranges[i].name, (unsigned long long)bus->ranges[i].base,
 		       (unsigned long long)bus->ranges[i].len);

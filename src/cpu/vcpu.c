@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "irq/irq.h"
+#include "security/seccomp.h"
 #include "util/log.h"
 #include "vmm/vm.h"
 
@@ -161,6 +162,9 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	char name[16];
+	snprintf(name, sizeof(name), "vcpu%d", vcpu->index & 0xffff);
+	seccomp_thread_start(SECCOMP_VCPU, name);
 	vcpu_run_loop(vcpu);
 	return NULL;
 }
@@ -186,9 +190,6 @@ int vcpus_start(struct vm *vm)
 			return -ret;
 		}
 		v->thread_started = true;
-		char name[16];
-		snprintf(name, sizeof(name), "vcpu%d", i & 0xffff);
-		pthread_setname_np(v->thread, name);
 	}
 	return 0;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "net/backend.h"
+#include "security/seccomp.h"
 #include "util/log.h"
 
 #define RING 256
@@ -196,6 +197,7 @@ static void *slirp_thread(void *arg)
 {
 	struct user_net *u = arg;
 
+	seccomp_thread_start(SECCOMP_NET, "vmon-slirp");
 	for (;;) {
 		uint32_t timeout = 1000;
 
@@ -361,7 +363,6 @@ struct net_backend *net_slirp_open(const struct net_hostfwd *fwd, int nr_fwd, ch
 		snprintf(err, errlen, "cannot start the slirp thread");
 		goto fail;
 	}
-	pthread_setname_np(u->thread, "vmon-slirp");
 	return &u->be;
 fail:
 	if (u->slirp)

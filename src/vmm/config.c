@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "security/seccomp.h"
 #include "util/log.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
@@ -24,9 +25,12 @@
 	"noxsave clearcpuid=smap,popcnt,invpcid,erms,fsrm noinvpcid nopcid noint3selftest " \
 	"noreplace-smp rodata=off percpu_alloc=page no_builtin_param_sysfs random.trust_cpu=on"
 
+/* Also when jailed without /sys: the jailer passes what it saw (VMON_HOST_KVM=pvm). */
 static bool host_is_pvm(void)
 {
-	return access("/sys/module/kvm_pvm", F_OK) == 0;
+	const char *env = getenv("VMON_HOST_KVM");
+
+	return access("/sys/module/kvm_pvm", F_OK) == 0 || (env && !strcmp(env, "pvm"));
 }
 
 void config_usage(FILE *out)
@@ -35,6 +39,7 @@ void config_usage(FILE *out)
 		"usage: vmon run --kernel PATH [options]\n"
 		"       vmon --api-sock PATH [--config-file FILE]   (see vmon --api-sock --help)\n"
 		"       vmon ctl --api-sock PATH COMMAND             (see vmon ctl)\n"
+		"       vmon jail --id ID --uid U --gid G -- ARGS   (see vmon jail --help)\n"
 		"       vmon --help | --version\n"
 		"\n"
 		"Boot a Linux (or any 64-bit/PVH) kernel on KVM.\n"
@@ -62,19 +67,21 @@ void config_usage(FILE *out)
 		"  --no-host-quirks     do not add this host's workaround words to the command line\n"
 		"  --testdev            add the test device (ports 0xf0/0xf4, MMIO 0xd0000000)\n"
 		"  --api-sock PATH      also serve the management API (Firecracker's) on PATH\n"
+		"  --no-seccomp         no seccomp filters (debugging only)\n"
 		"  -v, --verbose        more log output (repeat for debug)\n"
 		"  -q, --quiet          errors only\n"
 		"\n"
 		"Exit status: 0 guest powered off (or Ctrl-A x), 1 setup failed, 2 bad command line,\n"
 		"3 guest reset/reboot, 4 triple fault, 5 KVM internal error or unhandled exit,\n"
-		"6 stopped by SIGINT/SIGTERM; with --testdev, the code the guest wrote to port 0xf4.\n",
+		"6 stopped by SIGINT/SIGTERM, 7 a thread broke its seccomp filter; with --testdev,\n"
+		"the code the guest wrote to port 0xf4.\n",
 		DEFAULT_CMDLINE, VMON_MAX_CPUS, VMON_MAX_DISKS);
 }
 
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CONSOLE, OPT_BOOT,
 	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
-	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK,
+	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
 };
 
 static const struct option options[] = {
@@ -95,6 +102,7 @@ static const struct option options[] = {
 	{ "virtio-transport", required_argument, NULL, OPT_TRANSPORT },
 	{ "virtio-console", optional_argument, NULL, OPT_VIRTIO_CONSOLE },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -208,6 +216,7 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_NO_HOST_QUIRKS: cfg->host_quirks = false; break;
 	case OPT_TESTDEV: cfg->testdev = true; break;
 	case OPT_API_SOCK: cfg->api_sock = arg; break;
+	case OPT_NO_SECCOMP: seccomp_enabled = false; break;
 	case OPT_RNG:
 	case OPT_VIRTIO_CONSOLE: {
 		enum virtio_transport t = TRANSPORT_DEFAULT;

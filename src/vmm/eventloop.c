@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "security/seccomp.h"
 #include "util/log.h"
 
 int eventloop_init(struct eventloop *l)
@@ -51,6 +52,7 @@ static void *eventloop_thread(void *arg)
 	struct eventloop *l = arg;
 	struct epoll_event evs[16];
 
+	seccomp_thread_start(SECCOMP_IO, "vmon-io");
 	for (;;) {
 		int n = epoll_wait(l->epfd, evs, 16, -1);
 		if (n < 0 && errno == EINTR)
@@ -73,7 +75,6 @@ int eventloop_start(struct eventloop *l)
 	int ret = pthread_create(&l->thread, NULL, eventloop_thread, l);
 	if (ret)
 		return -ret;
-	pthread_setname_np(l->thread, "vmon-io");
 	l->started = true;
 	return 0;
 }

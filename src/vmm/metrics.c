@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "security/seccomp.h"
 #include "util/log.h"
 #include "vmm/vmm.h"
 
@@ -133,6 +134,7 @@ static void *metrics_thread(void *arg)
 {
 	struct metrics *m = arg;
 
+	seccomp_thread_start(SECCOMP_METRICS, "metrics");
 	pthread_mutex_lock(&m->lock);
 	while (!m->stop) {
 		struct timespec deadline;
@@ -165,10 +167,8 @@ int metrics_configure(struct metrics *m, const char *path, bool emit_id, const c
 	}
 	m->fd = fd;
 	m->emit_id = emit_id;
-	if (pthread_create(&m->thread, NULL, metrics_thread, m) == 0) {
+	if (pthread_create(&m->thread, NULL, metrics_thread, m) == 0)
 		m->thread_started = true;
-		pthread_setname_np(m->thread, "metrics");
-	}
 	return 0;
 }
 

@@ -11,6 +11,7 @@ enum vmon_exit_status {
 	VMON_EXIT_TRIPLE_FAULT = 4,   /* guest triple fault (KVM_EXIT_SHUTDOWN) */
 	VMON_EXIT_INTERNAL_ERROR = 5, /* KVM internal error, failed entry, unhandled exit */
 	VMON_EXIT_SIGNAL = 6,         /* stopped by SIGINT/SIGTERM */
+	VMON_EXIT_SECCOMP = 7,        /* a thread made a system call its seccomp filter forbids */
 };
 
 enum power_event { POWER_OFF, POWER_RESET, POWER_TEST_EXIT };

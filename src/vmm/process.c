@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "security/seccomp.h"
 #include "util/log.h"
 
 void vmm_usage(FILE *out)
@@ -30,11 +31,12 @@ void vmm_usage(FILE *out)
 		"  --log-path PATH      log to PATH (file or FIFO) instead of stderr\n"
 		"  --level LEVEL        Error, Warning (default), Info, Debug, Trace or Off\n"
 		"  --metrics-path PATH  write metrics lines to PATH (as PUT /metrics)\n"
+		"  --no-seccomp         no seccomp filters (debugging only)\n"
 		"\n"
 		"Exit status as for `vmon run` (see vmon run --help).\n");
 }
 
-enum { O_API = 256, O_CONFIG, O_NO_API, O_ID, O_LOG, O_LEVEL, O_METRICS, O_HELP };
+enum { O_API = 256, O_CONFIG, O_NO_API, O_ID, O_LOG, O_LEVEL, O_METRICS, O_HELP, O_NO_SECCOMP };
 
 static const struct option opts[] = {
 	{ "api-sock", required_argument, NULL, O_API },
@@ -44,6 +46,7 @@ static const struct option opts[] = {
 	{ "log-path", required_argument, NULL, O_LOG },
 	{ "level", required_argument, NULL, O_LEVEL },
 	{ "metrics-path", required_argument, NULL, O_METRICS },
+	{ "no-seccomp", no_argument, NULL, O_NO_SECCOMP },
 	{ "help", no_argument, NULL, O_HELP },
 	{ 0 },
 };
@@ -89,6 +92,7 @@ int vmm_main(int argc, char **argv)
 				return VMON_EXIT_USAGE;
 			}
 			break;
+		case O_NO_SECCOMP: seccomp_enabled = false; break;
 		case O_HELP: vmm_usage(stdout); return 0;
 		default:
 			fprintf(stderr, "vmon: unknown or incomplete option '%s' (see vmon --help)\n", argv[optind - 1]);

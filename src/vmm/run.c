@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "security/seccomp.h"
 #include "util/log.h"
 #include "vmm/vm.h"
 
@@ -83,6 +84,9 @@ int vm_run(struct vm *vm)
 		vcpus_stop(vm);
 		return VMON_EXIT_SETUP;
 	}
+	/* Every thread runs; from here the main thread needs only its loop and teardown. */
+	if (seccomp_install(SECCOMP_MAIN))
+		vm_request_stop(vm, VMON_EXIT_SETUP, "cannot install the main thread's seccomp filter");
 	while (!atomic_load(&vm->stopping)) {
 		bool input = con->in_fd >= 0;
 		struct pollfd fds[4] = {

@@ -24,6 +24,7 @@ int vmm_init(struct vmm *vmm, const char *id)
 {
 	memset(vmm, 0, sizeof(*vmm));
 	pthread_mutex_init(&vmm->lock, NULL);
+	pthread_cond_init(&vmm->start_cond, NULL);
 	snprintf(vmm->id, sizeof(vmm->id), "%s", id ? id : "anonymous-instance");
 	vmm->spec.vcpus = 1;
 	vmm->spec.mem_mib = 128;
@@ -122,9 +123,25 @@ static int spec_to_config(struct vmm *vmm)
 	return 0;
 }
 
-int vmm_start(struct vmm *vmm, char *err, size_t errlen)
+/* vm_build from the spec; the thread that runs it owns the new VM's setup. Lock held. */
+static int vmm_build(struct vmm *vmm, char *err, size_t errlen)
 {
 	char why[512] = "";
+
+	if (vm_build(&vmm->vm, &vmm->cfg, why, sizeof(why))) {
+		snprintf(err, errlen, "Cannot start the microVM: %s", why);
+		pr_err("InstanceStart failed: %s", why);
+		return -EINVAL;
+	}
+	vmm->vm.api_lock = &vmm->lock;
+	vmm->state = VMM_RUNNING;
+	pr_info("InstanceStart: %d vCPUs, %llu MiB, kernel %s", vmm->cfg.cpus,
+		(unsigned long long)(vmm->cfg.memory / MiB), vmm->cfg.kernel);
+	return 0;
+}
+
+int vmm_start(struct vmm *vmm, char *err, size_t errlen)
+{
 	uint64_t one = 1;
 
 	if (vmm->state != VMM_NOT_STARTED) {
@@ -140,18 +157,23 @@ int vmm_start(struct vmm *vmm, char *err, size_t errlen)
 		snprintf(err, errlen, "Cannot start the microVM: out of memory");
 		return -ENOMEM;
 	}
-	if (vm_build(&vmm->vm, &vmm->cfg, why, sizeof(why))) {
-		snprintf(err, errlen, "Cannot start the microVM: %s", why);
-		pr_err("InstanceStart failed: %s", why);
-		return -EINVAL;
+	if (!vmm->main_waiting)
+		return vmm_build(vmm, err, errlen); /* the main thread itself (--config-file) */
+	/*
+	 * The main thread builds the VM (it opens KVM, files, sockets; the API thread's seccomp
+	 * filter allows none of that) and then runs it. Wait for its verdict.
+	 */
+	vmm->start_requested = true;
+	vmm->start_done = false;
+	if (write(vmm->start_fd, &one, sizeof(one)) < 0) {
+		snprintf(err, errlen, "Cannot start the microVM: cannot wake the main thread");
+		return -EIO;
 	}
-	vmm->vm.api_lock = &vmm->lock;
-	vmm->state = VMM_RUNNING;
-	pr_info("InstanceStart: %d vCPUs, %llu MiB, kernel %s", vmm->cfg.cpus,
-		(unsigned long long)(vmm->cfg.memory / MiB), vmm->cfg.kernel);
-	if (write(vmm->start_fd, &one, sizeof(one)) < 0)
-		pr_err("cannot wake the main thread: %s", strerror(errno));
-	return 0;
+	while (!vmm->start_done)
+		pthread_cond_wait(&vmm->start_cond, &vmm->lock);
+	if (vmm->start_ret)
+		snprintf(err, errlen, "%s", vmm->start_err);
+	return vmm->start_ret;
 }
 
 void vmm_adopt(struct vmm *vmm, const struct vm_config *cfg)
@@ -247,6 +269,7 @@ int vmm_wait_start(struct vmm *vmm)
 {
 	sigset_t set;
 	uint64_t v;
+	int started = 0;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -255,12 +278,33 @@ int vmm_wait_start(struct vmm *vmm)
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	struct pollfd fds[2] = { { .fd = vmm->start_fd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
 
-	while (poll(fds, 2, -1) < 0 && errno == EINTR)
-		;
+	pthread_mutex_lock(&vmm->lock);
+	vmm->main_waiting = true;
+	pthread_mutex_unlock(&vmm->lock);
+	while (!started) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[1].revents & POLLIN)
+			break;
+		if (read(vmm->start_fd, &v, sizeof(v)) != sizeof(v))
+			continue;
+		pthread_mutex_lock(&vmm->lock);
+		if (vmm->start_requested) {
+			vmm->start_requested = false;
+			vmm->start_ret = vmm_build(vmm, vmm->start_err, sizeof(vmm->start_err));
+			vmm->start_done = true;
+			started = vmm->start_ret == 0;
+			pthread_cond_broadcast(&vmm->start_cond);
+		}
+		if (started)
+			vmm->main_waiting = false;
+		pthread_mutex_unlock(&vmm->lock);
+	}
 	close(sfd);
-	if (fds[1].revents & POLLIN)
-		return 0;
-	return read(vmm->start_fd, &v, sizeof(v)) == sizeof(v);
+	return started;
 }
 
 static struct vm_virtio *vmm_device(struct vmm *vmm, const struct virtio_device_ops *ops, int cfg_index)

@@ -70,7 +70,12 @@ struct vmm {
 	struct vm vm;
 	char *cmdline_buf;        /* the guest command line cfg points to */
 	char console_buf[PATH_MAX + 8];
-	int start_fd;             /* eventfd: the VM is built, the main thread may run it */
+	int start_fd;             /* eventfd: InstanceStart asks the main thread to build the VM */
+	bool main_waiting;        /* the main thread sits in vmm_wait_start() */
+	bool start_requested, start_done;
+	int start_ret;
+	char start_err[768];
+	pthread_cond_t start_cond;
 	struct metrics metrics;
 	uint64_t api_requests, api_errors;
 };
@@ -82,8 +87,9 @@ int vmm_init(struct vmm *vmm, const char *id) __must_check;
 void vmm_destroy(struct vmm *vmm);
 
 /*
- * InstanceStart: check the spec, build the VM and mark it running; the main thread then
- * runs it (vmm_wait_start). On failure nothing is left behind and err says why.
+ * InstanceStart: check the spec; the main thread (waiting in vmm_wait_start) builds the VM
+ * and then runs it; this returns its verdict. Called on the main thread itself (config
+ * file), it builds in place. On failure nothing is left behind and err says why.
  * Lock held.
  */
 int vmm_start(struct vmm *vmm, char *err, size_t errlen) __must_check;
@@ -110,7 +116,7 @@ int vmm_net_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *rx
 
 const char *vmm_state_name(enum vmm_state s);
 
-/* Main thread: wait until InstanceStart built the VM (1), or a signal says quit (0). */
+/* Main thread: build the VM when InstanceStart asks, until one is built (1) or a signal says quit (0). */
 int vmm_wait_start(struct vmm *vmm);
 
 #endif

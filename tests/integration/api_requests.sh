@@ -3,7 +3,7 @@
 # server over its socket (curl). Needs no KVM: every request here comes before boot.
 set -uo pipefail
 SUITE=api_requests
-TESTS=(api/bad-requests api/bad-requests-change-nothing api/malformed-http api/schema-pre api/ctl-info)
+TESTS=(api/bad-requests api/bad-requests-change-nothing api/malformed-http api/schema-pre api/ctl-info api/limits)
 LIB_NO_GUEST=1
 . "$(dirname "$0")/lib.sh"
 
@@ -131,4 +131,19 @@ if "$VMON" ctl --api-sock "$sock" info 2>&1 | grep -q '"state": "Not started"'; 
 	result PASS api/ctl-info
 else
 	result FAIL api/ctl-info "vmon ctl info: $("$VMON" ctl --api-sock "$sock" info 2>&1 | head -3)"
+fi
+
+# Limits: 1500 requests (a third of them bad, some oversized) and 40 clients that connect and
+# send nothing must not grow vmon's memory or threads without bound.
+rss() { awk '/^VmRSS/ {print $2}' /proc/$pid/status; }
+threads() { awk '/^Threads/ {print $2}' /proc/$pid/status; }
+rss0=$(rss) threads0=$(threads)
+answered=$(python3 tests/integration/api_flood.py "$sock")
+sleep 1
+rss1=$(rss) threads1=$(threads)
+status=$(curl_api GET /)
+if [ "$answered" = 1500 ] && [ "$status" = 200 ] && [ "$threads1" -le "$threads0" ] && [ "$rss1" -le $((rss0 + 8192)) ]; then
+	result PASS api/limits "RSS ${rss0} -> ${rss1} KiB, threads ${threads0} -> ${threads1} after 1500 requests, all answered"
+else
+	result FAIL api/limits "RSS ${rss0} -> ${rss1} KiB, threads ${threads0} -> ${threads1}, $answered of 1500 answered, GET / $status"
 fi

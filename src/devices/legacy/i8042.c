@@ -8,6 +8,7 @@
 
 #define STS_OBF 0x01
 #define STS_SYS 0x04
+#define STS_UNLOCKED 0x10 /* keyboard not inhibited (no "Keylock active") */
 #define STS_CMD 0x08
 #define STS_AUXDATA 0x20
 
@@ -195,7 +196,7 @@ static void i8042_access(struct i8042 *k, bool cmd_port, void *data, const void 
 		uint8_t v = *(const uint8_t *)wdata;
 		reset = cmd_port ? i8042_command(k, v) : i8042_data(k, v);
 	} else if (cmd_port) {
-		memset(data, STS_SYS | (k->outbuf_full ? STS_OBF : 0) | (k->pending_cmd ? STS_CMD : 0) |
+		memset(data, STS_SYS | STS_UNLOCKED | (k->outbuf_full ? STS_OBF : 0) | (k->pending_cmd ? STS_CMD : 0) |
 			     (k->outbuf_full && k->outbuf_aux ? STS_AUXDATA : 0), len);
 	} else {
 		memset(data, k->outbuf, len);

@@ -32,6 +32,8 @@ void mc146818_init(struct mc146818 *rtc, uint64_t mem_size)
 {
 	memset(rtc, 0, sizeof(*rtc));
 	pthread_mutex_init(&rtc->lock, NULL);
+	/* glibc's gmtime_r reads /etc/localtime on first use: now, not on a vCPU under seccomp. */
+	tzset();
 	rtc->now = host_now;
 	rtc->cmos[RTC_REG_A] = 0x26; /* 32.768 kHz time base, 1024 Hz rate */
 	rtc->cmos[RTC_REG_B] = REG_B_24H;

@@ -49,7 +49,7 @@ FUZZ_BUILD := build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -Itests/fuzz \
 	-D_GNU_SOURCE -pthread -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
-	-Wno-gnu-variable-sized-type-not-at-end
+	-Wno-gnu-variable-sized-type-not-at-end -Wno-missing-field-initializers
 FUZZ_OBJS := $(LIB_OBJS:$(BUILD)/%.o=$(FUZZ_BUILD)/%.o)
 
 $(FUZZ_BUILD)/src/%.o: src/%.c

@@ -45,7 +45,7 @@ def mmio_seed(device):
     return bytes([device]) + struct.pack("<H", len(ram)) + ram + ops
 
 
-for i, name in enumerate(["blk", "rng", "console"]):
+for i, name in enumerate(["blk", "rng", "console", "net"]):
     put("virtio_mmio", name, mmio_seed(i))
 
 guest = sys.argv[1] if len(sys.argv) > 1 else None

@@ -3,7 +3,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Isrc -MMD -MP \
 	  -D_GNU_SOURCE -pthread
-LDLIBS += -pthread -lz -llzma -llz4 -lzstd -luring -lslirp -lmicrohttpd -ljansson -lcurl -lseccomp
+LDLIBS += -pthread -lz -llzma -llz4 -lzstd -luring -lslirp -lmicrohttpd -ljansson -lseccomp
 BUILD := build
 
 # SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer) build in
@@ -14,18 +14,25 @@ CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-SRCS := $(shell find src -name '*.c' | sort)
+# vmon-ctl (src/ctl.c + src/api/ctl.c) is its own binary: only it links libcurl.
+CTL_SRCS := src/ctl.c src/api/ctl.c
+SRCS := $(filter-out $(CTL_SRCS),$(shell find src -name '*.c' | sort))
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
+CTL_OBJS := $(CTL_SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
-all: $(BUILD)/vmon
+all: $(BUILD)/vmon $(BUILD)/vmon-ctl
 
 $(BUILD)/vmon: $(OBJS)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/vmon-ctl: $(CTL_OBJS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -lcurl -ljansson
 
 $(BUILD)/libvmon.a: $(LIB_OBJS)
 	@rm -f $@ && ar rcs $@ $^
@@ -98,4 +105,4 @@ clean:
 	rm -rf build build-san build-fuzz
 
 .PHONY: all unit setup run test check bench clean guests sanitize-build fuzz fuzz-build
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(CTL_OBJS:.o=.d)

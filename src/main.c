@@ -2,11 +2,13 @@
  * vmon: argv -> config -> vm_build() -> vm_run(); nothing else. `vmon --api-sock` hands the
  * process to the management API (vmm/process.c), `vmon ctl` is that API's client.
  */
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "api/ctl.h"
 #include "security/jail.h"
 #include "util/log.h"
 #include "vmm/process.h"
@@ -27,6 +29,25 @@ static void block_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* `vmon ctl ...` is vmon-ctl, installed beside vmon. */
+static int exec_ctl(char **argv)
+{
+	char self[PATH_MAX], path[PATH_MAX + 16];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0) {
+		fprintf(stderr, "vmon: cannot find my own binary: %s\n", strerror(errno));
+		return VMON_EXIT_SETUP;
+	}
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0';
+	snprintf(path, sizeof(path), "%s/vmon-ctl", self);
+	argv[1] = path;
+	execv(path, argv + 1);
+	fprintf(stderr, "vmon: cannot run %s: %s\n", path, strerror(errno));
+	return VMON_EXIT_SETUP;
+}
+
 int main(int argc, char **argv)
 {
 	struct vm_config cfg;
@@ -42,7 +63,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "ctl"))
-		return ctl_main(argc - 1, argv + 1);
+		return exec_ctl(argv);
 	if (!strcmp(argv[1], "jail"))
 		return jail_main(argc - 1, argv + 1);
 	if (!strncmp(argv[1], "--", 2)) {

@@ -1,4 +1,4 @@
-/* `vmon ctl`: the API's command-line client (libcurl over the Unix socket). */
+/* vmon-ctl (`vmon ctl`): the API's command-line client (libcurl over the Unix socket). */
 #include "api/ctl.h"
 
 #include <curl/curl.h>

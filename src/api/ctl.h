@@ -2,7 +2,7 @@
 #ifndef VMON_CTL_H
 #define VMON_CTL_H
 
-/* argv[0] is "ctl". Returns the exit status: 0 done, 1 refused or unreachable, 2 usage. */
+/* argv[0] is the program ("vmon-ctl"). Returns the exit status: 0 done, 1 refused or unreachable, 2 usage. */
 int ctl_main(int argc, char **argv);
 
 #endif

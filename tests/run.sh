@@ -219,7 +219,7 @@ cli_tests() {
 	fi
 	# seccomp: a forbidden system call on the I/O thread (a device thread) or a vCPU is
 	# caught, named and stops vmon with status 7; --no-seccomp lets it through.
-	local kind
+	local kind=run
 	if [ -n "$PFX" ]; then
 		for kind in forbidden-io forbidden-vcpu no-seccomp; do
 			skip "seccomp/$kind" "seccomp is off in sanitizer builds (LeakSanitizer ptrace()s at exit)"

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 #include "bus/bus.h"
-#include "vmm/power.h"
+#include "devices/power.h"
 
 #define ACPI_PM_BASE 0x600
 #define ACPI_PM_NR_PORTS 7

@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include "bus/bus.h"
-#include "vmm/power.h"
+#include "devices/power.h"
 
 #define TESTDEV_REPORT_PORT 0xf0
 #define TESTDEV_EXIT_PORT 0xf4

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
-#include "vmm/power.h"
+#include "devices/power.h"
 
 /*
  * Off in sanitizer builds: LeakSanitizer stops the process with a ptrace()ing helper at

@@ -24,12 +24,12 @@
 #include "devices/virtio/net.h"
 #include "devices/virtio/pci.h"
 #include "devices/virtio/rng.h"
-#include "vmm/eventloop.h"
+#include "util/eventloop.h"
 #include "irq/irq.h"
 #include "mem/guest_mem.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
-#include "vmm/power.h"
+#include "devices/power.h"
 
 /* A virtio device on the MMIO transport, with its interrupt line and type state. */
 struct vm_virtio {

@@ -17,7 +17,7 @@
 #include "devices/virtio/console.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/net.h"
-#include "vmm/eventloop.h"
+#include "util/eventloop.h"
 #include "devices/virtio/rng.h"
 
 static void fake_irq(struct irq_line *l, int level) { (void)l; (void)level; }

@@ -11,7 +11,7 @@
 #include "bus/bus.h"
 #include "irq/irq.h"
 #include "util/util.h"
-#include "vmm/power.h"
+#include "devices/power.h"
 
 #define I8042_DATA_PORT 0x60
 #define I8042_CMD_PORT 0x64

@@ -6,7 +6,7 @@
 #include <sys/uio.h>
 #include "devices/virtio/throttle.h"
 #include "devices/virtio/virtio.h"
-#include "vmm/eventloop.h"
+#include "util/eventloop.h"
 
 #define VIRTIO_BLK_QUEUE_SIZE 256
 

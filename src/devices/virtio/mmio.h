@@ -4,7 +4,7 @@
 
 #include "bus/bus.h"
 #include "devices/virtio/virtio.h"
-#include "vmm/eventloop.h"
+#include "util/eventloop.h"
 
 #define VIRTIO_MMIO_SIZE 0x1000
 #define VIRTIO_MMIO_BASE 0xd1000000ULL /* device i at BASE + i * SIZE */

@@ -5,7 +5,7 @@
 #include "devices/virtio/throttle.h"
 #include "devices/virtio/virtio.h"
 #include "net/backend.h"
-#include "vmm/eventloop.h"
+#include "util/eventloop.h"
 
 struct virtio_net {
 	struct virtio_device *dev;

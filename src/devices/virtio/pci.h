@@ -8,7 +8,7 @@
 
 #include "bus/pci.h"
 #include "devices/virtio/virtio.h"
-#include "vmm/eventloop.h"
+#include "util/eventloop.h"
 
 #define VIRTIO_PCI_VECTORS (VIRTIO_MAX_QUEUES + 1)
 

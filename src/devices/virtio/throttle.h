@@ -7,7 +7,7 @@
 
 #include <pthread.h>
 #include "util/ratelimit.h"
-#include "vmm/eventloop.h"
+#include "util/eventloop.h"
 
 struct throttle {
 	struct rate_limiter rl;

@@ -1,5 +1,5 @@
 /* The I/O thread's epoll loop. */
-#include "vmm/eventloop.h"
+#include "util/eventloop.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -4,7 +4,6 @@
 
 #include "cpu/pagewalk.h"
 #include "cpu/vcpu.h"
-#include "vmm/vm.h"
 
 static void dump_seg(const char *name, const struct kvm_segment *s)
 {
@@ -19,8 +18,8 @@ static void dump_code(struct vcpu *vcpu, const struct vcpu_context *c)
 	uint8_t code[16];
 
 	fprintf(stderr, "  code at rip:");
-	if (pagewalk_translate(&vcpu->vm->mem, &c->sregs, lin, &gpa) ||
-	    gm_read(&vcpu->vm->mem, code, gpa, sizeof(code))) {
+	if (pagewalk_translate(vcpu->set->env.mem, &c->sregs, lin, &gpa) ||
+	    gm_read(vcpu->set->env.mem, code, gpa, sizeof(code))) {
 		fprintf(stderr, " (not mapped)\n");
 		return;
 	}
@@ -33,7 +32,7 @@ void vcpu_dump(struct vcpu *vcpu)
 {
 	struct vcpu_context *c = calloc(1, sizeof(*c));
 
-	if (!c || vcpu->vm->cpu->vcpu_get_context(vcpu, c, VCPU_CTX_REGS | VCPU_CTX_SREGS)) {
+	if (!c || vcpu->set->ops->vcpu_get_context(vcpu, c, VCPU_CTX_REGS | VCPU_CTX_SREGS)) {
 		fprintf(stderr, "vCPU %d: registers unavailable\n", vcpu->index);
 		free(c);
 		return;

@@ -3,14 +3,20 @@
 #include <string.h>
 
 #include "cpu/vcpu.h"
+#include "devices/power.h"
 #include "util/log.h"
-#include "vmm/vm.h"
 
-typedef enum exit_action (*exit_handler)(struct vcpu *vcpu, struct vcpu_exit *e);
+typedef struct exit_outcome (*exit_handler)(const struct vcpu_env *env, struct vcpu *vcpu,
+					    struct vcpu_exit *e);
 
-static enum exit_action handle_io(struct vcpu *vcpu, struct vcpu_exit *e)
+#define CONTINUE ((struct exit_outcome){ EXIT_CONTINUE, 0, NULL })
+#define STOP(status, why) ((struct exit_outcome){ EXIT_STOP, (status), (why) })
+#define ERROR(status, why) ((struct exit_outcome){ EXIT_ERROR, (status), (why) })
+
+static struct exit_outcome handle_io(const struct vcpu_env *env, struct vcpu *vcpu,
+					struct vcpu_exit *e)
 {
-	struct bus *pio = &vcpu->vm->pio;
+	struct bus *pio = env->pio;
 
 	for (uint32_t i = 0; i < e->io.count; i++) {
 		uint8_t *data = e->io.data + (size_t)i * e->io.size;
@@ -20,64 +26,64 @@ static enum exit_action handle_io(struct vcpu *vcpu, struct vcpu_exit *e)
 		else
 			bus_read(pio, e->io.port, data, e->io.size);
 	}
-	return EXIT_CONTINUE;
+	return CONTINUE;
 }
 
-static enum exit_action handle_mmio(struct vcpu *vcpu, struct vcpu_exit *e)
+static struct exit_outcome handle_mmio(const struct vcpu_env *env, struct vcpu *vcpu,
+					struct vcpu_exit *e)
 {
-	struct bus *mmio = &vcpu->vm->mmio;
+	struct bus *mmio = env->mmio;
 
 	if (e->mmio.len == 0 || e->mmio.len > 8)
-		return EXIT_CONTINUE;
+		return CONTINUE;
 	if (e->mmio.write)
 		bus_write(mmio, e->mmio.addr, e->mmio.data, e->mmio.len);
 	else
 		bus_read(mmio, e->mmio.addr, e->mmio.data, e->mmio.len);
-	return EXIT_CONTINUE;
+	return CONTINUE;
 }
 
 /* Only without an in-kernel LAPIC; vmon's irqchip keeps HLT in the kernel. */
-static enum exit_action handle_hlt(struct vcpu *vcpu, struct vcpu_exit *e)
+static struct exit_outcome handle_hlt(const struct vcpu_env *env, struct vcpu *vcpu,
+					struct vcpu_exit *e)
 {
 	(void)e;
 	pr_info("vCPU %d halted with no way to wake it", vcpu->index);
-	vm_request_stop(vcpu->vm, VMON_EXIT_POWEROFF, "guest halted");
-	return EXIT_STOP;
+	return STOP(VMON_EXIT_POWEROFF, "guest halted");
 }
 
-static enum exit_action handle_shutdown(struct vcpu *vcpu, struct vcpu_exit *e)
+static struct exit_outcome handle_shutdown(const struct vcpu_env *env, struct vcpu *vcpu,
+					struct vcpu_exit *e)
 {
 	(void)e;
 	pr_err("vCPU %d: triple fault (KVM_EXIT_SHUTDOWN)", vcpu->index);
-	vm_request_stop(vcpu->vm, VMON_EXIT_TRIPLE_FAULT, "triple fault");
-	return EXIT_ERROR;
+	return ERROR(VMON_EXIT_TRIPLE_FAULT, "triple fault");
 }
 
-static enum exit_action handle_system_event(struct vcpu *vcpu, struct vcpu_exit *e)
+static struct exit_outcome handle_system_event(const struct vcpu_env *env, struct vcpu *vcpu,
+					struct vcpu_exit *e)
 {
 	switch (e->system_event.type) {
 	case KVM_SYSTEM_EVENT_SHUTDOWN:
-		vm_request_stop(vcpu->vm, VMON_EXIT_POWEROFF, "guest shut down");
-		return EXIT_STOP;
+		return STOP(VMON_EXIT_POWEROFF, "guest shut down");
 	case KVM_SYSTEM_EVENT_RESET:
-		vm_request_stop(vcpu->vm, VMON_EXIT_RESET, "guest reset");
-		return EXIT_STOP;
+		return STOP(VMON_EXIT_RESET, "guest reset");
 	default:
 		pr_err("vCPU %d: system event %u (crash)", vcpu->index, e->system_event.type);
-		vm_request_stop(vcpu->vm, VMON_EXIT_INTERNAL_ERROR, "guest crashed");
-		return EXIT_ERROR;
+		return ERROR(VMON_EXIT_INTERNAL_ERROR, "guest crashed");
 	}
 }
 
-static enum exit_action handle_fail_entry(struct vcpu *vcpu, struct vcpu_exit *e)
+static struct exit_outcome handle_fail_entry(const struct vcpu_env *env, struct vcpu *vcpu,
+					struct vcpu_exit *e)
 {
 	pr_err("vCPU %d: KVM could not enter the guest (hardware reason 0x%llx)", vcpu->index,
 	       (unsigned long long)e->fail_entry.hw_reason);
-	vm_request_stop(vcpu->vm, VMON_EXIT_INTERNAL_ERROR, "entry failed");
-	return EXIT_ERROR;
+	return ERROR(VMON_EXIT_INTERNAL_ERROR, "entry failed");
 }
 
-static enum exit_action handle_internal_error(struct vcpu *vcpu, struct vcpu_exit *e)
+static struct exit_outcome handle_internal_error(const struct vcpu_env *env, struct vcpu *vcpu,
+					struct vcpu_exit *e)
 {
 	char data[256] = "";
 	size_t off = 0;
@@ -89,22 +95,32 @@ static enum exit_action handle_internal_error(struct vcpu *vcpu, struct vcpu_exi
 	       e->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? " (instruction emulation failed)"
 								     : "",
 	       data);
-	vm_request_stop(vcpu->vm, VMON_EXIT_INTERNAL_ERROR, "KVM internal error");
-	return EXIT_ERROR;
+	return ERROR(VMON_EXIT_INTERNAL_ERROR, "KVM internal error");
 }
 
 /* A kick: the run loop re-checks whether the VM is stopping. */
-static enum exit_action handle_intr(struct vcpu *vcpu, struct vcpu_exit *e)
+static struct exit_outcome handle_intr(const struct vcpu_env *env, struct vcpu *vcpu,
+					struct vcpu_exit *e)
 {
 	(void)vcpu, (void)e;
-	return EXIT_CONTINUE;
+	return CONTINUE;
 }
 
-static enum exit_action handle_unknown(struct vcpu *vcpu, struct vcpu_exit *e)
+/* A debug exit with no debugger's hook to take it (a stale breakpoint): carry on. */
+static struct exit_outcome handle_debug(const struct vcpu_env *env, struct vcpu *vcpu,
+					struct vcpu_exit *e)
+{
+	(void)env;
+	pr_ratelimited(LOG_WARN, "vCPU %d: debug exit at 0x%llx with no debugger attached",
+		       vcpu->index, (unsigned long long)e->debug.pc);
+	return CONTINUE;
+}
+
+static struct exit_outcome handle_unknown(const struct vcpu_env *env, struct vcpu *vcpu,
+					struct vcpu_exit *e)
 {
 	pr_err("vCPU %d: unhandled exit reason %u", vcpu->index, e->raw_reason);
-	vm_request_stop(vcpu->vm, VMON_EXIT_INTERNAL_ERROR, "unhandled exit");
-	return EXIT_ERROR;
+	return ERROR(VMON_EXIT_INTERNAL_ERROR, "unhandled exit");
 }
 
 static const struct {
@@ -119,6 +135,7 @@ static const struct {
 	[VCPU_EXIT_FAIL_ENTRY] = { handle_fail_entry, "fail_entry" },
 	[VCPU_EXIT_INTERNAL_ERROR] = { handle_internal_error, "internal_error" },
 	[VCPU_EXIT_INTR] = { handle_intr, "intr" },
+	[VCPU_EXIT_DEBUG] = { handle_debug, "debug" },
 	[VCPU_EXIT_UNKNOWN] = { handle_unknown, "unknown" },
 };
 
@@ -127,9 +144,10 @@ const char *exit_reason_name(enum vcpu_exit_reason r)
 	return r < VCPU_EXIT__MAX ? exit_table[r].name : "?";
 }
 
-enum exit_action exit_dispatch(struct vcpu *vcpu, struct vcpu_exit *exit)
+struct exit_outcome exit_dispatch(const struct vcpu_env *env, struct vcpu *vcpu,
+				  struct vcpu_exit *exit)
 {
 	if (exit->reason >= VCPU_EXIT__MAX)
-		return handle_unknown(vcpu, exit);
-	return exit_table[exit->reason].fn(vcpu, exit);
+		return handle_unknown(env, vcpu, exit);
+	return exit_table[exit->reason].fn(env, vcpu, exit);
 }

@@ -1,16 +1,16 @@
-/* vCPU lifecycle: creation with boot state, one thread each running the exit loop, stop. */
+/* vCPU lifecycle: creation with boot state, one thread each running the exit loop, pause, stop. */
 #include "cpu/vcpu.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "irq/irq.h"
+#include "devices/power.h"
 #include "security/seccomp.h"
 #include "util/log.h"
-#include "vmm/vm.h"
 
 #define APIC_LVT0 0x350
 #define APIC_LVT1 0x360
@@ -29,7 +29,7 @@ static void lapic_set_lvt_mode(struct kvm_lapic_state *lapic, int reg, uint32_t 
 /* State every vCPU starts with: MSRs, FPU defaults, LAPIC in virtual-wire mode. */
 static int vcpu_init_common(struct vcpu *vcpu)
 {
-	const struct cpu_backend_ops *cpu = vcpu->vm->cpu;
+	const struct cpu_backend_ops *cpu = vcpu->set->ops;
 	struct vcpu_context *ctx = calloc(1, sizeof(*ctx));
 	int ret;
 
@@ -59,29 +59,41 @@ static int vcpu_init_bsp(struct vcpu *vcpu, const struct boot_entry *entry)
 
 	if (!ctx)
 		return -ENOMEM;
-	ret = vcpu->vm->cpu->vcpu_get_context(vcpu, ctx, VCPU_CTX_SREGS);
+	ret = vcpu->set->ops->vcpu_get_context(vcpu, ctx, VCPU_CTX_SREGS);
 	if (!ret) {
 		boot_entry_regs(entry, &ctx->regs, &ctx->sregs);
-		ret = vcpu->vm->cpu->vcpu_set_context(vcpu, ctx, VCPU_CTX_REGS | VCPU_CTX_SREGS);
+		ret = vcpu->set->ops->vcpu_set_context(vcpu, ctx, VCPU_CTX_REGS | VCPU_CTX_SREGS);
 	}
 	free(ctx);
 	return ret;
 }
 
-int vcpus_create(struct vm *vm, const struct boot_entry *entry)
+void vcpus_init(struct vcpu_set *set, const struct cpu_backend_ops *ops, struct hv_vm *hv,
+		const struct vcpu_env *env)
+{
+	memset(set, 0, sizeof(*set));
+	set->ops = ops;
+	set->hv = hv;
+	set->env = *env;
+	atomic_init(&set->stopping, false);
+	pthread_mutex_init(&set->pause_lock, NULL);
+	pthread_cond_init(&set->pause_cond, NULL);
+}
+
+int vcpus_create(struct vcpu_set *set, int nr, const struct boot_entry *entry)
 {
 	int ret;
 
-	vm->vcpus = calloc((size_t)vm->nr_vcpus, sizeof(*vm->vcpus));
-	if (!vm->vcpus)
+	set->vcpus = calloc((size_t)nr, sizeof(*set->vcpus));
+	if (!set->vcpus)
 		return -ENOMEM;
-	for (int i = 0; i < vm->nr_vcpus; i++) {
-		struct vcpu *v = &vm->vcpus[i];
+	set->nr = nr;
+	for (int i = 0; i < nr; i++) {
+		struct vcpu *v = &set->vcpus[i];
 
-		v->vm = vm;
+		v->set = set;
 		v->index = i;
-		v->fd = -1;
-		ret = vm->cpu->vcpu_create(v);
+		ret = set->ops->vcpu_create(v);
 		if (!ret)
 			ret = vcpu_init_common(v);
 		/* The others wait in wait-for-SIPI until the guest's INIT-SIPI-SIPI. */
@@ -93,6 +105,16 @@ int vcpus_create(struct vm *vm, const struct boot_entry *entry)
 		}
 	}
 	return 0;
+}
+
+void vcpu_context_all_msrs(struct vcpu *vcpu, struct vcpu_context *ctx)
+{
+	uint32_t idx[VCPU_CTX_MAX_MSRS];
+	int n = vcpu->set->ops->vcpu_msr_list(vcpu, idx, VCPU_CTX_MAX_MSRS);
+
+	ctx->nr_msrs = (uint32_t)MAX(n, 0);
+	for (uint32_t i = 0; i < ctx->nr_msrs; i++)
+		ctx->msrs[i] = (struct kvm_msr_entry){ .index = idx[i] };
 }
 
 static uint64_t now_ns(void)
@@ -116,39 +138,51 @@ static void vcpu_account(struct vcpu *vcpu, enum vcpu_exit_reason r, uint64_t ns
 }
 
 /* Park until resumed or stopping (pause_lock held). */
-static void vcpu_park(struct vm *vm)
+static void vcpu_park(struct vcpu_set *set)
 {
-	vm->nr_parked++;
-	pthread_cond_broadcast(&vm->pause_cond);
-	while (vm->pause_requested && !atomic_load(&vm->stopping))
-		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
-	vm->nr_parked--;
+	set->nr_parked++;
+	pthread_cond_broadcast(&set->pause_cond);
+	while (set->pause_requested && !atomic_load(&set->stopping))
+		pthread_cond_wait(&set->pause_cond, &set->pause_lock);
+	set->nr_parked--;
+}
+
+/* One exit: the debugger's hook first, then the exit table. */
+static struct exit_outcome vcpu_handle_exit(struct vcpu *vcpu, struct vcpu_exit *exit)
+{
+	struct vcpu_set *set = vcpu->set;
+
+	if (set->hook && set->hook(set->hook_opaque, vcpu, exit))
+		return (struct exit_outcome){ EXIT_CONTINUE };
+	return exit_dispatch(&set->env, vcpu, exit);
 }
 
 static void vcpu_run_loop(struct vcpu *vcpu)
 {
-	struct vm *vm = vcpu->vm;
+	struct vcpu_set *set = vcpu->set;
 	struct vcpu_exit exit;
 
-	while (!atomic_load(&vm->stopping)) {
-		int ret = vm->cpu->vcpu_run(vcpu, &exit);
+	while (!atomic_load(&set->stopping)) {
+		int ret = set->ops->vcpu_run(vcpu, &exit);
 		uint64_t t0 = now_ns();
 
 		if (ret) {
-			vm_request_stop(vm, VMON_EXIT_INTERNAL_ERROR, "KVM_RUN failed");
+			set->env.stop(set->env.opaque, VMON_EXIT_INTERNAL_ERROR, "KVM_RUN failed");
 			break;
 		}
-		enum exit_action a = exit_dispatch(vcpu, &exit);
+		struct exit_outcome o = vcpu_handle_exit(vcpu, &exit);
 		vcpu_account(vcpu, exit.reason, now_ns() - t0);
-		if (a == EXIT_ERROR)
+		if (o.action == EXIT_ERROR)
 			vcpu_dump(vcpu);
-		if (a != EXIT_CONTINUE)
+		if (o.action != EXIT_CONTINUE) {
+			set->env.stop(set->env.opaque, o.status, o.why);
 			break;
+		}
 		/* Parks only between exits: an I/O exit is complete before the vCPU stops. */
-		if (__atomic_load_n(&vm->pause_requested, __ATOMIC_ACQUIRE)) {
-			pthread_mutex_lock(&vm->pause_lock);
-			vcpu_park(vm);
-			pthread_mutex_unlock(&vm->pause_lock);
+		if (__atomic_load_n(&set->pause_requested, __ATOMIC_ACQUIRE)) {
+			pthread_mutex_lock(&set->pause_lock);
+			vcpu_park(set);
+			pthread_mutex_unlock(&set->pause_lock);
 		}
 	}
 }
@@ -156,12 +190,12 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
-	sigset_t set;
+	sigset_t sigs;
 
 	/* SIGUSR1 is the kick: unblocked only in vCPU threads, so it interrupts KVM_RUN here. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 	char name[16];
 	snprintf(name, sizeof(name), "vcpu%d", vcpu->index & 0xffff);
 	seccomp_thread_start(SECCOMP_VCPU, name);
@@ -174,19 +208,19 @@ static void kick_handler(int sig)
 	(void)sig;
 }
 
-int vcpus_start(struct vm *vm)
+int vcpus_start(struct vcpu_set *set)
 {
 	struct sigaction sa = { .sa_handler = kick_handler };
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
-	for (int i = 0; i < vm->nr_vcpus; i++) {
-		struct vcpu *v = &vm->vcpus[i];
+	for (int i = 0; i < set->nr; i++) {
+		struct vcpu *v = &set->vcpus[i];
 		int ret = pthread_create(&v->thread, NULL, vcpu_thread, v);
 
 		if (ret) {
 			pr_err("cannot start vCPU %d's thread: %s", i, strerror(ret));
-			vm_request_stop(vm, VMON_EXIT_SETUP, "thread creation failed");
+			set->env.stop(set->env.opaque, VMON_EXIT_SETUP, "thread creation failed");
 			return -ret;
 		}
 		v->thread_started = true;
@@ -194,81 +228,84 @@ int vcpus_start(struct vm *vm)
 	return 0;
 }
 
-static int vcpus_started(struct vm *vm)
+static int vcpus_started(struct vcpu_set *set)
 {
 	int n = 0;
 
-	for (int i = 0; i < vm->nr_vcpus; i++)
-		n += vm->vcpus[i].thread_started;
+	for (int i = 0; i < set->nr; i++)
+		n += set->vcpus[i].thread_started;
 	return n;
+}
+
+static void vcpus_kick(struct vcpu_set *set)
+{
+	for (int i = 0; i < set->nr; i++)
+		if (set->vcpus[i].thread_started)
+			set->ops->vcpu_kick(&set->vcpus[i]);
 }
 
 #define PAUSE_TIMEOUT_S 5
 
-int vcpus_pause(struct vm *vm)
+int vcpus_pause(struct vcpu_set *set)
 {
 	struct timespec deadline;
 	int ret = 0;
 
-	pthread_mutex_lock(&vm->pause_lock);
-	__atomic_store_n(&vm->pause_requested, true, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&vm->pause_lock);
-	for (int i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i].thread_started)
-			vm->cpu->vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_lock(&set->pause_lock);
+	__atomic_store_n(&set->pause_requested, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&set->pause_lock);
+	vcpus_kick(set);
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += PAUSE_TIMEOUT_S;
-	pthread_mutex_lock(&vm->pause_lock);
-	while (!ret && vm->nr_parked < vcpus_started(vm) && !atomic_load(&vm->stopping))
-		ret = -pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &deadline);
+	pthread_mutex_lock(&set->pause_lock);
+	while (!ret && set->nr_parked < vcpus_started(set) && !atomic_load(&set->stopping))
+		ret = -pthread_cond_timedwait(&set->pause_cond, &set->pause_lock, &deadline);
 	if (ret) {
 		pr_err("pause: only %d of %d vCPUs stopped within %d s; resuming them",
-		       vm->nr_parked, vcpus_started(vm), PAUSE_TIMEOUT_S);
-		vm->pause_requested = false;
-		pthread_cond_broadcast(&vm->pause_cond);
+		       set->nr_parked, vcpus_started(set), PAUSE_TIMEOUT_S);
+		set->pause_requested = false;
+		pthread_cond_broadcast(&set->pause_cond);
 	}
-	pthread_mutex_unlock(&vm->pause_lock);
-	if (!ret && kvm_clock_get(&vm->kvm, &vm->paused_clock))
-		vm->paused_clock = 0;
+	pthread_mutex_unlock(&set->pause_lock);
 	return ret;
 }
 
-int vcpus_resume(struct vm *vm)
+void vcpus_resume(struct vcpu_set *set)
 {
-	int ret = 0;
-
-	if (vm->paused_clock)
-		ret = kvm_clock_set(&vm->kvm, vm->paused_clock);
-	pthread_mutex_lock(&vm->pause_lock);
-	vm->pause_requested = false;
-	pthread_cond_broadcast(&vm->pause_cond);
-	pthread_mutex_unlock(&vm->pause_lock);
-	return ret;
+	pthread_mutex_lock(&set->pause_lock);
+	set->pause_requested = false;
+	pthread_cond_broadcast(&set->pause_cond);
+	pthread_mutex_unlock(&set->pause_lock);
 }
 
-void vcpus_stop(struct vm *vm)
+void vcpus_request_stop(struct vcpu_set *set)
 {
+	atomic_store(&set->stopping, true);
 	/* Parked vCPUs see `stopping` once woken. */
-	pthread_mutex_lock(&vm->pause_lock);
-	pthread_cond_broadcast(&vm->pause_cond);
-	pthread_mutex_unlock(&vm->pause_lock);
-	for (int i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i].thread_started)
-			vm->cpu->vcpu_kick(&vm->vcpus[i]);
-	for (int i = 0; i < vm->nr_vcpus; i++) {
-		if (vm->vcpus[i].thread_started) {
-			pthread_join(vm->vcpus[i].thread, NULL);
-			vm->vcpus[i].thread_started = false;
+	pthread_mutex_lock(&set->pause_lock);
+	pthread_cond_broadcast(&set->pause_cond);
+	pthread_mutex_unlock(&set->pause_lock);
+	vcpus_kick(set);
+}
+
+void vcpus_stop(struct vcpu_set *set)
+{
+	vcpus_request_stop(set);
+	for (int i = 0; i < set->nr; i++) {
+		if (set->vcpus[i].thread_started) {
+			pthread_join(set->vcpus[i].thread, NULL);
+			set->vcpus[i].thread_started = false;
 		}
 	}
 }
 
-void vcpus_destroy(struct vm *vm)
+void vcpus_destroy(struct vcpu_set *set)
 {
-	if (!vm->vcpus)
+	if (!set->vcpus)
 		return;
-	for (int i = 0; i < vm->nr_vcpus; i++)
-		vm->cpu->vcpu_destroy(&vm->vcpus[i]);
-	free(vm->vcpus);
-	vm->vcpus = NULL;
+	for (int i = 0; i < set->nr; i++)
+		set->ops->vcpu_destroy(&set->vcpus[i]);
+	free(set->vcpus);
+	set->vcpus = NULL;
+	set->nr = 0;
 }

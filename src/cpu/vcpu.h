@@ -1,14 +1,22 @@
-/* vCPUs: one thread each, running the backend until an exit and dispatching it. */
+/*
+ * The vCPU layer: the vCPU array, one thread each running the backend until an exit and
+ * dispatching it through the exit table, and the pause protocol. It knows nothing of the
+ * VM object: the builder hands it the buses, guest memory and a stop sink (struct
+ * vcpu_env), and the hypervisor's per-vCPU operations.
+ */
 #ifndef VMON_VCPU_H
 #define VMON_VCPU_H
 
-#include <linux/kvm.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include "boot/entry.h"
-#include "cpu/backend.h"
+#include "bus/bus.h"
+#include "hv/vcpu_ops.h"
+#include "mem/guest_mem.h"
 
-struct vm;
+struct hv_vm;
+struct vcpu_set;
 
 /* Exit-handling time histogram: bucket i counts exits handled in under 2^i µs. */
 #define VCPU_LATENCY_BUCKETS 16
@@ -21,10 +29,9 @@ struct vcpu_stats {
 };
 
 struct vcpu {
-	struct vm *vm;
+	struct vcpu_set *set;
 	int index;             /* also its APIC ID */
-	int fd;                /* KVM vCPU fd */
-	struct kvm_run *run;   /* KVM's shared run page */
+	void *priv;            /* the backend's state (KVM: the vCPU fd and kvm_run) */
 	pthread_t thread;
 	bool thread_started;
 	struct vcpu_stats stats;
@@ -33,25 +40,75 @@ struct vcpu {
 /* What an exit handler tells the run loop. */
 enum exit_action { EXIT_CONTINUE, EXIT_STOP, EXIT_ERROR };
 
-/* The exit table: one handler per enum vcpu_exit_reason. */
-enum exit_action exit_dispatch(struct vcpu *vcpu, struct vcpu_exit *exit);
-const char *exit_reason_name(enum vcpu_exit_reason r);
+/* A handler's verdict: continue, or stop the VM with `status` because of `why`. */
+struct exit_outcome {
+	enum exit_action action;
+	int status;        /* enum vmon_exit_status, for STOP and ERROR */
+	const char *why;
+};
 
-/* Create every vCPU, apply CPUID/MSRs/LAPIC; the boot CPU gets the entry state. */
-int vcpus_create(struct vm *vm, const struct boot_entry *entry) __must_check;
-/* Start one thread per vCPU. */
-int vcpus_start(struct vm *vm) __must_check;
-/* Kick every vCPU out of guest mode and join the threads. */
-void vcpus_stop(struct vm *vm);
-void vcpus_destroy(struct vm *vm);
+/* What exit handlers may touch. */
+struct vcpu_env {
+	struct bus *pio;
+	struct bus *mmio;
+	const struct guest_mem *mem;
+	/* The stop sink: the run loop reports an outcome that ends the VM here. Any vCPU thread. */
+	void (*stop)(void *opaque, int status, const char *why);
+	void *opaque;
+};
 
 /*
- * Pause: every vCPU finishes its current exit and parks outside KVM_RUN; returns once all
- * are parked (or -ETIMEDOUT after a few seconds, with the vCPUs running again). The
- * kvmclock is held still while paused. Resume lets them go. One caller at a time.
+ * The debugger's hook: runs on the vCPU's thread before every exit is dispatched. It may
+ * consume the exit (return true: the exit table does not see it) and may block there, e.g.
+ * while gdb holds the vCPU stopped.
  */
-int vcpus_pause(struct vm *vm) __must_check;
-int vcpus_resume(struct vm *vm) __must_check;
+typedef bool (*vcpu_exit_hook)(void *opaque, struct vcpu *vcpu, struct vcpu_exit *exit);
+
+struct vcpu_set {
+	const struct cpu_backend_ops *ops;
+	struct hv_vm *hv;
+	struct vcpu_env env;
+	int nr;
+	struct vcpu *vcpus;
+	vcpu_exit_hook hook;
+	void *hook_opaque;
+	atomic_bool stopping;
+
+	/* Pause: vCPUs park after their current exit until resumed. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	bool pause_requested;
+	int nr_parked;
+};
+
+/* The exit table: one handler per enum vcpu_exit_reason. Pure with respect to the VM. */
+struct exit_outcome exit_dispatch(const struct vcpu_env *env, struct vcpu *vcpu,
+				  struct vcpu_exit *exit);
+const char *exit_reason_name(enum vcpu_exit_reason r);
+
+/* Prepare an empty set (no vCPUs yet). */
+void vcpus_init(struct vcpu_set *set, const struct cpu_backend_ops *ops, struct hv_vm *hv,
+		const struct vcpu_env *env);
+/* Create `nr` vCPUs, apply CPUID/MSRs/LAPIC; the boot CPU gets the entry state. */
+int vcpus_create(struct vcpu_set *set, int nr, const struct boot_entry *entry) __must_check;
+/* Start one thread per vCPU. */
+int vcpus_start(struct vcpu_set *set) __must_check;
+/* Ask every vCPU to leave its loop (any thread); vcpus_stop() then joins them. */
+void vcpus_request_stop(struct vcpu_set *set);
+/* Kick every vCPU out of guest mode and join the threads. */
+void vcpus_stop(struct vcpu_set *set);
+void vcpus_destroy(struct vcpu_set *set);
+
+/*
+ * Pause: every vCPU finishes its current exit and parks outside the backend's run call;
+ * returns once all are parked (or -ETIMEDOUT after a few seconds, with the vCPUs running
+ * again). Resume lets them go. One caller at a time.
+ */
+int vcpus_pause(struct vcpu_set *set) __must_check;
+void vcpus_resume(struct vcpu_set *set);
+
+/* Every saveable MSR index into ctx (for a full context get). */
+void vcpu_context_all_msrs(struct vcpu *vcpu, struct vcpu_context *ctx);
 
 /* Print registers, segments, control registers and code bytes at RIP (error exits). */
 void vcpu_dump(struct vcpu *vcpu);

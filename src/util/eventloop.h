@@ -22,8 +22,12 @@ struct event_source {
 struct eventloop {
 	int epfd;
 	int stop_fd;
+	int pause_fd;      /* eventfd: asks the thread to park */
 	pthread_t thread;
 	bool started;
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	bool pause_requested, parked;
 	int nr;
 	struct event_source sources[EVENTLOOP_MAX_SOURCES];
 };
@@ -34,6 +38,13 @@ int eventloop_add(struct eventloop *l, int fd, uint32_t events, event_fn fn, voi
 /* Change the events watched on fd (0 pauses it). I/O thread or before start. */
 int eventloop_mod(struct eventloop *l, int fd, uint32_t events) __must_check;
 int eventloop_start(struct eventloop *l) __must_check;
+/*
+ * A barrier: returns once the I/O thread has finished the event it was handling and parks
+ * before the next (at once if the thread is not running). Until eventloop_resume() it runs
+ * no handler. One caller at a time; not from the I/O thread.
+ */
+void eventloop_pause(struct eventloop *l);
+void eventloop_resume(struct eventloop *l);
 void eventloop_stop(struct eventloop *l);
 void eventloop_destroy(struct eventloop *l);
 

@@ -1,6 +1,7 @@
 /*
  * vm_build(): the ordered bring-up of a VM, and the one place that knows every part.
- * KVM -> guest RAM -> irqchip -> devices on their buses -> ACPI -> kernel -> vCPUs -> console.
+ * hypervisor -> guest RAM -> irqchip -> devices on their buses, with their interrupt lines
+ * and doorbells -> ACPI -> kernel -> vCPUs -> console.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "boot/loader.h"
 #include "devices/legacy/port80.h"
 #include "util/log.h"
+#include "vmm/layout.h"
 #include "vmm/vm.h"
 
 static void vm_power_event(struct power_sink *sink, enum power_event ev, int code)
@@ -39,13 +41,14 @@ static int vm_wire_devices(struct vm *vm)
 {
 	int ret = 0;
 
-	irqchip_line_init(&vm->com1_irq, vm->kvm.vm_fd, IRQ_COM1);
+	ret = vm->hv_ops->line_gsi(vm->hv, &vm->com1_irq, LAYOUT_GSI_COM1, IRQ_LEVEL);
+	ret = ret ?: vm->hv_ops->line_gsi(vm->hv, &vm->kbd_irq, LAYOUT_GSI_KBD, IRQ_LEVEL);
+	if (ret)
+		return ret;
 	i8250_init(&vm->com1, &vm->com1_irq, console_output, &vm->console);
-	irqchip_line_init(&vm->kbd_irq, vm->kvm.vm_fd, I8042_KBD_IRQ);
 	i8042_init(&vm->i8042, &vm->power, &vm->kbd_irq);
 	/* 00:00.0: the host bridge Linux's PCI sanity check looks for. */
 	pci_bus_init(&vm->pci, &vm->mmio);
-	irq_routing_init(&vm->routing, vm->kvm.vm_fd);
 	vm->host_bridge.name = "pci-host";
 	pci_device_init(&vm->host_bridge, 0x1b36, 0x0008, 0x06000000, 0x1af4, 0x1100);
 	if (pci_bus_add(&vm->pci, &vm->host_bridge) < 0)
@@ -73,158 +76,246 @@ static int vm_wire_devices(struct vm *vm)
 	return ret;
 }
 
-/* GSIs free for virtio-mmio devices: ISA IRQs no legacy device of vmon's uses. */
-static const uint32_t virtio_gsis[VM_MAX_VIRTIO] = { 5, 6, 7, 10, 11, 12, 14, 15 };
+static const uint32_t virtio_mmio_gsis[LAYOUT_MAX_VIRTIO_MMIO] = LAYOUT_VIRTIO_MMIO_GSIS;
 
-/*
- * Put one virtio device on the MMIO bus at the next slot, announced on the command line.
- * Takes ownership of v (freed on failure).
- */
+/* The transports' doorbells, bound to the hypervisor's notifications (MMIO addresses). */
+static int vm_doorbell(void *opaque, uint64_t addr, uint32_t len, uint64_t datamatch, int fd,
+		       bool add)
+{
+	struct vm *vm = opaque;
+	struct hv_notify n = { .addr = addr, .len = len, .datamatch = datamatch, .fd = fd };
+
+	return add ? vm->hv_ops->notify_add(vm->hv, &n) : vm->hv_ops->notify_remove(vm->hv, &n);
+}
+
+static int vm_doorbell_add(void *opaque, uint64_t addr, uint32_t len, uint64_t datamatch, int fd)
+{
+	return vm_doorbell(opaque, addr, len, datamatch, fd, true);
+}
+
+static int vm_doorbell_remove(void *opaque, uint64_t addr, uint32_t len, uint64_t datamatch, int fd)
+{
+	return vm_doorbell(opaque, addr, len, datamatch, fd, false);
+}
+
+/* On PCI: MSI-X vectors as MSI lines, INTA# of its slot as a level line. */
 static int vm_add_virtio_pci(struct vm *vm, struct vm_virtio *v, const struct virtio_device_ops *ops)
 {
+	const struct virtio_doorbells db = { vm_doorbell_add, vm_doorbell_remove, vm };
+	int ret;
+
 	virtio_device_init(&v->dev, ops, v->dev.priv, &vm->mem, NULL, v->id);
-	int ret = virtio_pci_init(&v->pci, &v->dev, &vm->routing, &vm->io, vm->kvm.vm_fd);
+	v->on_pci = true;
+	v->transport_up = true;
+	ret = virtio_pci_init(&v->pci, &v->dev, &vm->io, &db);
+	for (int i = 0; !ret && i < VIRTIO_PCI_VECTORS; i++)
+		ret = vm->hv_ops->line_msi(vm->hv, &v->pci.vector_line[i]);
 	if (ret)
 		return ret;
 	ret = pci_bus_add(&vm->pci, &v->pci.pci);
 	if (ret < 0)
 		return ret;
 	/* INTA# of this slot, as the DSDT's _PRT routes it. */
-	irqchip_line_init(&v->intx, vm->kvm.vm_fd, ACPI_PCI_SLOT_GSI((unsigned)ret));
+	ret = vm->hv_ops->line_gsi(vm->hv, &v->intx, ACPI_PCI_SLOT_GSI((unsigned)ret), IRQ_LEVEL);
 	v->pci.intx = &v->intx;
-	v->on_pci = true;
-	vm->virtio[vm->nr_virtio++] = v;
+	return ret;
+}
+
+/* On MMIO: the next slot, an edge line, a doorbell per queue, announced on the command line. */
+static int vm_add_virtio_mmio(struct vm *vm, struct vm_virtio *v, const struct virtio_device_ops *ops)
+{
+	int i = vm->nr_virtio_mmio;
+	uint64_t base = LAYOUT_VIRTIO_MMIO_BASE + (uint64_t)i * LAYOUT_VIRTIO_MMIO_STRIDE;
+	char *words;
+	int ret;
+
+	if (i == LAYOUT_MAX_VIRTIO_MMIO)
+		return -ENOSPC;
+	ret = vm->hv_ops->line_gsi(vm->hv, &v->irq, virtio_mmio_gsis[i], IRQ_EDGE);
+	if (ret)
+		return ret;
+	virtio_device_init(&v->dev, ops, v->dev.priv, &vm->mem, &v->irq, v->id);
+	v->transport_up = true;
+	ret = virtio_mmio_init(&v->mmio, &v->dev, base, &vm->io);
+	for (int q = 0; !ret && q < ops->nr_queues; q++)
+		ret = vm_doorbell_add(vm, base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, (uint64_t)q,
+				      virtio_mmio_notify_fd(&v->mmio, q));
+	ret = ret ?: bus_register(&vm->mmio, base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, &v->mmio, v->id);
+	if (ret)
+		return ret;
+	if (asprintf(&words, "%s%svirtio_mmio.device=4K@0x%llx:%u", vm->virtio_cmdline ?: "",
+		     vm->virtio_cmdline ? " " : "", (unsigned long long)base, virtio_mmio_gsis[i]) < 0)
+		return -ENOMEM;
+	free(vm->virtio_cmdline);
+	vm->virtio_cmdline = words;
+	vm->nr_virtio_mmio++;
 	return 0;
 }
 
-static int vm_add_virtio(struct vm *vm, struct vm_virtio *v, const struct virtio_device_ops *ops,
-			 const char *kind, enum virtio_transport transport, char *err, size_t errlen)
+/*
+ * A fresh virtio device entry, already in the VM's list so that vm_destroy() releases
+ * whatever a failure part-way through its set-up leaves behind.
+ */
+static struct vm_virtio *vm_virtio_new(struct vm *vm, const char *kind)
 {
-	int i = vm->nr_virtio_mmio;
-	uint64_t base = VIRTIO_MMIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE;
-	char *words;
-	int ret = -ENOSPC;
+	struct vm_virtio *v;
+
+	if (vm->nr_virtio == VM_MAX_VIRTIO || !(v = calloc(1, sizeof(*v))))
+		return NULL;
+	snprintf(v->id, sizeof(v->id), "%s%d", kind, vm->nr_virtio);
+	v->irq.fd = v->intx.fd = -1;
+	v->cfg_index = -1;
+	vm->virtio[vm->nr_virtio++] = v;
+	return v;
+}
+
+static int vm_add_virtio(struct vm *vm, struct vm_virtio *v, const struct virtio_device_ops *ops,
+			 enum virtio_transport transport, char *err, size_t errlen)
+{
+	int ret;
 
 	if (transport == TRANSPORT_DEFAULT)
 		transport = vm->cfg->transport;
-	snprintf(v->id, sizeof(v->id), "%s%d", kind, vm->nr_virtio);
-	if (vm->nr_virtio == VM_MAX_VIRTIO)
-		goto fail;
-	if (transport == TRANSPORT_PCI) {
-		ret = vm_add_virtio_pci(vm, v, ops);
-		if (ret)
-			goto fail;
-		return 0;
+	ret = transport == TRANSPORT_PCI ? vm_add_virtio_pci(vm, v, ops) : vm_add_virtio_mmio(vm, v, ops);
+	if (ret)
+		snprintf(err, errlen, "cannot set up %s: %s", v->id,
+			 ret == -ENOSPC ? "too many virtio devices" : strerror(-ret));
+	return ret;
+}
+
+/* Release what one virtio entry holds, in reverse order of its set-up. */
+static void vm_virtio_destroy(struct vm *vm, struct vm_virtio *v)
+{
+	const struct virtio_device_ops *ops = v->dev.ops;
+
+	if (v->transport_up && v->on_pci) {
+		virtio_pci_destroy(&v->pci);
+		for (int i = 0; i < VIRTIO_PCI_VECTORS; i++)
+			vm->hv_ops->line_release(vm->hv, &v->pci.vector_line[i]);
+	} else if (v->transport_up) {
+		virtio_mmio_destroy(&v->mmio);
 	}
-	ret = irqfd_line_init(&v->irq, vm->kvm.vm_fd, virtio_gsis[i]);
-	if (ret)
-		goto fail;
-	virtio_device_init(&v->dev, ops, v->dev.priv, &vm->mem, &v->irq, v->id);
-	ret = virtio_mmio_init(&v->mmio, &v->dev, base, &vm->io, vm->kvm.vm_fd);
-	ret = ret ?: bus_register(&vm->mmio, base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, &v->mmio, v->id);
-	if (ret)
-		goto fail;
-	ret = -ENOMEM;
-	if (asprintf(&words, "%s%svirtio_mmio.device=4K@0x%llx:%u", vm->virtio_cmdline ?: "",
-		     vm->virtio_cmdline ? " " : "", (unsigned long long)base, virtio_gsis[i]) < 0)
-		goto fail;
-	free(vm->virtio_cmdline);
-	vm->virtio_cmdline = words;
-	vm->virtio[vm->nr_virtio++] = v;
-	vm->nr_virtio_mmio++;
-	return 0;
-fail:
-	snprintf(err, errlen, "cannot set up %s: %s", v->id,
-		 ret == -ENOSPC ? "too many virtio devices" : strerror(-ret));
+	vm->hv_ops->line_release(vm->hv, &v->irq);
+	vm->hv_ops->line_release(vm->hv, &v->intx);
+	if (ops == &virtio_blk_ops)
+		virtio_blk_close(&v->blk);
+	if (ops == &virtio_net_ops)
+		virtio_net_close(&v->net);
+	if (ops == &virtio_rng_ops)
+		throttle_close(&v->rng.throttle);
 	free(v);
+}
+
+static int vm_wire_disk(struct vm *vm, int i, char *err, size_t errlen)
+{
+	const struct disk_config *d = &vm->cfg->disks[i];
+	struct vm_virtio *v = vm_virtio_new(vm, "virtio-blk");
+	int ret;
+
+	if (!v)
+		return -ENOMEM;
+	ret = virtio_blk_open(&v->blk, d->path, d->readonly, d->serial, err, errlen);
+	if (ret)
+		return ret;
+	v->dev.ops = &virtio_blk_ops; /* from here vm_destroy closes the disk */
+	v->dev.priv = &v->blk;
+	v->cfg_index = i;
+	if ((ret = vm_add_virtio(vm, v, &virtio_blk_ops, d->transport, err, errlen)))
+		return ret;
+	if (d->readonly)
+		v->dev.features |= VIRTIO_BLK_F_RO;
+	if ((ret = virtio_blk_throttle(&v->blk, &v->dev, &vm->io, &d->limiter)))
+		return ret;
+	if (!d->sync && !virtio_blk_use_uring(&v->blk, &v->dev, &vm->io))
+		pr_info("%s: io_uring unavailable, synchronous I/O on the I/O thread", v->id);
+	return 0;
+}
+
+static int vm_wire_net(struct vm *vm, int i, char *err, size_t errlen)
+{
+	const struct net_config *nc = &vm->cfg->nets[i];
+	struct vm_virtio *v = vm_virtio_new(vm, "virtio-net");
+	int ret;
+
+	if (!v)
+		return -ENOMEM;
+	v->net.rx_throttle.timer_fd = v->net.tx_throttle.timer_fd = -1;
+	v->net.be = nc->tap ? net_tap_open(nc->tap, err, errlen)
+			    : net_slirp_open(nc->fwd, nc->nr_fwd, err, errlen);
+	if (!v->net.be)
+		return -EINVAL;
+	v->dev.ops = &virtio_net_ops; /* from here vm_destroy closes the backend */
+	/* Locally administered default MAC, QEMU's prefix, one per interface. */
+	const uint8_t def[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
+	memcpy(v->net.mac, nc->has_mac ? nc->mac : def, 6);
+	v->net.mtu = nc->mtu;
+	v->dev.priv = &v->net;
+	v->cfg_index = i;
+	if ((ret = vm_add_virtio(vm, v, &virtio_net_ops, nc->transport, err, errlen)))
+		return ret;
+	ret = virtio_net_attach(&v->net, &v->dev, &vm->io, &nc->rx_limiter, &nc->tx_limiter);
+	if (ret)
+		snprintf(err, errlen, "%s: cannot poll its %s backend: %s", v->id, v->net.be->kind,
+			 strerror(-ret));
+	return ret;
+}
+
+static int vm_wire_rng(struct vm *vm, char *err, size_t errlen)
+{
+	struct vm_virtio *v = vm_virtio_new(vm, "virtio-rng");
+	int ret;
+
+	if (!v)
+		return -ENOMEM;
+	v->rng.throttle.timer_fd = -1;
+	v->dev.ops = &virtio_rng_ops;
+	v->dev.priv = &v->rng;
+	if ((ret = vm_add_virtio(vm, v, &virtio_rng_ops, vm->cfg->rng_transport, err, errlen)))
+		return ret;
+	return virtio_rng_init(&v->rng, &v->dev, &vm->io, &vm->cfg->rng_limiter);
+}
+
+static int vm_wire_console(struct vm *vm, char *err, size_t errlen)
+{
+	struct vm_virtio *v = vm_virtio_new(vm, "virtio-console");
+	int ret;
+
+	if (!v)
+		return -ENOMEM;
+	v->con.tx = console_output;
+	v->con.tx_opaque = &vm->console;
+	v->dev.priv = &v->con;
+	ret = vm_add_virtio(vm, v, &virtio_console_ops, vm->cfg->console_transport, err, errlen);
+	if (!ret)
+		vm->vcon = &v->dev;
 	return ret;
 }
 
 static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 {
-	struct vm_virtio *v;
-	int ret;
+	int ret = 0;
 
-	for (int i = 0; i < vm->cfg->nr_disks; i++) {
-		const struct disk_config *d = &vm->cfg->disks[i];
-
-		if (!(v = calloc(1, sizeof(*v))))
-			return -ENOMEM;
-		ret = virtio_blk_open(&v->blk, d->path, d->readonly, d->serial, err, errlen);
-		if (ret) {
-			free(v);
-			return ret;
-		}
-		v->dev.priv = &v->blk;
-		v->cfg_index = i;
-		if ((ret = vm_add_virtio(vm, v, &virtio_blk_ops, "virtio-blk", d->transport, err, errlen)))
-			return ret;
-		if (d->readonly)
-			v->dev.features |= VIRTIO_BLK_F_RO;
-		if ((ret = virtio_blk_throttle(&v->blk, &v->dev, &vm->io, &d->limiter)))
-			return ret;
-		if (!d->sync && !virtio_blk_use_uring(&v->blk, &v->dev, &vm->io))
-			pr_info("%s: io_uring unavailable, synchronous I/O on the I/O thread", v->id);
-	}
-	for (int i = 0; i < vm->cfg->nr_nets; i++) {
-		const struct net_config *nc = &vm->cfg->nets[i];
-
-		if (!(v = calloc(1, sizeof(*v))))
-			return -ENOMEM;
-		v->net.be = nc->tap ? net_tap_open(nc->tap, err, errlen)
-				    : net_slirp_open(nc->fwd, nc->nr_fwd, err, errlen);
-		if (!v->net.be) {
-			free(v);
-			return -EINVAL;
-		}
-		/* Locally administered default MAC, QEMU's prefix, one per interface. */
-		const uint8_t def[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
-		memcpy(v->net.mac, nc->has_mac ? nc->mac : def, 6);
-		v->net.mtu = nc->mtu;
-		v->dev.priv = &v->net;
-		v->cfg_index = i;
-		if ((ret = vm_add_virtio(vm, v, &virtio_net_ops, "virtio-net", nc->transport, err, errlen)))
-			return ret;
-		ret = virtio_net_attach(&v->net, &v->dev, &vm->io, &nc->rx_limiter, &nc->tx_limiter);
-		if (ret) {
-			snprintf(err, errlen, "%s: cannot poll its %s backend: %s", v->id, v->net.be->kind,
-				 strerror(-ret));
-			return ret;
-		}
-	}
-	if (vm->cfg->rng) {
-		if (!(v = calloc(1, sizeof(*v))))
-			return -ENOMEM;
-		v->dev.priv = &v->rng;
-		if ((ret = vm_add_virtio(vm, v, &virtio_rng_ops, "virtio-rng", vm->cfg->rng_transport, err, errlen)))
-			return ret;
-		if ((ret = virtio_rng_init(&v->rng, &v->dev, &vm->io, &vm->cfg->rng_limiter)))
-			return ret;
-	}
-	if (vm->cfg->virtio_console) {
-		if (!(v = calloc(1, sizeof(*v))))
-			return -ENOMEM;
-		v->con.tx = console_output;
-		v->con.tx_opaque = &vm->console;
-		v->dev.priv = &v->con;
-		if ((ret = vm_add_virtio(vm, v, &virtio_console_ops, "virtio-console", vm->cfg->console_transport, err,
-				   errlen)))
-			return ret;
-		vm->vcon = &v->dev;
-	}
-	return 0;
+	for (int i = 0; !ret && i < vm->cfg->nr_disks; i++)
+		ret = vm_wire_disk(vm, i, err, errlen);
+	for (int i = 0; !ret && i < vm->cfg->nr_nets; i++)
+		ret = vm_wire_net(vm, i, err, errlen);
+	if (!ret && vm->cfg->rng)
+		ret = vm_wire_rng(vm, err, errlen);
+	if (!ret && vm->cfg->virtio_console)
+		ret = vm_wire_console(vm, err, errlen);
+	return ret;
 }
 
 static int vm_write_acpi(struct vm *vm)
 {
 	struct acpi_config acfg = {
-		.nr_cpus = vm->nr_vcpus,
+		.nr_cpus = vm->cfg->cpus,
 		.pm1a_evt_port = ACPI_PM1A_EVT,
 		.pm1a_cnt_port = ACPI_PM1A_CNT,
 		.reset_port = ACPI_PM_RESET,
 		.reset_value = ACPI_PM_RESET_VALUE,
-		.ioapic_addr = IOAPIC_ADDR,
-		.lapic_addr = LAPIC_ADDR,
+		.ioapic_addr = LAYOUT_IOAPIC_ADDR,
+		.lapic_addr = LAYOUT_LAPIC_ADDR,
 	};
 	uint8_t *buf = gm_translate(&vm->mem, BOOT_ACPI_ADDR, BOOT_ACPI_MAX);
 
@@ -271,6 +362,23 @@ static int vm_load_kernel(struct vm *vm, struct boot_entry *entry, char *err, si
 		}                                                  \
 	} while (0)
 
+static void vm_stop_sink(void *opaque, int status, const char *why)
+{
+	vm_request_stop(opaque, status, why);
+}
+
+/* The vCPU layer sees the buses, guest memory and a stop sink; nothing else of the VM. */
+static int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
+{
+	const struct vcpu_env env = {
+		.pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
+		.stop = vm_stop_sink, .opaque = vm,
+	};
+
+	vcpus_init(&vm->vcpus, vm->hv_ops->vcpu, vm->hv, &env);
+	return vcpus_create(&vm->vcpus, vm->cfg->cpus, entry);
+}
+
 int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	struct boot_entry entry;
@@ -279,14 +387,12 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	memset(vm, 0, sizeof(*vm));
 	err[0] = '\0';
 	vm->cfg = cfg;
-	vm->cpu = &kvm_cpu_backend;
-	vm->nr_vcpus = cfg->cpus;
+	vm->hv_ops = hv_find("kvm");
 	vm->power.event = vm_power_event;
-	vm->kvm.sys_fd = vm->kvm.vm_fd = vm->mem.fd = -1;
+	vm->mem.fd = -1;
+	vm->com1_irq.fd = vm->kbd_irq.fd = -1;
 	vm->console.in_fd = vm->console.out_fd = vm->console.listen_fd = -1;
-	vm->io.epfd = vm->io.stop_fd = -1;
-	pthread_mutex_init(&vm->pause_lock, NULL);
-	pthread_cond_init(&vm->pause_cond, NULL);
+	vm->io.epfd = vm->io.stop_fd = vm->io.pause_fd = -1;
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -296,7 +402,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 		goto fail;
 	}
 
-	BUILD_STEP(kvm_open(&vm->kvm, err, errlen), "cannot open KVM");
+	BUILD_STEP(vm->hv_ops->vm_create(&vm->hv, err, errlen), "cannot open KVM");
 	BUILD_STEP(gm_create(&vm->mem, cfg->memory, cfg->hugepages),
 		   "cannot allocate %llu MiB of guest RAM%s: %s",
 		   (unsigned long long)(cfg->memory / MiB),
@@ -305,14 +411,15 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	/* Transparent huge pages: a hint; the kernel may not honour it for shared memory. */
 	if (cfg->thp && madvise(vm->mem.base, vm->mem.size, MADV_HUGEPAGE))
 		pr_warn("transparent huge pages unavailable for guest RAM: %s", strerror(errno));
-	BUILD_STEP(kvm_map_memory(&vm->kvm, &vm->mem, cfg->track_dirty_pages), "cannot map guest RAM into KVM");
-	BUILD_STEP(irqchip_create(vm->kvm.vm_fd), "cannot create the in-kernel irqchip and PIT");
+	BUILD_STEP(vm->hv_ops->map_memory(vm->hv, &vm->mem, cfg->track_dirty_pages),
+		   "cannot map guest RAM into KVM");
+	BUILD_STEP(vm->hv_ops->irqchip_create(vm->hv), "cannot create the in-kernel irqchip and PIT");
 	BUILD_STEP(eventloop_init(&vm->io), "cannot create the I/O thread's event loop");
 	BUILD_STEP(vm_wire_devices(vm), "cannot place devices on the buses");
 	BUILD_STEP(vm_wire_virtio(vm, err, errlen), "cannot set up virtio devices");
 	BUILD_STEP(vm_write_acpi(vm), "cannot build ACPI tables");
 	BUILD_STEP(vm_load_kernel(vm, &entry, err, errlen), "cannot load the kernel");
-	BUILD_STEP(vcpus_create(vm, &entry), "cannot create %d vCPUs: %s", vm->nr_vcpus,
+	BUILD_STEP(vm_create_vcpus(vm, &entry), "cannot create %d vCPUs: %s", cfg->cpus,
 		   strerror(-ret));
 	BUILD_STEP(console_open(&vm->console, cfg->console, err, errlen), "cannot open the console");
 	return 0;
@@ -321,24 +428,24 @@ fail:
 	return ret;
 }
 
+/* Everything vm_build() took, in reverse order; safe on a VM built only part-way. */
 void vm_destroy(struct vm *vm)
 {
 	eventloop_destroy(&vm->io);
-	for (int i = 0; i < vm->nr_virtio; i++) {
-		if (vm->virtio[i]->dev.ops == &virtio_blk_ops)
-			virtio_blk_close(&vm->virtio[i]->blk);
-		if (vm->virtio[i]->dev.ops == &virtio_net_ops)
-			virtio_net_close(&vm->virtio[i]->net);
-		if (vm->virtio[i]->dev.ops == &virtio_rng_ops)
-			throttle_close(&vm->virtio[i]->rng.throttle);
-		free(vm->virtio[i]);
-	}
-	vm->nr_virtio = 0;
+	for (int i = vm->nr_virtio - 1; i >= 0; i--)
+		vm_virtio_destroy(vm, vm->virtio[i]);
+	vm->nr_virtio = vm->nr_virtio_mmio = 0;
+	vm->vcon = NULL;
 	free(vm->virtio_cmdline);
 	vm->virtio_cmdline = NULL;
 	console_close(&vm->console);
-	vcpus_destroy(vm);
-	kvm_close(&vm->kvm);
+	vcpus_destroy(&vm->vcpus);
+	if (vm->hv) {
+		vm->hv_ops->line_release(vm->hv, &vm->com1_irq);
+		vm->hv_ops->line_release(vm->hv, &vm->kbd_irq);
+		vm->hv_ops->vm_destroy(vm->hv);
+	}
+	vm->hv = NULL;
 	gm_destroy(&vm->mem);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);

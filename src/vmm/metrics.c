@@ -77,8 +77,8 @@ char *metrics_render(struct metrics *m)
 
 	gettimeofday(&tv, NULL);
 	if (vmm->state != VMM_NOT_STARTED) {
-		for (int i = 0; i < vmm->vm.nr_vcpus; i++)
-			json_array_append_new(vcpus, vcpu_json(&vmm->vm.vcpus[i]));
+		for (int i = 0; i < vmm->vm.vcpus.nr; i++)
+			json_array_append_new(vcpus, vcpu_json(&vmm->vm.vcpus.vcpus[i]));
 		for (int i = 0; i < vmm->vm.nr_virtio; i++)
 			json_object_set_new(devices, vmm->vm.virtio[i]->id, device_json(vmm->vm.virtio[i]));
 	}

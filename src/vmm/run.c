@@ -24,10 +24,46 @@ void vm_request_stop(struct vm *vm, int status, const char *why)
 	}
 }
 
-/* Room for console input in whichever device takes it (hvc0 or the UART). */
+/* Room for console input in whichever device takes it (hvc0 or the UART); none while paused. */
 static size_t vm_console_room(struct vm *vm)
 {
+	if (atomic_load(&vm->paused))
+		return 0;
 	return vm->vcon ? virtio_console_room(vm->vcon) : i8250_rx_room(&vm->com1);
+}
+
+/* Requests in flight finish (into guest RAM) before the VM counts as paused. */
+static void vm_drain_devices(struct vm *vm)
+{
+	for (int i = 0; i < vm->nr_virtio; i++)
+		if (vm->virtio[i]->dev.ops == &virtio_blk_ops)
+			virtio_blk_drain(&vm->virtio[i]->blk, &vm->virtio[i]->dev);
+}
+
+int vm_pause(struct vm *vm)
+{
+	int ret = vcpus_pause(&vm->vcpus);
+
+	if (ret)
+		return ret;
+	eventloop_pause(&vm->io);
+	vm_drain_devices(vm);
+	atomic_store(&vm->paused, true);
+	if (vm->hv_ops->clock_get(vm->hv, &vm->paused_clock))
+		vm->paused_clock = 0;
+	return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+	int ret = 0;
+
+	if (vm->paused_clock)
+		ret = vm->hv_ops->clock_set(vm->hv, vm->paused_clock);
+	atomic_store(&vm->paused, false);
+	eventloop_resume(&vm->io);
+	vcpus_resume(&vm->vcpus);
+	return ret;
 }
 
 /* Forward console input to the guest; false once the input is gone. */
@@ -80,8 +116,8 @@ int vm_run(struct vm *vm)
 		pr_err("cannot start the I/O thread");
 		return VMON_EXIT_SETUP;
 	}
-	if (vcpus_start(vm)) {
-		vcpus_stop(vm);
+	if (vcpus_start(&vm->vcpus)) {
+		vcpus_stop(&vm->vcpus);
 		return VMON_EXIT_SETUP;
 	}
 	/* Every thread runs; from here the main thread needs only its loop and teardown. */
@@ -119,7 +155,7 @@ int vm_run(struct vm *vm)
 	/* Not while an API request pauses or pokes the vCPUs. */
 	if (vm->api_lock)
 		pthread_mutex_lock(vm->api_lock);
-	vcpus_stop(vm);
+	vcpus_stop(&vm->vcpus);
 	if (vm->api_lock)
 		pthread_mutex_unlock(vm->api_lock);
 	eventloop_stop(&vm->io);

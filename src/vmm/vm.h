@@ -10,8 +10,6 @@
 
 #include "bus/bus.h"
 #include "bus/pci.h"
-#include "cpu/backend.h"
-#include "cpu/kvm.h"
 #include "cpu/vcpu.h"
 #include "devices/acpi_pm.h"
 #include "devices/legacy/i8042.h"
@@ -24,6 +22,7 @@
 #include "devices/virtio/net.h"
 #include "devices/virtio/pci.h"
 #include "devices/virtio/rng.h"
+#include "hv/hv.h"
 #include "util/eventloop.h"
 #include "irq/irq.h"
 #include "mem/guest_mem.h"
@@ -31,10 +30,11 @@
 #include "vmm/console.h"
 #include "devices/power.h"
 
-/* A virtio device on the MMIO transport, with its interrupt line and type state. */
+/* A virtio device on its transport, with its interrupt lines and type state. */
 struct vm_virtio {
 	struct virtio_device dev;
 	bool on_pci;
+	bool transport_up;   /* its transport's init ran: destroy must undo it */
 	struct virtio_mmio mmio;
 	struct virtio_pci pci;
 	struct irq_line intx;
@@ -53,13 +53,12 @@ struct vm_virtio {
 
 struct vm {
 	const struct vm_config *cfg;
-	struct kvm kvm;
-	const struct cpu_backend_ops *cpu;
+	const struct hv_ops *hv_ops;
+	struct hv_vm *hv;
 	struct guest_mem mem;
 	struct bus pio;
 	struct bus mmio;
-	int nr_vcpus;
-	struct vcpu *vcpus;
+	struct vcpu_set vcpus;
 
 	struct console console;
 	struct irq_line com1_irq;
@@ -74,19 +73,15 @@ struct vm {
 	struct eventloop io; /* the I/O thread: virtio queues */
 	struct pci_bus pci;
 	struct pci_device host_bridge;
-	struct irq_routing routing;
 	int nr_virtio_mmio;
 	int nr_virtio;
 	struct vm_virtio *virtio[VM_MAX_VIRTIO];
 	char *virtio_cmdline; /* "virtio_mmio.device=..." words for the guest */
 	struct virtio_device *vcon; /* virtio-console, when console input goes there */
 
-	/* Pause (cpu/vcpu.c): vCPUs park after their current exit until resumed. */
-	pthread_mutex_t pause_lock;
-	pthread_cond_t pause_cond;
-	bool pause_requested;
-	int nr_parked;
-	uint64_t paused_clock; /* kvmclock at pause, written back at resume */
+	/* Pause (vm_pause): vCPUs parked, I/O thread parked, nothing in flight. */
+	atomic_bool paused;
+	uint64_t paused_clock; /* the guest clock at pause, written back at resume */
 	pthread_mutex_t *api_lock; /* the management API's lock, held while the vCPUs stop */
 
 	/* Stopping: the first stop request wins and sets the exit status. */
@@ -103,6 +98,16 @@ int vm_run(struct vm *vm);
 
 /* Ask every thread to stop; the first caller's status is kept. Any thread. */
 void vm_request_stop(struct vm *vm, int status, const char *why);
+
+/*
+ * Pause the whole machine: the vCPUs park after their current exit, the I/O thread parks
+ * between events, requests in flight (io_uring) complete, console input waits. While
+ * paused no thread of vmon's writes guest RAM or raises an interrupt, and the guest clock
+ * stands still. 0, or -errno with everything running again. One caller at a time.
+ */
+int vm_pause(struct vm *vm) __must_check;
+/* Undo vm_pause: the clock continues from where it stood. */
+int vm_resume(struct vm *vm) __must_check;
 
 void vm_destroy(struct vm *vm);
 

@@ -216,7 +216,7 @@ int vmm_pause(struct vmm *vmm, char *err, size_t errlen)
 {
 	if (vmm->state == VMM_PAUSED)
 		return 0; /* as Firecracker: pausing a paused VM succeeds */
-	if (vcpus_pause(&vmm->vm)) {
+	if (vm_pause(&vmm->vm)) {
 		snprintf(err, errlen, "Failed to pause the vCPUs.");
 		return -EIO;
 	}
@@ -229,7 +229,7 @@ int vmm_resume(struct vmm *vmm, char *err, size_t errlen)
 {
 	if (vmm->state == VMM_RUNNING)
 		return 0;
-	if (vcpus_resume(&vmm->vm)) {
+	if (vm_resume(&vmm->vm)) {
 		snprintf(err, errlen, "Failed to restore the guest clock; the vCPUs run again.");
 		vmm->state = VMM_RUNNING;
 		return -EIO;

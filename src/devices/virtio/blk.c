@@ -72,10 +72,12 @@ int virtio_blk_open(struct virtio_blk *b, const char *path, bool readonly, const
 	if (b->fd < 0 || fstat(b->fd, &st) < 0) {
 		int e = errno;
 		snprintf(err, errlen, "disk '%s': %s", path, strerror(e));
+		virtio_blk_close(b);
 		return -e;
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
 		snprintf(err, errlen, "disk '%s': not a regular file or block device", path);
+		virtio_blk_close(b);
 		return -EINVAL;
 	}
 	off_t size = S_ISBLK(st.st_mode) ? lseek(b->fd, 0, SEEK_END) : st.st_size;
@@ -407,6 +409,24 @@ static bool blk_busy(const struct virtio_blk *b)
 	return false;
 }
 
+/* Wait for every request on io_uring and complete it to the guest. Device lock held. */
+static void blk_drain_locked(struct virtio_blk *b)
+{
+	while (b->uring && blk_busy(b)) {
+		struct io_uring_cqe *cqe;
+		if (io_uring_wait_cqe(&b->ring, &cqe))
+			break;
+		blk_reap(b);
+	}
+}
+
+void virtio_blk_drain(struct virtio_blk *b, struct virtio_device *d)
+{
+	pthread_mutex_lock(&d->lock);
+	blk_drain_locked(b);
+	pthread_mutex_unlock(&d->lock);
+}
+
 int virtio_blk_replace(struct virtio_blk *b, struct virtio_device *d, const char *path, char *err,
 		       size_t errlen)
 {
@@ -417,12 +437,7 @@ int virtio_blk_replace(struct virtio_blk *b, struct virtio_device *d, const char
 		return ret;
 	pthread_mutex_lock(&d->lock);
 	/* Requests already on the ring finish against the old file first. */
-	while (b->uring && blk_busy(b)) {
-		struct io_uring_cqe *cqe;
-		if (io_uring_wait_cqe(&b->ring, &cqe))
-			break;
-		blk_reap(b);
-	}
+	blk_drain_locked(b);
 	int old = b->fd;
 	b->fd = fresh.fd;
 	b->sectors = fresh.sectors;

@@ -46,6 +46,9 @@ int virtio_blk_open(struct virtio_blk *b, const char *path, bool readonly, const
  * Use io_uring for reads, writes and flushes, completions served by the I/O thread.
  * Returns false (and the device stays synchronous) where io_uring is unavailable.
  */
+/* Complete every request in flight (quiesce before a pause or snapshot). Any thread. */
+void virtio_blk_drain(struct virtio_blk *b, struct virtio_device *d);
+
 /*
  * Back the disk with another file (the API's PATCH /drives after boot): in-flight requests
  * finish on the old one, then the guest is told its capacity changed. Any thread.

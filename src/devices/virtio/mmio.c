@@ -14,7 +14,7 @@ enum {
 	REG_DEVICE_FEATURES = 0x010, REG_DEVICE_FEATURES_SEL = 0x014,
 	REG_DRIVER_FEATURES = 0x020, REG_DRIVER_FEATURES_SEL = 0x024,
 	REG_QUEUE_SEL = 0x030, REG_QUEUE_NUM_MAX = 0x034, REG_QUEUE_NUM = 0x038,
-	REG_QUEUE_READY = 0x044, REG_QUEUE_NOTIFY = 0x050,
+	REG_QUEUE_READY = 0x044, REG_QUEUE_NOTIFY = VIRTIO_MMIO_QUEUE_NOTIFY,
 	REG_INTERRUPT_STATUS = 0x060, REG_INTERRUPT_ACK = 0x064, REG_STATUS = 0x070,
 	REG_QUEUE_DESC_LOW = 0x080, REG_QUEUE_DESC_HIGH = 0x084,
 	REG_QUEUE_DRIVER_LOW = 0x090, REG_QUEUE_DRIVER_HIGH = 0x094,
@@ -157,13 +157,13 @@ static void mmio_notify_event(void *opaque, uint32_t events)
 }
 
 int virtio_mmio_init(struct virtio_mmio *m, struct virtio_device *dev, uint64_t base,
-		     struct eventloop *loop, int vm_fd)
+		     struct eventloop *loop)
 {
-	int ret;
-
 	memset(m, 0, sizeof(*m));
 	m->dev = dev;
 	m->base = base;
+	for (int q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		m->notify_fd[q] = -1;
 	for (int q = 0; q < dev->ops->nr_queues; q++) {
 		struct mmio_notify *n = &m->notify[q];
 
@@ -171,12 +171,23 @@ int virtio_mmio_init(struct virtio_mmio *m, struct virtio_device *dev, uint64_t 
 		m->notify_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (m->notify_fd[q] < 0)
 			return -errno;
-		ret = ioeventfd_register(vm_fd, base + REG_QUEUE_NOTIFY, 4, (uint64_t)q,
-					 m->notify_fd[q], false);
-		if (!ret)
-			ret = eventloop_add(loop, m->notify_fd[q], EPOLLIN, mmio_notify_event, n);
+		int ret = eventloop_add(loop, m->notify_fd[q], EPOLLIN, mmio_notify_event, n);
 		if (ret)
 			return ret;
 	}
 	return 0;
+}
+
+int virtio_mmio_notify_fd(const struct virtio_mmio *m, int q)
+{
+	return q >= 0 && q < m->dev->ops->nr_queues ? m->notify_fd[q] : -1;
+}
+
+void virtio_mmio_destroy(struct virtio_mmio *m)
+{
+	for (int q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		if (m->notify_fd[q] >= 0)
+			close(m->notify_fd[q]);
+		m->notify_fd[q] = -1;
+	}
 }

@@ -7,7 +7,7 @@
 #include "util/eventloop.h"
 
 #define VIRTIO_MMIO_SIZE 0x1000
-#define VIRTIO_MMIO_BASE 0xd1000000ULL /* device i at BASE + i * SIZE */
+#define VIRTIO_MMIO_QUEUE_NOTIFY 0x050 /* the doorbell register: a write of the queue index */
 
 struct virtio_mmio;
 
@@ -30,10 +30,18 @@ struct virtio_mmio {
 extern const struct bus_device_ops virtio_mmio_ops;
 
 /*
- * Set up the transport at `base` for `dev`: one ioeventfd per queue on QueueNotify, served
- * by the I/O thread. The caller registers virtio_mmio_ops on the MMIO bus at `base`.
+ * Set up the transport for `dev`: one eventfd per queue, served by the I/O thread `loop`.
+ * The caller registers virtio_mmio_ops on the MMIO bus at `base` and, for each queue q, a
+ * doorbell on base + VIRTIO_MMIO_QUEUE_NOTIFY (4 bytes, datamatch q) that signals
+ * virtio_mmio_notify_fd(m, q). Without the doorbell the register write still works (an exit).
  */
 int virtio_mmio_init(struct virtio_mmio *m, struct virtio_device *dev, uint64_t base,
-		     struct eventloop *loop, int vm_fd) __must_check;
+		     struct eventloop *loop) __must_check;
+
+/* The eventfd to signal when the driver notifies queue q, or -1. */
+int virtio_mmio_notify_fd(const struct virtio_mmio *m, int q);
+
+/* Close the queue eventfds (after the doorbells are gone and the I/O thread stopped). */
+void virtio_mmio_destroy(struct virtio_mmio *m);
 
 #endif

@@ -47,7 +47,7 @@ static void msix_update_route(struct virtio_pci *vp, int v)
 {
 	uint64_t addr = vp->msix[v].addr_lo | (uint64_t)vp->msix[v].addr_hi << 32;
 
-	if (irq_routing_set_msi(vp->routing, vp->vector_gsi[v], addr, vp->msix[v].data))
+	if (irq_line_set_msi(&vp->vector_line[v], addr, vp->msix[v].data))
 		pr_ratelimited(LOG_WARN, "%s: cannot route MSI-X vector %d", vp->dev->id, v);
 }
 
@@ -256,28 +256,35 @@ static void pci_notify_event(void *opaque, uint32_t events)
 	virtio_queue_kicked(n->vp->dev, n->vp->notify_fd[n->q], n->q);
 }
 
-/* Keep the notify ioeventfds where BAR0 is now. */
+static void doorbells_set(struct virtio_pci *vp, bool add)
+{
+	const struct virtio_doorbells *db = &vp->doorbells;
+
+	for (int q = 0; q < vp->dev->ops->nr_queues; q++) {
+		uint64_t addr = vp->notify_addr + NOTIFY_OFF + NOTIFY_MULT * (uint64_t)q;
+		int ret = add ? db->add(db->opaque, addr, 2, (uint64_t)q, vp->notify_fd[q])
+			      : db->remove(db->opaque, addr, 2, (uint64_t)q, vp->notify_fd[q]);
+		if (ret)
+			pr_warn("%s: cannot %s a queue doorbell%s", vp->dev->id, add ? "add" : "remove",
+				add ? "; notifications take the slow path" : "");
+	}
+}
+
+/* Keep the doorbells where BAR0 is now. */
 static void virtio_pci_bar_moved(struct pci_device *pd, int bar, uint64_t old, bool old_mapped)
 {
 	struct virtio_pci *vp = pd->opaque;
-	int nq = vp->dev->ops->nr_queues;
 
 	(void)old, (void)old_mapped;
-	if (bar != 0)
+	if (bar != 0 || !vp->doorbells.add)
 		return;
-	for (int q = 0; vp->notify_live && q < nq; q++)
-		if (ioeventfd_unregister(vp->vm_fd, vp->notify_addr + NOTIFY_OFF + NOTIFY_MULT * (uint64_t)q,
-					 2, (uint64_t)q, vp->notify_fd[q], false))
-			pr_warn("%s: cannot remove a notify ioeventfd", vp->dev->id);
+	if (vp->notify_live)
+		doorbells_set(vp, false);
 	vp->notify_live = false;
 	if (!pd->bars[0].mapped)
 		return;
 	vp->notify_addr = pd->bars[0].addr;
-	for (int q = 0; q < nq; q++)
-		if (ioeventfd_register(vp->vm_fd, vp->notify_addr + NOTIFY_OFF + NOTIFY_MULT * (uint64_t)q,
-				       2, (uint64_t)q, vp->notify_fd[q], false))
-			pr_warn("%s: cannot add a notify ioeventfd; notifications take the slow path",
-				vp->dev->id);
+	doorbells_set(vp, true);
 	vp->notify_live = true;
 }
 
@@ -303,16 +310,20 @@ static uint32_t virtio_pci_class(uint32_t device_id)
 	}
 }
 
-int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *dev, struct irq_routing *routing,
-		    struct eventloop *loop, int vm_fd)
+int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *dev, struct eventloop *loop,
+		    const struct virtio_doorbells *doorbells)
 {
 	struct pci_device *pd = &vp->pci;
 	int ret;
 
 	memset(vp, 0, sizeof(*vp));
 	vp->dev = dev;
-	vp->routing = routing;
-	vp->vm_fd = vm_fd;
+	if (doorbells)
+		vp->doorbells = *doorbells;
+	for (int q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		vp->notify_fd[q] = -1;
+	for (int v = 0; v < VIRTIO_PCI_VECTORS; v++)
+		vp->vector_line[v].fd = -1;
 	vp->config_vector = NO_VECTOR;
 	for (int q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		vp->queue_vector[q] = NO_VECTOR;
@@ -342,15 +353,8 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *dev, struct irq
 		return -ENOSPC;
 	pd->wmask[cap + 3] = 0xc0; /* MSI-X enable and function mask */
 
-	for (int v = 0; v < VIRTIO_PCI_VECTORS; v++) {
+	for (int v = 0; v < VIRTIO_PCI_VECTORS; v++)
 		vp->msix[v].ctrl = MSIX_CTRL_MASKED;
-		vp->vector_gsi[v] = irq_routing_alloc_msi(routing);
-		if (vp->vector_gsi[v] < 0)
-			return vp->vector_gsi[v];
-		ret = irqfd_line_init(&vp->vector_line[v], vm_fd, (uint32_t)vp->vector_gsi[v]);
-		if (ret)
-			return ret;
-	}
 	for (int q = 0; q < dev->ops->nr_queues; q++) {
 		vp->notify[q] = (struct pci_notify){ vp, q };
 		vp->notify_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -361,4 +365,16 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *dev, struct irq
 			return ret;
 	}
 	return 0;
+}
+
+void virtio_pci_destroy(struct virtio_pci *vp)
+{
+	if (vp->notify_live && vp->doorbells.remove)
+		doorbells_set(vp, false);
+	vp->notify_live = false;
+	for (int q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		if (vp->notify_fd[q] >= 0)
+			close(vp->notify_fd[q]);
+		vp->notify_fd[q] = -1;
+	}
 }

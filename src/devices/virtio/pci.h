@@ -1,7 +1,7 @@
 /*
  * The virtio-pci transport (virtio 1.2, 4.1, modern only): capabilities pointing into BAR0
- * (common config, ISR, device config, notifications) and MSI-X in BAR1, each vector an
- * irqfd on its own GSI routed by KVM to the vector's MSI message.
+ * (common config, ISR, device config, notifications) and MSI-X in BAR1, each vector an MSI
+ * line (made by the builder) pointed at the vector's message whenever the guest unmasks it.
  */
 #ifndef VMON_VIRTIO_PCI_H
 #define VMON_VIRTIO_PCI_H
@@ -22,8 +22,7 @@ struct pci_notify {
 struct virtio_pci {
 	struct pci_device pci;
 	struct virtio_device *dev;
-	struct irq_routing *routing;
-	int vm_fd;
+	struct virtio_doorbells doorbells;
 	uint32_t device_feature_select, driver_feature_select;
 	uint16_t queue_select;
 	uint16_t config_vector;
@@ -32,8 +31,7 @@ struct virtio_pci {
 		uint32_t addr_lo, addr_hi, data, ctrl;
 	} msix[VIRTIO_PCI_VECTORS];
 	uint64_t pending;  /* MSI-X PBA */
-	int vector_gsi[VIRTIO_PCI_VECTORS];
-	struct irq_line vector_line[VIRTIO_PCI_VECTORS];
+	struct irq_line vector_line[VIRTIO_PCI_VECTORS]; /* MSI lines, made by the builder */
 	int notify_fd[VIRTIO_MAX_QUEUES];
 	struct pci_notify notify[VIRTIO_MAX_QUEUES];
 	bool notify_live;  /* ioeventfds registered at notify_addr */
@@ -41,9 +39,15 @@ struct virtio_pci {
 	uint64_t notify_addr;
 };
 
-/* Set up the transport for dev; the caller then adds vp->pci to the PCI bus and wires
- * vp->intx to the GSI of its slot. */
-int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *dev, struct irq_routing *routing,
-		    struct eventloop *loop, int vm_fd) __must_check;
+/*
+ * Set up the transport for dev. The caller then makes vp->vector_line[v] MSI lines, wires
+ * vp->intx to the GSI of its slot and adds vp->pci to the PCI bus; the doorbells follow
+ * BAR0 wherever the guest maps it (through `doorbells`).
+ */
+int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *dev, struct eventloop *loop,
+		    const struct virtio_doorbells *doorbells) __must_check;
+
+/* Remove the doorbells and close the queue eventfds (I/O thread stopped). */
+void virtio_pci_destroy(struct virtio_pci *vp);
 
 #endif

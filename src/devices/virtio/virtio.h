@@ -34,6 +34,17 @@
 
 struct virtio_device;
 
+/*
+ * Queue doorbells without an exit: the builder binds these to the hypervisor's
+ * notifications (KVM ioeventfd). A guest write of `datamatch` (len bytes) at addr signals
+ * eventfd `fd`. A transport whose doorbell address moves (a PCI BAR) calls them itself.
+ */
+struct virtio_doorbells {
+	int (*add)(void *opaque, uint64_t addr, uint32_t len, uint64_t datamatch, int fd);
+	int (*remove)(void *opaque, uint64_t addr, uint32_t len, uint64_t datamatch, int fd);
+	void *opaque;
+};
+
 /* A device's counters, for metrics. Read and written with the device lock held. */
 struct virtio_stats {
 	uint64_t notifications;   /* queue notifications from the driver */

@@ -1,5 +1,5 @@
-/* KVM system/VM setup: open, capability checks, supported CPUID, memory slots. */
-#include "cpu/kvm.h"
+/* The KVM backend's VM: open, capability checks, supported CPUID, memory slots, dirty log, clock. */
+#include "hv/kvm/kvm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +50,7 @@ static const struct {
 	{ KVM_CAP_XSAVE, "KVM_CAP_XSAVE" },
 };
 
-static int kvm_get_supported_cpuid(struct kvm *kvm)
+static int kvm_get_supported_cpuid(struct kvm_vm *kvm)
 {
 	for (int n = 128; n <= 4096; n *= 2) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (size_t)n * sizeof(c->entries[0]));
@@ -72,13 +72,13 @@ static int kvm_get_supported_cpuid(struct kvm *kvm)
 	return -E2BIG;
 }
 
-int kvm_open(struct kvm *kvm, char *err, size_t errlen)
+static void kvm_vm_destroy(struct hv_vm *hv);
+
+static int kvm_open(struct kvm_vm *kvm, char *err, size_t errlen)
 {
 	const char *dev = getenv("VMON_KVM_DEV") ? getenv("VMON_KVM_DEV") : "/dev/kvm";
 	int ret;
 
-	memset(kvm, 0, sizeof(*kvm));
-	kvm->vm_fd = -1;
 	kvm->sys_fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (kvm->sys_fd < 0) {
 		ret = -errno;
@@ -127,23 +127,56 @@ int kvm_open(struct kvm *kvm, char *err, size_t errlen)
 	}
 	return 0;
 err:
-	kvm_close(kvm);
 	return ret;
 }
 
-void kvm_close(struct kvm *kvm)
+static int kvm_vm_create(struct hv_vm **out, char *err, size_t errlen)
 {
+	struct kvm_vm *kvm = calloc(1, sizeof(*kvm));
+	int ret;
+
+	*out = NULL;
+	if (!kvm) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	kvm->hv.ops = &hv_kvm;
+	kvm->sys_fd = kvm->vm_fd = -1;
+	kvm->nr_msrs = -1;
+	pthread_mutex_init(&kvm->msr_lock, NULL);
+	kvm_routing_init(&kvm->routing);
+	ret = kvm_open(kvm, err, errlen);
+	if (ret) {
+		kvm_vm_destroy(&kvm->hv);
+		return ret;
+	}
+	*out = &kvm->hv;
+	return 0;
+}
+
+static void kvm_vm_destroy(struct hv_vm *hv)
+{
+	struct kvm_vm *kvm;
+
+	if (!hv)
+		return;
+	kvm = kvm_vm_of(hv);
+	/* Closing the VM fd drops every slot, irqfd and ioeventfd KVM holds for it. */
 	if (kvm->vm_fd >= 0)
 		close(kvm->vm_fd);
 	if (kvm->sys_fd >= 0)
 		close(kvm->sys_fd);
 	free(kvm->supported_cpuid);
-	kvm->supported_cpuid = NULL;
-	kvm->vm_fd = kvm->sys_fd = -1;
+	pthread_mutex_destroy(&kvm->msr_lock);
+	pthread_mutex_destroy(&kvm->routing.lock);
+	free(kvm);
 }
 
-int kvm_map_memory(struct kvm *kvm, const struct guest_mem *gm, bool dirty_log)
+static int kvm_map_memory(struct hv_vm *hv, const struct guest_mem *gm, bool dirty_log)
 {
+	struct kvm_vm *kvm = kvm_vm_of(hv);
+
+	kvm->gm = gm;
 	for (int i = 0; i < gm->nr_regions; i++) {
 		struct kvm_userspace_memory_region r = {
 			.slot = (uint32_t)i,
@@ -160,8 +193,20 @@ int kvm_map_memory(struct kvm *kvm, const struct guest_mem *gm, bool dirty_log)
 	return 0;
 }
 
-int kvm_clock_get(struct kvm *kvm, uint64_t *ns)
+static int kvm_dirty_log_get(struct hv_vm *hv, int slot, uint64_t *bitmap)
 {
+	struct kvm_vm *kvm = kvm_vm_of(hv);
+	struct kvm_dirty_log log = { .slot = (uint32_t)slot, .dirty_bitmap = bitmap };
+
+	if (!kvm->gm || slot < 0 || slot >= kvm->gm->nr_regions)
+		return -EINVAL;
+	int ret = kvm_ioctl(kvm->vm_fd, KVM_GET_DIRTY_LOG, &log);
+	return ret < 0 ? ret : 0;
+}
+
+static int kvm_clock_get(struct hv_vm *hv, uint64_t *ns)
+{
+	struct kvm_vm *kvm = kvm_vm_of(hv);
 	struct kvm_clock_data c = { 0 };
 	int ret = kvm_ioctl(kvm->vm_fd, KVM_GET_CLOCK, &c);
 
@@ -171,10 +216,29 @@ int kvm_clock_get(struct kvm *kvm, uint64_t *ns)
 	return 0;
 }
 
-int kvm_clock_set(struct kvm *kvm, uint64_t ns)
+static int kvm_clock_set(struct hv_vm *hv, uint64_t ns)
 {
 	struct kvm_clock_data c = { .clock = ns };
-	int ret = kvm_ioctl(kvm->vm_fd, KVM_SET_CLOCK, &c);
+	int ret = kvm_ioctl(kvm_vm_of(hv)->vm_fd, KVM_SET_CLOCK, &c);
 
 	return ret < 0 ? ret : 0;
 }
+
+const struct hv_ops hv_kvm = {
+	.name = "kvm",
+	.vcpu = &kvm_vcpu_ops,
+	.vm_create = kvm_vm_create,
+	.vm_destroy = kvm_vm_destroy,
+	.map_memory = kvm_map_memory,
+	.dirty_log_get = kvm_dirty_log_get,
+	.irqchip_create = kvm_irqchip_create,
+	.irqchip_save = kvm_irqchip_save,
+	.irqchip_restore = kvm_irqchip_restore,
+	.line_gsi = kvm_line_gsi,
+	.line_msi = kvm_line_msi,
+	.line_release = kvm_line_release,
+	.notify_add = kvm_notify_add,
+	.notify_remove = kvm_notify_remove,
+	.clock_get = kvm_clock_get,
+	.clock_set = kvm_clock_set,
+};

@@ -277,6 +277,8 @@ count_results() {
 	done < "$1"
 }
 run_suite api_requests
+run_suite quiesce
+run_suite start_fail
 if [ -z "${VMON_SKIP_LINUX:-}" ]; then
 	for suite in linux virtio api security; do
 		# On the nested-KVM development host about one guest boot in twenty loses a process

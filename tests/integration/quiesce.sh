@@ -1,8 +1,6 @@
 #!/bin/bash
-# EXPECTED TO FAIL until the VM-level pause (one that also parks the I/O thread) lands:
-# today PATCH /vm {"state": "Paused"} stops only the vCPUs, and the I/O thread goes on
-# completing the virtio-blk requests the rate limiter held back, into guest RAM. Not yet
-# registered in tests/run.sh for that reason.
+# Fails on a pause that stops only the vCPUs (as vmon's did before vm_pause()): the I/O
+# thread then goes on completing the requests the rate limiter held back, into guest RAM.
 #
 # While paused, nothing writes guest RAM. tests/guest/quiesce.c keeps 64 virtio-blk WRITEs in
 # flight (request n writes sector n with a payload holding n); the drive's rate limiter (10

@@ -148,9 +148,10 @@ static uint8_t blk_submit(struct virtio_blk *b, const struct virtq *q, const str
 			  const struct blk_req_hdr *h, int type)
 {
 	struct blk_inflight *r = &b->inflight[c->head];
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+	struct io_uring_sqe *sqe;
 
-	if (r->busy || !sqe)
+	/* Busy first: an sqe taken and left unprepared would still be submitted, stale. */
+	if (r->busy || !(sqe = io_uring_get_sqe(&b->ring)))
 		return S_IOERR;
 	*r = (struct blk_inflight){ .busy = true, .status = blk_status_gpa(c),
 				    .is_read = type == T_IN };

@@ -157,7 +157,7 @@ int elf_load(const uint8_t *buf, size_t len, const struct guest_mem *gm, const c
 			return *why = "ELF program headers are truncated", -EINVAL;
 		if (ph.type != PT_LOAD || ph.memsz == 0)
 			continue;
-		uint8_t *dst = gm_translate(gm, ph.paddr, ph.memsz);
+		uint8_t *dst = gm_translate_w(gm, ph.paddr, ph.memsz);
 		if (!dst)
 			return *why = "ELF segment does not fit in guest RAM", -EINVAL;
 		memcpy(dst, buf + ph.offset, ph.filesz);

@@ -49,9 +49,9 @@ int boot_entry_tables(const struct guest_mem *gm, enum boot_mode mode)
 	if (mode != BOOT_MODE_LONG64)
 		return 0;
 
-	uint64_t *pml4 = gm_translate(gm, BOOT_PML4_ADDR, 4096);
-	uint64_t *pdpt = gm_translate(gm, BOOT_PDPT_ADDR, 4096);
-	uint64_t *pd = gm_translate(gm, BOOT_PD_ADDR, 4 * 4096);
+	uint64_t *pml4 = gm_translate_w(gm, BOOT_PML4_ADDR, 4096);
+	uint64_t *pdpt = gm_translate_w(gm, BOOT_PDPT_ADDR, 4096);
+	uint64_t *pd = gm_translate_w(gm, BOOT_PD_ADDR, 4 * 4096);
 	if (!pml4 || !pdpt || !pd)
 		return -EFAULT;
 	memset(pml4, 0, 4096);

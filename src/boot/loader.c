@@ -149,7 +149,7 @@ static int load_initrd(struct load_ctx *c, const struct loaded_kernel *k)
 		goto out;
 	}
 	uint64_t addr = ALIGN_DOWN(top - size, 4096);
-	uint8_t *dst = gm_translate(c->gm, addr, size);
+	uint8_t *dst = gm_translate_w(c->gm, addr, size);
 	for (uint64_t done = 0; done < size;) {
 		ssize_t n = pread(fd, dst + done, size - done, (off_t)done);
 		if (n < 0 && errno == EINTR)
@@ -192,7 +192,7 @@ static int write_zero_page(struct load_ctx *c, const struct loaded_kernel *k)
 		.e820 = e820,
 		.e820_n = e820_build(c->gm, e820),
 	};
-	struct boot_params *bp = gm_translate(c->gm, BOOT_ZERO_PAGE_ADDR, sizeof(*bp));
+	struct boot_params *bp = gm_translate_w(c->gm, BOOT_ZERO_PAGE_ADDR, sizeof(*bp));
 
 	if (!bp)
 		return -EFAULT;

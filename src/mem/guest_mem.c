@@ -1,5 +1,6 @@
 /* Guest RAM: memfd allocation, layout around the PCI hole, checked translation. */
 #include "mem/guest_mem.h"
+#include "mem/dirty.h"
 
 #include <errno.h>
 #include <string.h>
@@ -60,6 +61,7 @@ err_close:
 
 void gm_destroy(struct guest_mem *gm)
 {
+	gm_dirty_disable(gm);
 	if (gm->base && gm->base != MAP_FAILED)
 		munmap(gm->base, gm->size);
 	if (gm->fd >= 0)
@@ -82,6 +84,15 @@ void *gm_translate(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
+void *gm_translate_w(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	void *host = gm_translate(gm, gpa, len);
+
+	if (host)
+		gm_mark_dirty(gm, gpa, len);
+	return host;
+}
+
 int gm_read(const struct guest_mem *gm, void *dst, uint64_t gpa, uint64_t len)
 {
 	void *src = gm_translate(gm, gpa, len);
@@ -99,6 +110,7 @@ int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t
 	if (!dst)
 		return -EFAULT;
 	memcpy(dst, src, len);
+	gm_mark_dirty(gm, gpa, len);
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "boot/layout.h"
 #include "boot/loader.h"
 #include "boot/pvh.h"
+#include "mem/dirty.h"
 
 #define KERNEL_PADDR 0x1000000ULL
 #define KERNEL_VADDR 0xffffffff81000000ULL
@@ -240,6 +241,30 @@ static const char *write_tmp(const char *name, const uint8_t *buf, size_t len)
 	return p;
 }
 
+/*
+ * RAM starts zeroed, so every page holding a non-zero byte after loading is one the loaders
+ * wrote, and must be dirty: a diff snapshot taken right after boot then carries all of it.
+ */
+static void assert_loaded_pages_dirty(struct guest_mem *gm)
+{
+	uint64_t words = gm_dirty_words(gm, 0), marked = 0;
+	uint64_t *bits = calloc(words, sizeof(*bits));
+	static const uint8_t zero[4096];
+
+	assert_int_equal(gm->nr_regions, 1);
+	assert_int_equal(gm_dirty_harvest(gm, 0, bits), 0);
+	for (uint64_t p = 0; p < gm->size / 4096; p++) {
+		bool dirty = bits[p / 64] >> (p % 64) & 1;
+
+		if (!dirty && memcmp(gm_translate(gm, p * 4096, 4096), zero, 4096))
+			fail_msg("page 0x%llx was written by a loader but is not dirty",
+				 (unsigned long long)p);
+		marked += dirty;
+	}
+	assert_true(marked > 0);
+	free(bits);
+}
+
 static void test_bzimage_boot(void **state)
 {
 	static uint8_t elf[4096], packed[8192], bz[16384], initrd[10000];
@@ -260,8 +285,10 @@ static void test_bzimage_boot(void **state)
 	};
 
 	assert_int_equal(gm_create(&gm, 64 * MiB, false), 0);
+	assert_int_equal(gm_dirty_enable(&gm), 0);
 	if (boot_load(&cfg, &gm, &entry, err, sizeof(err)))
 		fail_msg("boot_load: %s", err);
+	assert_loaded_pages_dirty(&gm);
 	assert_int_equal(entry.mode, BOOT_MODE_LONG64);
 	assert_int_equal(entry.rip, KERNEL_PADDR + 0x10); /* the ELF inside, not startup_64 */
 	assert_int_equal(entry.rsi, BOOT_ZERO_PAGE_ADDR);
@@ -306,7 +333,9 @@ static void test_pvh_boot(void **state)
 		.rsdp_addr = BOOT_ACPI_ADDR,
 	};
 	assert_int_equal(gm_create(&gm, 32 * MiB, false), 0);
+	assert_int_equal(gm_dirty_enable(&gm), 0);
 	assert_int_equal(boot_load(&cfg, &gm, &entry, err, sizeof(err)), 0);
+	assert_loaded_pages_dirty(&gm);
 	assert_int_equal(entry.mode, BOOT_MODE_PROT32);
 	assert_int_equal(entry.rip, KERNEL_PADDR + 0x20);
 	assert_int_equal(entry.rbx, BOOT_PVH_INFO_ADDR);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "devices/virtio/virtqueue.h"
+#include "mem/dirty.h"
 
 #define RAM (1 << 20)
 #define QSZ 8
@@ -267,6 +268,64 @@ static void test_bad_rings(void **state)
 	assert_int_equal(virtq_pop(&q, &c), -ENOENT);
 }
 
+/* The pages dirty since the last call (harvested, so cleared), as a bitmask of pages 0-63. */
+static uint64_t dirty_pages(void)
+{
+	uint64_t bits[RAM / 4096 / 64];
+
+	assert_int_equal(gm_dirty_harvest(&gm, 0, bits), 0);
+	for (size_t w = 1; w < ARRAY_SIZE(bits); w++)
+		assert_int_equal(bits[w], 0);
+	return bits[0];
+}
+
+#define PG(n) (1ULL << (n))
+
+/*
+ * Every VMM write the virtqueue makes marks exactly the pages it wrote, and reads mark
+ * nothing. The used ring sits at 0x3ffc so that its index (page 3) and its first element
+ * (page 4) lie on different pages; the device-writable buffer spans pages 0x10 and 0x11.
+ */
+static void test_dirty_pages(void **state)
+{
+	struct virtq_chain c;
+	struct iovec iov[VIRTQ_MAX_CHAIN];
+	uint8_t buf[0x20] = { 0 };
+	(void)state;
+
+	virtq_reset(&q, &gm);
+	q.size = QSZ, q.desc_addr = DESC, q.avail_addr = AVAIL, q.used_addr = 0x3ffc;
+	q.event_idx = true;
+	assert_int_equal(virtq_enable(&q), 0);
+	assert_int_equal(gm_dirty_enable(&gm), 0);
+	set_desc(0, 0x20000, 16, VIRTQ_DESC_F_NEXT, 1);
+	set_desc(1, 0x10ff0, 0x20, VIRTQ_DESC_F_WRITE, 0);
+	make_avail(0);
+	assert_int_equal(dirty_pages(), 0); /* the test's own stores are the guest's */
+
+	assert_int_equal(virtq_pop(&q, &c), 0);
+	assert_int_equal(dirty_pages(), PG(4)); /* avail_event, at 0x3ffc + 4 + 8 * QSZ */
+	assert_int_equal(virtq_chain_read(&q, &c, 0, buf, 16), 16);
+	assert_true(virtq_chain_iov(&q, &c, true, 0, 0x20, iov) > 0); /* mapping is not writing */
+	assert_int_equal(dirty_pages(), 0);
+
+	assert_int_equal(virtq_chain_write(&q, &c, 0, buf, 0x20), 0x20);
+	assert_int_equal(dirty_pages(), PG(0x10) | PG(0x11));
+	assert_int_equal(virtq_chain_write(&q, &c, 0x18, buf, 4), 4); /* 0x11008: one page */
+	assert_int_equal(dirty_pages(), PG(0x11));
+	virtq_chain_mark(&q, &c, 0, 0x10); /* a device that wrote through the iovecs */
+	assert_int_equal(dirty_pages(), PG(0x10));
+
+	assert_int_equal(virtq_push(&q, c.head, 0x20), 0);
+	assert_int_equal(dirty_pages(), PG(3) | PG(4)); /* used idx at 0x3ffe, element at 0x4000 */
+	assert_true(virtq_need_interrupt(&q)); /* reads used_event only */
+	assert_int_equal(dirty_pages(), 0);
+	q.event_idx = false;
+	virtq_set_notify(&q, false); /* used flags at 0x3ffc */
+	assert_int_equal(dirty_pages(), PG(3));
+	gm_dirty_disable(&gm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,6 +334,7 @@ int main(void)
 		cmocka_unit_test_setup(test_event_idx, setup),
 		cmocka_unit_test_setup(test_hostile, setup),
 		cmocka_unit_test_setup(test_bad_rings, setup),
+		cmocka_unit_test_setup(test_dirty_pages, setup),
 	};
 	return cmocka_run_group_tests_name("virtqueue", tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "mem/dirty.h"
 #include "util/log.h"
 
 #define VIRTIO_BLK_F_SEG_MAX (1ULL << 2)
@@ -132,13 +133,16 @@ static int rw_full(int fd, struct iovec *iov, int n, off_t off, bool is_write)
 	return 0;
 }
 
-/* The status byte: the last device-writable byte of the chain. */
-static uint8_t *blk_status_ptr(const struct virtq *q, const struct virtq_chain *c)
+/*
+ * The status byte: the last device-writable byte of the chain (blk_notify() made sure there
+ * is one). An address, not a pointer: the completion writes it with gm_write(), which marks.
+ */
+static uint64_t blk_status_gpa(const struct virtq_chain *c)
 {
 	for (int i = c->nr - 1; i >= 0; i--)
 		if (c->buf[i].write && c->buf[i].len)
-			return gm_translate(q->mem, c->buf[i].addr + c->buf[i].len - 1, 1);
-	return NULL;
+			return c->buf[i].addr + c->buf[i].len - 1;
+	return UINT64_MAX;
 }
 
 /* Queue a read, write or flush on io_uring: S_INFLIGHT, its completion comes later. */
@@ -146,11 +150,12 @@ static uint8_t blk_submit(struct virtio_blk *b, const struct virtq *q, const str
 			  const struct blk_req_hdr *h, int type)
 {
 	struct blk_inflight *r = &b->inflight[c->head];
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+	struct io_uring_sqe *sqe;
 
-	if (r->busy || !sqe)
+	/* Busy first: an sqe taken and left unprepared would still be submitted, stale. */
+	if (r->busy || !(sqe = io_uring_get_sqe(&b->ring)))
 		return S_IOERR;
-	*r = (struct blk_inflight){ .busy = true, .status = blk_status_ptr(q, c),
+	*r = (struct blk_inflight){ .busy = true, .status = blk_status_gpa(c),
 				    .is_read = type == T_IN };
 	if (type == T_FLUSH) {
 		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
@@ -160,6 +165,7 @@ static uint8_t blk_submit(struct virtio_blk *b, const struct virtq *q, const str
 		size_t bytes = is_write ? c->out_len - sizeof(*h) : c->in_len - 1;
 		int n = virtq_chain_iov(q, c, !is_write, is_write ? sizeof(*h) : 0, bytes, r->iov);
 
+		r->nr_iov = n;
 		r->expect = (uint32_t)bytes;
 		r->written = is_write ? 0 : (uint32_t)bytes;
 		if (is_write)
@@ -184,7 +190,11 @@ static uint8_t blk_rw(struct virtio_blk *b, const struct virtq *q, const struct 
 	if (b->uring)
 		return blk_submit(b, q, c, h, is_write ? T_OUT : T_IN);
 	int n = virtq_chain_iov(q, c, !is_write, is_write ? sizeof(*h) : 0, bytes, iov);
-	if (rw_full(b->fd, iov, n, (off_t)(h->sector * 512), is_write))
+	int ret = rw_full(b->fd, iov, n, (off_t)(h->sector * 512), is_write);
+	/* A read that failed half way still changed the pages it reached. */
+	if (!is_write)
+		virtq_chain_mark(q, c, 0, bytes);
+	if (ret)
 		return S_IOERR;
 	if (!is_write)
 		*written = (uint32_t)bytes;
@@ -313,6 +323,12 @@ static void blk_reap(struct virtio_blk *b)
 		if (!r->busy)
 			continue;
 		r->busy = false;
+		/*
+		 * The kernel filled the buffers just now, whatever the result and even if the
+		 * device was reset meanwhile: only this mark comes after those bytes.
+		 */
+		if (r->is_read)
+			gm_mark_dirty_iov(d->mem, r->iov, r->nr_iov);
 		if (!virtio_device_live(d))
 			continue; /* reset while in flight: the guest no longer waits */
 		if (status != S_OK)
@@ -321,8 +337,9 @@ static void blk_reap(struct virtio_blk *b)
 			b->reads++, b->read_bytes += r->expect;
 		else
 			b->writes++, b->write_bytes += r->expect;
-		if (r->status)
-			*r->status = status;
+		/* Checked at pop: cannot miss RAM. The used entry goes out regardless. */
+		if (gm_write(d->mem, r->status, &status, 1))
+			b->errors++;
 		if (virtq_push(&d->vq[0], (uint16_t)head, r->written + 1) == 0)
 			pushed = true;
 	}

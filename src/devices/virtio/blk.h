@@ -13,10 +13,11 @@
 /* A read, write or flush in flight on io_uring (indexed by its chain's head). */
 struct blk_inflight {
 	bool busy;
-	uint8_t *status;    /* the chain's status byte, in guest RAM */
+	uint64_t status;    /* guest-physical address of the chain's status byte */
 	uint32_t expect;    /* bytes the transfer must move */
 	uint32_t written;   /* bytes the device writes into the chain, status excluded */
 	bool is_read;
+	int nr_iov;
 	struct iovec iov[VIRTQ_MAX_CHAIN];
 };
 

@@ -89,6 +89,8 @@ static void net_receive(struct virtio_net *n)
 		}
 		int nv = virtq_chain_iov(q, &c, true, 0, c.in_len, iov);
 		ssize_t r = c.in_len >= VNET_HDR_LEN ? n->be->recv(n->be, iov, nv) : -EINVAL;
+		if (r > 0) /* what the backend wrote, even a runt dropped below */
+			virtq_chain_mark(q, &c, 0, (size_t)r);
 		if (r == -EAGAIN) {
 			virtq_unpop(q); /* nothing to receive after all */
 			break;

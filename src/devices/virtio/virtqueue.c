@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "mem/dirty.h"
+
 struct vring_desc {
 	uint64_t addr;
 	uint32_t len;
@@ -69,6 +71,7 @@ static uint16_t ring_read16(const struct virtq *q, uint64_t addr)
 static void ring_write16(const struct virtq *q, uint64_t addr, uint16_t v)
 {
 	memcpy(gm_translate(q->mem, addr, 2), &v, 2);
+	gm_mark_dirty(q->mem, addr, 2);
 }
 
 static uint16_t avail_idx(const struct virtq *q)
@@ -194,10 +197,12 @@ int virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 
 	memcpy(gm_translate(q->mem, elem, 4), &id, 4);
 	memcpy(gm_translate(q->mem, elem + 4, 4), &written, 4);
+	gm_mark_dirty(q->mem, elem, 8);
 	q->used_idx++;
 	/* The element must be visible before the index that publishes it. */
 	__atomic_store_n((uint16_t *)gm_translate(q->mem, q->used_addr + USED_IDX, 2), q->used_idx,
 			 __ATOMIC_RELEASE);
+	gm_mark_dirty(q->mem, q->used_addr + USED_IDX, 2);
 	return 0;
 }
 
@@ -255,6 +260,26 @@ int virtq_chain_iov(const struct virtq *q, const struct virtq_chain *c, bool dev
 	return n;
 }
 
+void virtq_chain_mark(const struct virtq *q, const struct virtq_chain *c, size_t off, size_t len)
+{
+	if (!__atomic_load_n(&q->mem->dirty_on, __ATOMIC_RELAXED))
+		return;
+	for (uint16_t i = 0; i < c->nr && len; i++) {
+		const struct virtq_buf *b = &c->buf[i];
+
+		if (!b->write)
+			continue;
+		if (off >= b->len) {
+			off -= b->len;
+			continue;
+		}
+		size_t take = MIN((size_t)b->len - off, len);
+		gm_mark_dirty(q->mem, b->addr + off, take);
+		len -= take;
+		off = 0;
+	}
+}
+
 /* Copy from byte `off` of one direction's buffers. */
 static size_t chain_copy(const struct virtq *q, const struct virtq_chain *c, bool write, size_t off,
 			 uint8_t *host, size_t len)
@@ -270,6 +295,8 @@ static size_t chain_copy(const struct virtq *q, const struct virtq_chain *c, boo
 			memcpy(host + done, iov[i].iov_base, iov[i].iov_len);
 		done += iov[i].iov_len;
 	}
+	if (write)
+		virtq_chain_mark(q, c, off, done);
 	return done;
 }
 

@@ -83,11 +83,20 @@ bool virtq_has_avail(struct virtq *q);
 /*
  * The chain's device-readable (dev_writable false) or device-writable bytes [skip, skip+len)
  * as host iovecs (room for VIRTQ_MAX_CHAIN). Returns the number of entries.
+ * Mapping marks nothing: a device that writes through device-writable iovecs calls
+ * virtq_chain_mark() once the bytes have landed (mem/dirty.h: write first, mark after).
  */
 int virtq_chain_iov(const struct virtq *q, const struct virtq_chain *c, bool dev_writable,
 		    size_t skip, size_t len, struct iovec *iov);
 
-/* Copy between a chain's buffers and host memory (device-readable / -writable parts). */
+/* Mark the chain's device-writable bytes [off, off+len) dirty, after writing them. */
+void virtq_chain_mark(const struct virtq *q, const struct virtq_chain *c, size_t off, size_t len);
+
+/*
+ * Copy between a chain's buffers and host memory (device-readable / -writable parts).
+ * virtq_chain_write() marks what it wrote; ring updates (used entries, used index,
+ * avail_event, used flags) mark themselves.
+ */
 size_t virtq_chain_read(const struct virtq *q, const struct virtq_chain *c, size_t off, void *dst,
 			size_t len);
 size_t virtq_chain_write(const struct virtq *q, const struct virtq_chain *c, size_t off,

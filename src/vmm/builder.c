@@ -15,6 +15,7 @@
 #include "boot/layout.h"
 #include "boot/loader.h"
 #include "devices/legacy/port80.h"
+#include "mem/dirty.h"
 #include "util/log.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
@@ -317,7 +318,7 @@ static int vm_write_acpi(struct vm *vm)
 		.ioapic_addr = LAYOUT_IOAPIC_ADDR,
 		.lapic_addr = LAYOUT_LAPIC_ADDR,
 	};
-	uint8_t *buf = gm_translate(&vm->mem, BOOT_ACPI_ADDR, BOOT_ACPI_MAX);
+	uint8_t *buf = gm_translate_w(&vm->mem, BOOT_ACPI_ADDR, BOOT_ACPI_MAX);
 
 	if (!buf)
 		return -EFAULT;
@@ -411,6 +412,9 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	/* Transparent huge pages: a hint; the kernel may not honour it for shared memory. */
 	if (cfg->thp && madvise(vm->mem.base, vm->mem.size, MADV_HUGEPAGE))
 		pr_warn("transparent huge pages unavailable for guest RAM: %s", strerror(errno));
+	/* Tracking from the first byte the loaders write, so a diff after boot is complete. */
+	if (cfg->track_dirty_pages)
+		BUILD_STEP(gm_dirty_enable(&vm->mem), "no memory for the dirty-page bitmap");
 	BUILD_STEP(vm->hv_ops->map_memory(vm->hv, &vm->mem, cfg->track_dirty_pages),
 		   "cannot map guest RAM into KVM");
 	BUILD_STEP(vm->hv_ops->irqchip_create(vm->hv), "cannot create the in-kernel irqchip and PIT");

@@ -3,10 +3,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "mem/dirty.h"
 #include "security/seccomp.h"
 #include "util/log.h"
 #include "vmm/vm.h"
@@ -52,6 +54,25 @@ int vm_pause(struct vm *vm)
 	if (vm->hv_ops->clock_get(vm->hv, &vm->paused_clock))
 		vm->paused_clock = 0;
 	return 0;
+}
+
+int vm_dirty_sync(struct vm *vm)
+{
+	int ret = 0;
+
+	if (!vm->cfg->track_dirty_pages)
+		return -ENOTSUP;
+	for (int r = 0; !ret && r < vm->mem.nr_regions; r++) {
+		uint64_t *bits = calloc(gm_dirty_words(&vm->mem, r), sizeof(*bits));
+
+		if (!bits)
+			return -ENOMEM;
+		ret = vm->hv_ops->dirty_log_get(vm->hv, r, bits);
+		if (!ret)
+			ret = gm_dirty_merge(&vm->mem, r, bits);
+		free(bits);
+	}
+	return ret;
 }
 
 int vm_resume(struct vm *vm)

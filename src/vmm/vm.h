@@ -109,6 +109,13 @@ int vm_pause(struct vm *vm) __must_check;
 /* Undo vm_pause: the clock continues from where it stood. */
 int vm_resume(struct vm *vm) __must_check;
 
+/*
+ * Fold the vCPUs' dirty log (the hypervisor's, read and cleared) into guest memory's
+ * bitmap, which already holds the VMM's own writes. Only with track_dirty_pages; complete
+ * for a harvest when the VM is paused (mem/dirty.h).
+ */
+int vm_dirty_sync(struct vm *vm) __must_check;
+
 void vm_destroy(struct vm *vm);
 
 #endif

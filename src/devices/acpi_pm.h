@@ -24,6 +24,6 @@ struct acpi_pm {
 
 extern const struct bus_device_ops acpi_pm_ops;
 /* Save/restore of PM1_EN and PM1_CNT (acpi_pm_state.c); model = struct acpi_pm. */
-extern const struct device_ops acpi_pm_device_ops;
+extern const struct device_ops acpi_pm_state_ops;
 
 #endif

@@ -34,7 +34,7 @@ static int acpi_pm_restore(struct device *d, struct snap_rd *in, uint32_t versio
 	return 0;
 }
 
-const struct device_ops acpi_pm_device_ops = {
+const struct device_ops acpi_pm_state_ops = {
 	.kind = "acpi-pm",
 	.state_version = ACPI_PM_STATE_VERSION,
 	.save = acpi_pm_save,

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* device_list_save() writes one section per device. */
+_Static_assert(DEVICE_LIST_MAX <= SNAP_MAX_SECTIONS, "a full device list must fit in a snapshot");
+
 void device_list_init(struct device_list *l)
 {
 	memset(l, 0, sizeof(*l));
@@ -13,7 +16,9 @@ void device_list_init(struct device_list *l)
 int device_list_add(struct device_list *l, const struct device_ops *ops, const char *id,
 		    void *model)
 {
-	if (!ops || !ops->kind || !ops->save || !ops->restore || !ops->state_version || !id || !snap_id_valid(id))
+	if (!ops || !ops->kind || !ops->save || !ops->restore || !ops->state_version)
+		return -EINVAL;
+	if (!id || !snap_id_valid(id))
 		return -EINVAL;
 	if (device_list_find(l, id))
 		return -EEXIST;

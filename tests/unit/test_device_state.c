@@ -179,12 +179,12 @@ static void test_i8250_state(void **state)
 	i8250_init(&a, &la.line, fake_tx, NULL);
 	uart_drive(&a);
 	assert_int_equal(la.level, 1);
-	save_one(&i8250_device_ops, &a, &sa);
+	save_one(&i8250_state_ops, &a, &sa);
 	assert_int_equal(sa.len, 13 + 110);
 
 	i8250_init(&b, &lb.line, fake_tx, NULL);
-	assert_int_equal(restore_one(&i8250_device_ops, &b, sa.data, sa.len), 0);
-	assert_saves_as(&i8250_device_ops, &b, &sa);
+	assert_int_equal(restore_one(&i8250_state_ops, &b, sa.data, sa.len), 0);
+	assert_saves_as(&i8250_state_ops, &b, &sa);
 	/* The restored UART raised its line itself: the level follows from the registers. */
 	assert_int_equal(lb.level, 1);
 	assert_int_equal(lb.edges, 1);
@@ -212,14 +212,14 @@ static void test_i8250_state(void **state)
 
 	/* Hostile payloads: a FIFO count over the ring, bits no write can set, a bad bool. */
 	i8250_init(&c, &lc.line, fake_tx, NULL);
-	assert_refuses_patch(&i8250_device_ops, &c, &sa, 10, 0x04); /* rx_count 0x46e */
-	assert_refuses_patch(&i8250_device_ops, &c, &sa, 12, 0x80);
-	assert_refuses_patch(&i8250_device_ops, &c, &sa, 0, 0x10);  /* IER */
-	assert_refuses_patch(&i8250_device_ops, &c, &sa, 2, 0x20);  /* MCR */
-	assert_refuses_patch(&i8250_device_ops, &c, &sa, 5, 0x02);  /* FCR */
-	assert_refuses_patch(&i8250_device_ops, &c, &sa, 8, 2);     /* thri_pending */
+	assert_refuses_patch(&i8250_state_ops, &c, &sa, 10, 0x04); /* rx_count 0x46e */
+	assert_refuses_patch(&i8250_state_ops, &c, &sa, 12, 0x80);
+	assert_refuses_patch(&i8250_state_ops, &c, &sa, 0, 0x10);  /* IER */
+	assert_refuses_patch(&i8250_state_ops, &c, &sa, 2, 0x20);  /* MCR */
+	assert_refuses_patch(&i8250_state_ops, &c, &sa, 5, 0x02);  /* FCR */
+	assert_refuses_patch(&i8250_state_ops, &c, &sa, 8, 2);     /* thri_pending */
 	assert_int_equal(lc.edges, 0);
-	assert_refuses_truncation(&i8250_device_ops, &c, &sa);
+	assert_refuses_truncation(&i8250_state_ops, &c, &sa);
 	snap_buf_free(&sa);
 }
 
@@ -261,11 +261,11 @@ static void test_i8042_state(void **state)
 		i8042_data_ops.read(&a, 0, &v, 1);
 	kdata(&a, 0xed);
 	kcmd(&a, 0x60);
-	save_one(&i8042_device_ops, &a, &sa);
+	save_one(&i8042_state_ops, &a, &sa);
 
 	i8042_init(&b, &sink, &lb.line);
-	assert_int_equal(restore_one(&i8042_device_ops, &b, sa.data, sa.len), 0);
-	assert_saves_as(&i8042_device_ops, &b, &sa);
+	assert_int_equal(restore_one(&i8042_state_ops, &b, sa.data, sa.len), 0);
+	assert_saves_as(&i8042_state_ops, &b, &sa);
 	assert_int_equal(lb.edges, 0); /* the byte in outbuf was announced before the save */
 	assert_int_equal(kstatus(&b), kstatus(&a));
 
@@ -289,11 +289,11 @@ static void test_i8042_state(void **state)
 	assert_int_equal(v, 0x65);
 
 	i8042_init(&c, &sink, &lc.line);
-	assert_refuses_patch(&i8042_device_ops, &c, &sa, 7, 17); /* queue count */
-	assert_refuses_patch(&i8042_device_ops, &c, &sa, 10, 1);
-	assert_refuses_patch(&i8042_device_ops, &c, &sa, 2, 2);  /* outbuf_full */
-	assert_refuses_patch(&i8042_device_ops, &c, &sa, 6, 0xff); /* kbd_enabled */
-	assert_refuses_truncation(&i8042_device_ops, &c, &sa);
+	assert_refuses_patch(&i8042_state_ops, &c, &sa, 7, 17); /* queue count */
+	assert_refuses_patch(&i8042_state_ops, &c, &sa, 10, 1);
+	assert_refuses_patch(&i8042_state_ops, &c, &sa, 2, 2);  /* outbuf_full */
+	assert_refuses_patch(&i8042_state_ops, &c, &sa, 6, 0xff); /* kbd_enabled */
+	assert_refuses_truncation(&i8042_state_ops, &c, &sa);
 	snap_buf_free(&sa);
 }
 
@@ -332,14 +332,14 @@ static void test_mc146818_state(void **state)
 	cmos_set(&a, 0x0b, 0x04 | 0x02);
 	assert_int_equal(a.offset, 3600);
 	cmos_set(&a, 0x40, 0x99);
-	save_one(&mc146818_device_ops, &a, &sa);
+	save_one(&mc146818_state_ops, &a, &sa);
 	assert_int_equal(sa.len, 1 + 128 + 8);
 
 	/* Restored a day later: the guest's hour ahead is kept, and the day has moved on. */
 	mc146818_init(&b, 256 * MiB);
 	b.now = day_later;
-	assert_int_equal(restore_one(&mc146818_device_ops, &b, sa.data, sa.len), 0);
-	assert_saves_as(&mc146818_device_ops, &b, &sa);
+	assert_int_equal(restore_one(&mc146818_state_ops, &b, sa.data, sa.len), 0);
+	assert_saves_as(&mc146818_state_ops, &b, &sa);
 	mc146818_ops.read(&b, 1, &v, 1); /* the index latch came back */
 	assert_int_equal(v, 0x99);
 	assert_int_equal(cmos(&b, 0x04), 23);
@@ -349,11 +349,11 @@ static void test_mc146818_state(void **state)
 
 	mc146818_init(&c, 64 * MiB);
 	c.now = fixed_now;
-	assert_refuses_patch(&mc146818_device_ops, &c, &sa, 0, 0x80);         /* index */
-	assert_refuses_patch(&mc146818_device_ops, &c, &sa, 1 + 128 + 7, 0x7f); /* offset */
-	assert_refuses_patch(&mc146818_device_ops, &c, &sa, 1 + 128 + 7, 0x80);
-	assert_refuses_patch(&mc146818_device_ops, &c, &sa, 1 + 128 + 5, 0x01); /* 2^40 + 3600 */
-	assert_refuses_truncation(&mc146818_device_ops, &c, &sa);
+	assert_refuses_patch(&mc146818_state_ops, &c, &sa, 0, 0x80);         /* index */
+	assert_refuses_patch(&mc146818_state_ops, &c, &sa, 1 + 128 + 7, 0x7f); /* offset */
+	assert_refuses_patch(&mc146818_state_ops, &c, &sa, 1 + 128 + 7, 0x80);
+	assert_refuses_patch(&mc146818_state_ops, &c, &sa, 1 + 128 + 5, 0x01); /* 2^40 + 3600 */
+	assert_refuses_truncation(&mc146818_state_ops, &c, &sa);
 	snap_buf_free(&sa);
 }
 
@@ -369,9 +369,9 @@ static void test_acpi_pm_state(void **state)
 
 	acpi_pm_ops.write(&a, 2, &en, 2);
 	acpi_pm_ops.write(&a, 4, &cnt, 2);
-	save_one(&acpi_pm_device_ops, &a, &sa);
-	assert_int_equal(restore_one(&acpi_pm_device_ops, &b, sa.data, sa.len), 0);
-	assert_saves_as(&acpi_pm_device_ops, &b, &sa);
+	save_one(&acpi_pm_state_ops, &a, &sa);
+	assert_int_equal(restore_one(&acpi_pm_state_ops, &b, sa.data, sa.len), 0);
+	assert_saves_as(&acpi_pm_state_ops, &b, &sa);
 	for (uint64_t off = 0; off < ACPI_PM_NR_PORTS; off += 2) {
 		acpi_pm_ops.read(&a, off, &va, 2);
 		acpi_pm_ops.read(&b, off, &vb, 2);
@@ -385,8 +385,8 @@ static void test_acpi_pm_state(void **state)
 	assert_int_equal(power_events, 1);
 	assert_int_equal(power_last, POWER_OFF);
 
-	assert_refuses_patch(&acpi_pm_device_ops, &c, &sa, 3, 0x20); /* SLP_EN is a strobe */
-	assert_refuses_truncation(&acpi_pm_device_ops, &c, &sa);
+	assert_refuses_patch(&acpi_pm_state_ops, &c, &sa, 3, 0x20); /* SLP_EN is a strobe */
+	assert_refuses_truncation(&acpi_pm_state_ops, &c, &sa);
 	snap_buf_free(&sa);
 }
 
@@ -616,7 +616,11 @@ static void fake_reset(struct device *d) { log_op(d, 'r'); }
 static void fake_quiesce(struct device *d) { log_op(d, 'q'); }
 static void fake_destroy(struct device *d) { log_op(d, 'd'); }
 static int fake_save(struct device *d, struct snap_buf *out) { (void)d, (void)out; return 0; }
-static int fake_save_fails(struct device *d, struct snap_buf *out) { (void)d, (void)out; return -EIO; }
+static int fake_save_fails(struct device *d, struct snap_buf *out)
+{
+	(void)d, (void)out;
+	return -EIO;
+}
 static int fake_restore(struct device *d, struct snap_rd *in, uint32_t v)
 {
 	(void)in, (void)v;
@@ -715,10 +719,10 @@ static struct two *two_new(bool with_pm)
 	mc146818_init(&t->rtc, 128 * MiB);
 	t->rtc.now = fixed_now;
 	device_list_init(&t->list);
-	assert_int_equal(device_list_add(&t->list, &i8250_device_ops, "i8250-com1", &t->uart), 0);
-	assert_int_equal(device_list_add(&t->list, &mc146818_device_ops, "rtc", &t->rtc), 0);
+	assert_int_equal(device_list_add(&t->list, &i8250_state_ops, "i8250-com1", &t->uart), 0);
+	assert_int_equal(device_list_add(&t->list, &mc146818_state_ops, "rtc", &t->rtc), 0);
 	if (with_pm)
-		assert_int_equal(device_list_add(&t->list, &acpi_pm_device_ops, "acpi-pm", &t->pm), 0);
+		assert_int_equal(device_list_add(&t->list, &acpi_pm_state_ops, "acpi-pm", &t->pm), 0);
 	return t;
 }
 
@@ -728,14 +732,14 @@ static void restore_refused(const struct snap_file *f, bool with_pm, const char 
 	struct two *t = two_new(with_pm);
 	struct snap_buf before;
 
-	save_one(&i8250_device_ops, &t->uart, &before);
+	save_one(&i8250_state_ops, &t->uart, &before);
 	err[0] = '\0';
 	assert_int_equal(device_list_restore(&t->list, f, err, sizeof(err)), -EINVAL);
 	if (!strstr(err, want))
 		fail_msg("error \"%s\" does not say \"%s\"", err, want);
 	/* Refusals found by matching the file against the list touch no device. */
 	if (strstr(want, "version") || strstr(want, "no "))
-		assert_saves_as(&i8250_device_ops, &t->uart, &before);
+		assert_saves_as(&i8250_state_ops, &t->uart, &before);
 	snap_buf_free(&before);
 	free(t);
 }

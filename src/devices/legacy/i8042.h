@@ -40,7 +40,7 @@ struct i8042 {
 extern const struct bus_device_ops i8042_data_ops;
 extern const struct bus_device_ops i8042_cmd_ops;
 /* Save/restore of the controller and keyboard state (i8042_state.c); model = struct i8042. */
-extern const struct device_ops i8042_device_ops;
+extern const struct device_ops i8042_state_ops;
 
 void i8042_init(struct i8042 *k, struct power_sink *power, struct irq_line *irq);
 

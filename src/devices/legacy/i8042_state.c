@@ -82,7 +82,7 @@ static int i8042_restore(struct device *d, struct snap_rd *in, uint32_t version)
 	return 0;
 }
 
-const struct device_ops i8042_device_ops = {
+const struct device_ops i8042_state_ops = {
 	.kind = "i8042",
 	.state_version = I8042_STATE_VERSION,
 	.save = i8042_save,

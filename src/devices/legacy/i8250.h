@@ -36,7 +36,7 @@ struct i8250 {
 
 extern const struct bus_device_ops i8250_ops;
 /* Save/restore of the registers and receive FIFO (i8250_state.c); model = struct i8250. */
-extern const struct device_ops i8250_device_ops;
+extern const struct device_ops i8250_state_ops;
 
 void i8250_init(struct i8250 *u, struct irq_line *irq,
 		void (*tx)(void *opaque, const uint8_t *buf, size_t len), void *tx_opaque);

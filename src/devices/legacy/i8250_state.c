@@ -94,7 +94,7 @@ static int i8250_restore(struct device *d, struct snap_rd *in, uint32_t version)
 	return 0;
 }
 
-const struct device_ops i8250_device_ops = {
+const struct device_ops i8250_state_ops = {
 	.kind = "i8250",
 	.state_version = I8250_STATE_VERSION,
 	.save = i8250_save,

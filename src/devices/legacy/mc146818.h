@@ -23,7 +23,7 @@ struct mc146818 {
 
 extern const struct bus_device_ops mc146818_ops;
 /* Save/restore of CMOS memory and the guest's clock offset (mc146818_state.c). */
-extern const struct device_ops mc146818_device_ops;
+extern const struct device_ops mc146818_state_ops;
 
 /* `mem_size` fills the CMOS memory-size bytes as a PC BIOS would. */
 void mc146818_init(struct mc146818 *rtc, uint64_t mem_size);

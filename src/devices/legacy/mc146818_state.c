@@ -57,7 +57,7 @@ static int mc146818_restore(struct device *d, struct snap_rd *in, uint32_t versi
 	return 0;
 }
 
-const struct device_ops mc146818_device_ops = {
+const struct device_ops mc146818_state_ops = {
 	.kind = "mc146818",
 	.state_version = MC146818_STATE_VERSION,
 	.save = mc146818_save,

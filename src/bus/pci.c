@@ -6,11 +6,8 @@
 
 #include "util/log.h"
 
-#define PCI_COMMAND 0x04
 #define PCI_STATUS 0x06
-#define PCI_BAR0 0x10
 #define PCI_CAP_PTR 0x34
-#define PCI_COMMAND_MEMORY 0x2
 #define PCI_STATUS_CAP_LIST 0x10
 
 static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
@@ -61,12 +58,18 @@ int pci_add_capability(struct pci_device *d, uint8_t id, const void *body, uint8
 	return off;
 }
 
+bool pci_bar_decoded(const uint8_t *cfg, int bar, uint64_t *addr)
+{
+	*addr = get32(cfg + PCI_BAR0 + 4 * bar) & ~0xfULL;
+	return (cfg[PCI_COMMAND] & PCI_COMMAND_MEMORY) && *addr && *addr != (~0xfULL & 0xffffffffULL);
+}
+
 /* Map or unmap BAR i according to its address and the command register. Lock held. */
-static void pci_update_bar(struct pci_bus *p, struct pci_device *d, int i)
+void pci_update_bar(struct pci_bus *p, struct pci_device *d, int i)
 {
 	struct pci_bar *b = &d->bars[i];
-	uint64_t addr = get32(d->cfg + PCI_BAR0 + 4 * i) & ~0xfULL;
-	bool want = (d->cfg[PCI_COMMAND] & PCI_COMMAND_MEMORY) && addr && addr != (~0xfULL & 0xffffffffULL);
+	uint64_t addr;
+	bool want = pci_bar_decoded(d->cfg, i, &addr);
 	uint64_t old = b->addr;
 	bool was = b->mapped;
 
@@ -107,6 +110,7 @@ int pci_bus_add(struct pci_bus *p, struct pci_device *d)
 		p->next_bar_addr += size;
 	}
 	d->cfg[PCI_COMMAND] |= PCI_COMMAND_MEMORY;
+	d->bus = p;
 	p->devs[slot] = d;
 	pthread_mutex_lock(&p->lock);
 	for (int i = 0; i < PCI_NR_BARS; i++)

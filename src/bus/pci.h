@@ -13,16 +13,25 @@
 #define PCI_MAX_DEVICES 32
 #define PCI_NR_BARS 6
 
+#define PCI_COMMAND 0x04
+#define PCI_COMMAND_MEMORY 0x2
+#define PCI_BAR0 0x10
+
 /* Where vmon assigns BARs, and the window described to the guest (ACPI _CRS). */
 #define PCI_MMIO_WINDOW_START 0xe0000000ULL
 #define PCI_MMIO_WINDOW_END 0xfebfffffULL
 
 struct pci_device;
+struct pci_bus;
+struct snap_buf;
+struct snap_rd;
+struct device_ops;
 
 struct pci_bar {
 	uint64_t size;      /* a power of two; 0 = unused */
 	uint64_t addr;      /* where it is on the MMIO bus now (if mapped) */
 	bool mapped;
+	bool restore_map;   /* restored as mapped: pci_device_finish_restore() maps it */
 	const struct bus_device_ops *ops;
 	void *opaque;
 };
@@ -34,6 +43,7 @@ struct pci_device {
 	uint8_t cap_next;    /* where the next capability goes */
 	const char *name;
 	void *opaque;
+	struct pci_bus *bus; /* set by pci_bus_add() */
 	/* Called after a config write the device cares about (capabilities), lock held. */
 	void (*config_written)(struct pci_device *d, uint32_t off, uint32_t len);
 	/* Called after a BAR moved or was (un)mapped. */
@@ -65,5 +75,46 @@ int pci_bus_add(struct pci_bus *p, struct pci_device *d) __must_check;
 
 /* Append a capability of `len` bytes (first two bytes filled in here). Returns its offset. */
 int pci_add_capability(struct pci_device *d, uint8_t id, const void *body, uint8_t len);
+
+/* Where config space `cfg` puts BAR `bar`, and whether it asks for the BAR to be mapped. */
+bool pci_bar_decoded(const uint8_t *cfg, int bar, uint64_t *addr);
+
+/*
+ * Map, unmap or move BAR `bar` on the MMIO bus to match d->cfg, then call d->bar_moved if
+ * anything changed: what a guest config write does. p->lock held.
+ */
+void pci_update_bar(struct pci_bus *p, struct pci_device *d, int bar);
+
+/* ---- save/restore (pci_state.c) ------------------------------------------------------ */
+
+/*
+ * The state of a device's PCI function, for a device object that embeds a pci_device
+ * (virtio-pci saves this inside its own section): its slot, the 256 config bytes, and each
+ * BAR's address and mapped state. Not saved: wmask, BAR sizes and ops (the device's
+ * construction rebuilds them). Takes the bus lock; d must be on a bus. 0 or -ENODEV.
+ */
+int pci_device_save(struct pci_device *d, struct snap_buf *out) __must_check;
+
+/*
+ * First half of a restore, into a device built and added to its bus as the saved one was.
+ * Refuses (-EINVAL, device untouched) a payload whose slot differs or whose read-only config
+ * bits differ from this device's (so no capability pointer or header field comes from the
+ * file), or whose BAR state disagrees with its config. Then loads the config bytes and takes
+ * every BAR off the bus, calling bar_moved as a guest clearing Memory Space would; it does
+ * not call config_written (a device restores its own derived state). BARs go back on the bus
+ * in pci_device_finish_restore(), once every device has let go of its old addresses.
+ */
+int pci_device_restore(struct pci_device *d, struct snap_rd *in) __must_check;
+
+/*
+ * Second half: map the BARs that were mapped when saved, where the saved config puts them,
+ * calling bar_moved. -EEXIST if one now overlaps another device (left unmapped).
+ */
+int pci_device_finish_restore(struct pci_device *d) __must_check;
+
+/* A plain PCI function (the host bridge) as a device object; model = struct pci_device. */
+extern const struct device_ops pci_device_state_ops;
+/* The bus: the CONFIG_ADDRESS latch; model = struct pci_bus. Add it before its devices. */
+extern const struct device_ops pci_bus_state_ops;
 
 #endif

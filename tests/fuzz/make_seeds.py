@@ -5,6 +5,7 @@ image headers, API requests, a config file. Run once; the files are committed.""
 import os
 import struct
 import sys
+import zlib
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 
@@ -87,3 +88,48 @@ put("config_file", "firecracker", b"""{
   "entropy": {}, "vsock": null, "balloon": null
 }
 """)
+
+
+def pci_function(slot, vendor, device, class_rev, subsys_vendor, subsys, command, bars, irq_line=0):
+    """A PCI function's saved state as pci_state.c writes it; bars: {index: (addr, mapped)}."""
+    cfg = bytearray(256)
+    struct.pack_into("<HH", cfg, 0, vendor, device)
+    struct.pack_into("<I", cfg, 8, class_rev)
+    struct.pack_into("<HH", cfg, 0x2c, subsys_vendor, subsys)
+    cfg[4] = command
+    cfg[0x3c] = irq_line
+    out = bytes([slot])
+    for i, (addr, _) in bars.items():
+        struct.pack_into("<I", cfg, 0x10 + 4 * i, addr)
+    out += bytes(cfg)
+    for i in range(6):
+        addr, mapped = bars.get(i, (0, 0))
+        out += struct.pack("<QB", addr, mapped)
+    return out
+
+
+def state_file(sections):
+    """The snapshot container (src/snapshot/format.h): header, then id/version/len/CRC/payload."""
+    body = b""
+    for sid, version, payload in sections:
+        body += struct.pack("<I", len(sid)) + sid.encode() + struct.pack("<IQI", version, len(payload),
+                                                                          zlib.crc32(payload))
+        body += payload
+    return b"VMONSNAP" + struct.pack("<HHIQ", 1, 0, len(sections), 24 + len(body)) + body
+
+
+# The machine tests/fuzz/fuzz_snapshot.c builds, in a state a guest could have left it in.
+cmos = bytearray(128)
+cmos[0x0a], cmos[0x0b], cmos[0x0d] = 0x26, 0x02, 0x80
+cmos[0x18] = cmos[0x31] = 0xfc
+cmos[0x35] = 0x03
+put("snapshot", "legacy-and-pci", state_file([
+    ("i8250-com1", 1, bytes([0x01, 0x03, 0x0b, 0xb0, 0x00, 0xc1, 0x01, 0x00, 0]) +
+     struct.pack("<I", 3) + b"abc"),
+    ("i8042", 1, bytes([0x45, 0xfa, 1, 0, 0, 0, 1]) + struct.pack("<I", 2) + bytes([0xab, 0x41])),
+    ("rtc", 1, bytes([0x0d]) + bytes(cmos) + struct.pack("<q", 3600)),
+    ("acpi-pm", 1, struct.pack("<HH", 0x0100, 0x0001)),
+    ("pci-bus", 1, struct.pack("<I", 0x80000800)),
+    ("pci-host", 1, pci_function(0, 0x1b36, 0x0008, 0x06000000, 0x1af4, 0x1100, 0x02, {})),
+    ("pci-dev", 1, pci_function(1, 0x1af4, 0x1000, 0, 0, 0, 0x06, {0: (0xe0002000, 1)}, 0x0a)),
+]))

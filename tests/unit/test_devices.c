@@ -183,6 +183,31 @@ static void test_rtc(void **state)
 	assert_int_equal(cmos(&r, 0x34) | cmos(&r, 0x35) << 8, (256 - 16) * 16);
 }
 
+/* A guest may set any date BCD can hold, 1850 included: its year reads back, as two digits. */
+static void test_rtc_before_1900(void **state)
+{
+	struct mc146818 r;
+	(void)state;
+
+	mc146818_init(&r, 64 * MiB);
+	r.now = fixed_now;
+	cmos_set(&r, 0x0b, 0x80 | 0x02);
+	cmos_set(&r, 0x32, 0x18);
+	cmos_set(&r, 0x09, 0x50);
+	cmos_set(&r, 0x0b, 0x02);
+	assert_true(r.offset < 0);
+	assert_int_equal(cmos(&r, 0x09), 0x50);
+	assert_int_equal(cmos(&r, 0x32), 0x18);
+	/* Month 0 of year 0 normalises to December of year -1. */
+	cmos_set(&r, 0x0b, 0x80 | 0x02);
+	cmos_set(&r, 0x32, 0x00);
+	cmos_set(&r, 0x09, 0x00);
+	cmos_set(&r, 0x08, 0x00);
+	cmos_set(&r, 0x0b, 0x02);
+	assert_int_equal(cmos(&r, 0x09), 0x99);
+	assert_int_equal(cmos(&r, 0x08), 0x12);
+}
+
 static void test_console_escape(void **state)
 {
 	struct console c = { .in_fd = -1, .out_fd = -1 };
@@ -272,6 +297,7 @@ int main(void)
 		cmocka_unit_test(test_i8042_reset),
 		cmocka_unit_test(test_i8042_keyboard),
 		cmocka_unit_test(test_rtc),
+		cmocka_unit_test(test_rtc_before_1900),
 		cmocka_unit_test(test_console_escape),
 	};
 	return cmocka_run_group_tests_name("devices", tests, NULL, NULL);

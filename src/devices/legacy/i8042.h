@@ -18,10 +18,13 @@
 #define I8042_KBD_IRQ 1
 #define I8042_QUEUE 16
 
+struct device_ops;
+
 struct i8042 {
 	pthread_mutex_t lock;
 	struct power_sink *power;
 	struct irq_line *irq;   /* IRQ1; NULL in unit tests that do not look at it */
+	/* Registers: i8042_state.c saves these (bump its version when they change). */
 	uint8_t config;         /* controller configuration byte */
 	uint8_t outbuf;
 	bool outbuf_full;
@@ -36,6 +39,8 @@ struct i8042 {
 /* Port 0x60 (data) and port 0x64 (status/command); 0x61 belongs to the PIT's speaker. */
 extern const struct bus_device_ops i8042_data_ops;
 extern const struct bus_device_ops i8042_cmd_ops;
+/* Save/restore of the controller and keyboard state (i8042_state.c); model = struct i8042. */
+extern const struct device_ops i8042_state_ops;
 
 void i8042_init(struct i8042 *k, struct power_sink *power, struct irq_line *irq);
 

@@ -60,7 +60,7 @@ static uint8_t i8250_iir(const struct i8250 *u)
 }
 
 /* Called with the lock held after every state change. */
-static void i8250_update_irq(struct i8250 *u)
+void i8250_update_irq(struct i8250 *u)
 {
 	int level = !(i8250_iir(u) & IIR_NO_INT);
 
@@ -156,18 +156,18 @@ static void i8250_write_reg(struct i8250 *u, uint64_t reg, uint8_t v)
 		/* Enabling THRI while THR is empty raises it, as on a real 16550. */
 		if (!(u->ier & IER_THRI) && (v & IER_THRI))
 			u->thri_pending = true;
-		u->ier = v & 0x0f;
+		u->ier = v & I8250_IER_BITS;
 		break;
 	case UART_IIR_FCR:
 		if (v & FCR_CLEAR_RX)
 			u->rx_count = 0;
-		u->fcr = v & (FCR_ENABLE | 0xc0);
+		u->fcr = v & I8250_FCR_BITS; /* enable and the RX trigger level */
 		break;
 	case UART_LCR:
 		u->lcr = v;
 		break;
 	case UART_MCR:
-		u->mcr = v & 0x1f;
+		u->mcr = v & I8250_MCR_BITS;
 		break;
 	case UART_SCR:
 		u->scr = v;

@@ -51,6 +51,9 @@ void mc146818_init(struct mc146818 *rtc, uint64_t mem_size)
 
 static uint8_t to_bcd(const struct mc146818 *rtc, int v)
 {
+	/* Only a year (or century) before 1900 is negative here: keep its last two digits. */
+	if (v < 0)
+		v = (v % 100 + 100) % 100;
 	if (rtc->cmos[RTC_REG_B] & REG_B_BINARY)
 		return (uint8_t)v;
 	return (uint8_t)(((v / 10) << 4) | (v % 10));

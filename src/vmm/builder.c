@@ -37,6 +37,21 @@ static void vm_power_event(struct power_sink *sink, enum power_event ev, int cod
 	}
 }
 
+/* The devices with state of their own, in bring-up order (the PCI bus before its functions). */
+static int vm_register_legacy(struct vm *vm)
+{
+	struct device_list *l = &vm->devices;
+	int ret = 0;
+
+	ret = ret ?: device_list_add(l, &i8250_state_ops, "i8250-com1", &vm->com1);
+	ret = ret ?: device_list_add(l, &i8042_state_ops, "i8042", &vm->i8042);
+	ret = ret ?: device_list_add(l, &mc146818_state_ops, "mc146818", &vm->rtc);
+	ret = ret ?: device_list_add(l, &acpi_pm_state_ops, "acpi-pm", &vm->acpi_pm);
+	ret = ret ?: device_list_add(l, &pci_bus_state_ops, "pci-bus", &vm->pci);
+	ret = ret ?: device_list_add(l, &pci_device_state_ops, "pci-host", &vm->host_bridge);
+	return ret;
+}
+
 /* The port-I/O and MMIO map of the machine, in address order. */
 static int vm_wire_devices(struct vm *vm)
 {
@@ -67,6 +82,7 @@ static int vm_wire_devices(struct vm *vm)
 	ret = ret ?: bus_register(&vm->pio, ACPI_PM_BASE, ACPI_PM_NR_PORTS, &acpi_pm_ops,
 				  &vm->acpi_pm, "acpi-pm");
 	ret = ret ?: bus_register(&vm->pio, PCI_CONFIG_ADDRESS, 8, &pci_config_ops, &vm->pci, "pci-conf1");
+	ret = ret ?: vm_register_legacy(vm);
 	if (ret || !vm->cfg->testdev)
 		return ret;
 	testdev_init(&vm->testdev, &vm->power);
@@ -198,12 +214,8 @@ static void vm_virtio_destroy(struct vm *vm, struct vm_virtio *v)
 	}
 	vm->hv_ops->line_release(vm->hv, &v->irq);
 	vm->hv_ops->line_release(vm->hv, &v->intx);
-	if (ops == &virtio_blk_ops)
-		virtio_blk_close(&v->blk);
-	if (ops == &virtio_net_ops)
-		virtio_net_close(&v->net);
-	if (ops == &virtio_rng_ops)
-		throttle_close(&v->rng.throttle);
+	if (ops && ops->destroy)
+		ops->destroy(&v->dev);
 	free(v);
 }
 
@@ -396,6 +408,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	vm->io.epfd = vm->io.stop_fd = vm->io.pause_fd = -1;
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
+	device_list_init(&vm->devices);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0) {
 		snprintf(err, errlen, "out of memory or file descriptors");
@@ -436,6 +449,7 @@ fail:
 void vm_destroy(struct vm *vm)
 {
 	eventloop_destroy(&vm->io);
+	device_list_destroy(&vm->devices);
 	for (int i = vm->nr_virtio - 1; i >= 0; i--)
 		vm_virtio_destroy(vm, vm->virtio[i]);
 	vm->nr_virtio = vm->nr_virtio_mmio = 0;
@@ -456,4 +470,9 @@ void vm_destroy(struct vm *vm)
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
 	vm->stop_fd = -1;
+}
+
+struct device *vm_find_device(struct vm *vm, const char *id)
+{
+	return device_list_find(&vm->devices, id);
 }

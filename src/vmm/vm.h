@@ -12,6 +12,7 @@
 #include "bus/pci.h"
 #include "cpu/vcpu.h"
 #include "devices/acpi_pm.h"
+#include "devices/device.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/i8250.h"
 #include "devices/legacy/mc146818.h"
@@ -69,6 +70,8 @@ struct vm {
 	struct acpi_pm acpi_pm;
 	struct testdev testdev;
 	struct power_sink power;
+	/* Every device with state, in bring-up order: pause, snapshot and restore walk it. */
+	struct device_list devices;
 
 	struct eventloop io; /* the I/O thread: virtio queues */
 	struct pci_bus pci;
@@ -117,5 +120,8 @@ int vm_resume(struct vm *vm) __must_check;
 int vm_dirty_sync(struct vm *vm) __must_check;
 
 void vm_destroy(struct vm *vm);
+
+/* The device with this id ("i8250-com1", "virtio-blk0", ...), or NULL. */
+struct device *vm_find_device(struct vm *vm, const char *id);
 
 #endif

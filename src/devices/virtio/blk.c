@@ -474,7 +474,13 @@ static void blk_stats(struct virtio_device *d, struct virtio_stats *st)
 	st->errors = b->errors;
 }
 
+static void blk_destroy(struct virtio_device *d)
+{
+	virtio_blk_close(d->priv);
+}
+
 const struct virtio_device_ops virtio_blk_ops = {
+	.destroy = blk_destroy,
 	.stats = blk_stats,
 	.name = "virtio-blk",
 	.device_id = VIRTIO_ID_BLOCK,

@@ -224,7 +224,13 @@ static void net_stats(struct virtio_device *d, struct virtio_stats *st)
 	st->dropped = n->rx_dropped + n->tx_dropped;
 }
 
+static void net_destroy(struct virtio_device *d)
+{
+	virtio_net_close(d->priv);
+}
+
 const struct virtio_device_ops virtio_net_ops = {
+	.destroy = net_destroy,
 	.stats = net_stats,
 	.name = "virtio-net",
 	.device_id = VIRTIO_ID_NET,

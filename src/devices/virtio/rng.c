@@ -56,7 +56,15 @@ int virtio_rng_init(struct virtio_rng *rng, struct virtio_device *d, struct even
 	return ret;
 }
 
+static void rng_destroy(struct virtio_device *d)
+{
+	struct virtio_rng *r = d->priv;
+
+	throttle_close(&r->throttle);
+}
+
 const struct virtio_device_ops virtio_rng_ops = {
+	.destroy = rng_destroy,
 	.name = "virtio-rng",
 	.device_id = VIRTIO_ID_RNG,
 	.nr_queues = 1,

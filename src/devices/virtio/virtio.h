@@ -73,6 +73,8 @@ struct virtio_device_ops {
 	void (*reset)(struct virtio_device *d);
 	/* Device-type counters on top of the core's (optional; device lock held). */
 	void (*stats)(struct virtio_device *d, struct virtio_stats *st);
+	/* Release what the type holds (disk fd, backend, timers). Optional; I/O thread stopped. */
+	void (*destroy)(struct virtio_device *d);
 };
 
 struct virtio_device {

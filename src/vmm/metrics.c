@@ -13,86 +13,38 @@
 
 #include "security/seccomp.h"
 #include "util/log.h"
-#include "vmm/vmm.h"
 
-void metrics_init(struct metrics *m, struct vmm *vmm)
+void metrics_init(struct metrics *m, json_t *(*collect)(void *opaque), void *opaque,
+		  pthread_mutex_t *source_lock, const char *id)
 {
 	memset(m, 0, sizeof(*m));
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
-	m->vmm = vmm;
+	m->collect = collect;
+	m->opaque = opaque;
+	m->source_lock = source_lock;
+	m->id = id;
 	m->fd = -1;
-}
-
-static uint64_t rss_kib(void)
-{
-	unsigned long size, resident;
-	FILE *f = fopen("/proc/self/statm", "r");
-	int n = f ? fscanf(f, "%lu %lu", &size, &resident) : 0;
-
-	if (f)
-		fclose(f);
-	return n == 2 ? resident * (uint64_t)sysconf(_SC_PAGESIZE) / 1024 : 0;
-}
-
-static json_t *vcpu_json(struct vcpu *v)
-{
-	json_t *exits = json_object(), *hist = json_object(), *total = json_object();
-
-	for (int r = 0; r < VCPU_EXIT__MAX; r++) {
-		const char *name = exit_reason_name((enum vcpu_exit_reason)r);
-		uint64_t n = STAT_READ(v->stats.exits[r]);
-		if (!n)
-			continue;
-		json_t *h = json_array();
-		for (int b = 0; b < VCPU_LATENCY_BUCKETS; b++)
-			json_array_append_new(h, json_integer((json_int_t)STAT_READ(v->stats.latency[r][b])));
-		json_object_set_new(exits, name, json_integer((json_int_t)n));
-		json_object_set_new(hist, name, h);
-		json_object_set_new(total, name,
-				    json_integer((json_int_t)(STAT_READ(v->stats.handling_ns[r]) / 1000)));
-	}
-	return json_pack("{s:i, s:o, s:o, s:o}", "id", v->index, "exits", exits,
-			 "handling_us_log2_histogram", hist, "handling_us_total", total);
-}
-
-static json_t *device_json(struct vm_virtio *v)
-{
-	struct virtio_stats st;
-
-	virtio_device_stats(&v->dev, &st);
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "transport",
-			 v->on_pci ? "pci" : "mmio", "queue_notifications", (json_int_t)st.notifications,
-			 "interrupts", (json_int_t)st.interrupts, "requests", (json_int_t)st.requests,
-			 "bytes_to_guest", (json_int_t)st.bytes_to_guest, "bytes_from_guest",
-			 (json_int_t)st.bytes_from_guest, "errors", (json_int_t)st.errors, "dropped",
-			 (json_int_t)st.dropped);
 }
 
 char *metrics_render(struct metrics *m)
 {
-	struct vmm *vmm = m->vmm;
 	struct timeval tv;
-	json_t *vcpus = json_array(), *devices = json_object();
+	json_t *line = json_object(), *body = m->collect(m->opaque);
 
 	gettimeofday(&tv, NULL);
-	if (vmm->state != VMM_NOT_STARTED) {
-		for (int i = 0; i < vmm->vm.vcpus.nr; i++)
-			json_array_append_new(vcpus, vcpu_json(&vmm->vm.vcpus.vcpus[i]));
-		for (int i = 0; i < vmm->vm.nr_virtio; i++)
-			json_object_set_new(devices, vmm->vm.virtio[i]->id, device_json(vmm->vm.virtio[i]));
-	}
-	json_t *line = json_pack(
-		"{s:I, s:{s:s, s:I}, s:{s:I, s:I}, s:o, s:o, s:{s:I, s:I}}", "utc_timestamp_ms",
-		(json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, "vmm", "state",
-		vmm_state_name(vmm->state), "rss_kib", (json_int_t)rss_kib(), "api_server", "requests",
-		(json_int_t)vmm->api_requests, "errors", (json_int_t)vmm->api_errors, "vcpu", vcpus,
-		"devices", devices, "metrics", "lines", (json_int_t)m->lines, "write_errors",
-		(json_int_t)m->write_errors);
-	if (!line)
+	if (!line || !body) {
+		json_decref(line);
+		json_decref(body);
 		return NULL;
+	}
+	json_object_set_new(line, "utc_timestamp_ms", json_integer((json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000));
+	json_object_update(line, body);
+	json_decref(body);
+	json_object_set_new(line, "metrics", json_pack("{s:I, s:I}", "lines", (json_int_t)m->lines,
+						       "write_errors", (json_int_t)m->write_errors));
 	if (m->emit_id)
-		json_object_set_new(line, "id", json_string(vmm->id));
+		json_object_set_new(line, "id", json_string(m->id));
 	if (m->properties) {
 		json_t *p = json_loads(m->properties, 0, NULL);
 		if (p)
@@ -144,10 +96,10 @@ static void *metrics_thread(void *arg)
 		if (pthread_cond_timedwait(&m->cond, &m->lock, &deadline) != ETIMEDOUT || m->stop)
 			continue;
 		pthread_mutex_unlock(&m->lock);
-		pthread_mutex_lock(&m->vmm->lock);
+		pthread_mutex_lock(m->source_lock);
 		if (metrics_flush(m))
 			pr_ratelimited(LOG_WARN, "metrics: cannot write the periodic line");
-		pthread_mutex_unlock(&m->vmm->lock);
+		pthread_mutex_unlock(m->source_lock);
 		pthread_mutex_lock(&m->lock);
 	}
 	pthread_mutex_unlock(&m->lock);

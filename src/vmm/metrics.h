@@ -7,6 +7,7 @@
 #ifndef VMON_METRICS_H
 #define VMON_METRICS_H
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,12 +15,14 @@
 
 #define METRICS_PERIOD_S 60
 
-struct vmm;
-
 struct metrics {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct vmm *vmm;
+	/* The counters to write: a JSON object (vmm/counters.c), taken under source_lock. */
+	json_t *(*collect)(void *opaque);
+	void *opaque;
+	pthread_mutex_t *source_lock;
+	const char *id;    /* for emit_id */
 	int fd;            /* -1: no sink yet */
 	bool emit_id;
 	char *properties;  /* JSON object text added to each line, or NULL */
@@ -28,7 +31,8 @@ struct metrics {
 	uint64_t lines, write_errors;
 };
 
-void metrics_init(struct metrics *m, struct vmm *vmm);
+void metrics_init(struct metrics *m, json_t *(*collect)(void *opaque), void *opaque,
+		  pthread_mutex_t *source_lock, const char *id);
 
 /* Open the sink and start the periodic writer. 0 or -errno (-EEXIST: already set). */
 int metrics_configure(struct metrics *m, const char *path, bool emit_id,
@@ -37,7 +41,8 @@ int metrics_configure(struct metrics *m, const char *path, bool emit_id,
 /* Write one line now. 0, or -errno (-ENOENT: no sink configured). */
 int metrics_flush(struct metrics *m) __must_check;
 
-/* The line itself (malloc'd JSON text, no newline); also GET-able for `vmon ctl metrics`. */
+/* The line itself (malloc'd JSON text, no newline); also GET-able for `vmon ctl metrics`.
+ * Caller holds source_lock. */
 char *metrics_render(struct metrics *m);
 
 /* Final line, stop the writer. */

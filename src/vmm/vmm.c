@@ -29,7 +29,7 @@ int vmm_init(struct vmm *vmm, const char *id)
 	vmm->spec.vcpus = 1;
 	vmm->spec.mem_mib = 128;
 	vmm->spec.log_level = LOG_WARN;
-	metrics_init(&vmm->metrics, vmm);
+	metrics_init(&vmm->metrics, vmm_counters, vmm, &vmm->lock, vmm->id);
 	vmm->start_fd = eventfd(0, EFD_CLOEXEC);
 	return vmm->start_fd < 0 ? -errno : 0;
 }

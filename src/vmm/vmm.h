@@ -116,6 +116,9 @@ int vmm_net_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *rx
 
 const char *vmm_state_name(enum vmm_state s);
 
+/* The counters metrics lines carry (vmm/counters.c): a JSON object. vmm lock held. */
+json_t *vmm_counters(void *opaque);
+
 /* Main thread: build the VM when InstanceStart asks, until one is built (1) or a signal says quit (0). */
 int vmm_wait_start(struct vmm *vmm);
 

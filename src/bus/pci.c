@@ -14,12 +14,13 @@ static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
-void pci_bus_init(struct pci_bus *p, struct bus *mmio)
+void pci_bus_init(struct pci_bus *p, struct bus *mmio, uint64_t window_start, uint64_t window_end)
 {
 	memset(p, 0, sizeof(*p));
 	pthread_mutex_init(&p->lock, NULL);
 	p->mmio = mmio;
-	p->next_bar_addr = PCI_MMIO_WINDOW_START;
+	p->next_bar_addr = window_start;
+	p->window_end = window_end;
 }
 
 void pci_device_init(struct pci_device *d, uint16_t vendor, uint16_t device, uint32_t class_rev,
@@ -103,7 +104,7 @@ int pci_bus_add(struct pci_bus *p, struct pci_device *d)
 		if (!size)
 			continue;
 		p->next_bar_addr = ALIGN_UP(p->next_bar_addr, size);
-		if (p->next_bar_addr + size - 1 > PCI_MMIO_WINDOW_END)
+		if (p->next_bar_addr + size - 1 > p->window_end)
 			return -ENOSPC;
 		put32(d->cfg + PCI_BAR0 + 4 * i, (uint32_t)p->next_bar_addr);
 		put32(d->wmask + PCI_BAR0 + 4 * i, (uint32_t)~(size - 1));

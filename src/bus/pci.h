@@ -17,9 +17,6 @@
 #define PCI_COMMAND_MEMORY 0x2
 #define PCI_BAR0 0x10
 
-/* Where vmon assigns BARs, and the window described to the guest (ACPI _CRS). */
-#define PCI_MMIO_WINDOW_START 0xe0000000ULL
-#define PCI_MMIO_WINDOW_END 0xfebfffffULL
 
 struct pci_device;
 struct pci_bus;
@@ -56,11 +53,13 @@ struct pci_bus {
 	struct bus *mmio;
 	struct pci_device *devs[PCI_MAX_DEVICES];
 	uint64_t next_bar_addr;
+	uint64_t window_end;  /* last byte BARs may occupy */
 };
 
 extern const struct bus_device_ops pci_config_ops; /* ports 0xCF8-0xCFF */
 
-void pci_bus_init(struct pci_bus *p, struct bus *mmio);
+/* A bus whose BARs vmon assigns in [window_start, window_end] of `mmio`. */
+void pci_bus_init(struct pci_bus *p, struct bus *mmio, uint64_t window_start, uint64_t window_end);
 
 /* Fill the header of a type-0 device. */
 void pci_device_init(struct pci_device *d, uint16_t vendor, uint16_t device, uint32_t class_rev,

@@ -64,7 +64,7 @@ static int vm_wire_devices(struct vm *vm)
 	i8250_init(&vm->com1, &vm->com1_irq, console_output, &vm->console);
 	i8042_init(&vm->i8042, &vm->power, &vm->kbd_irq);
 	/* 00:00.0: the host bridge Linux's PCI sanity check looks for. */
-	pci_bus_init(&vm->pci, &vm->mmio);
+	pci_bus_init(&vm->pci, &vm->mmio, LAYOUT_PCI_WINDOW_START, LAYOUT_PCI_WINDOW_END);
 	vm->host_bridge.name = "pci-host";
 	pci_device_init(&vm->host_bridge, 0x1b36, 0x0008, 0x06000000, 0x1af4, 0x1100);
 	if (pci_bus_add(&vm->pci, &vm->host_bridge) < 0)
@@ -88,7 +88,7 @@ static int vm_wire_devices(struct vm *vm)
 	testdev_init(&vm->testdev, &vm->power);
 	ret = ret ?: bus_register(&vm->pio, TESTDEV_REPORT_PORT, TESTDEV_NR_PORTS, &testdev_pio_ops,
 				  &vm->testdev, "testdev");
-	ret = ret ?: bus_register(&vm->mmio, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE, &testdev_mmio_ops,
+	ret = ret ?: bus_register(&vm->mmio, LAYOUT_TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE, &testdev_mmio_ops,
 				  &vm->testdev, "testdev");
 	return ret;
 }

@@ -4,9 +4,9 @@
  * each legacy chip are the chip's own, in its header.)
  *
  *   0x0000_0000 - 0xbfff_ffff  RAM (up to 3 GiB; the rest from 4 GiB)
- *   0xd000_0000                test device (--testdev)                 devices/testdev.h
- *   0xd100_0000 + i * 0x1000   virtio-mmio device i, GSI virtio_mmio_gsi[i]
- *   0xe000_0000 - 0xfebf_ffff  PCI BAR window (ACPI _CRS)                bus/pci.h
+ *   0xd000_0000                test device (--testdev; its guests: tests/guest/guest.h)
+ *   0xd100_0000 + i * 0x1000   virtio-mmio device i, GSI virtio_mmio_gsis[i]
+ *   0xe000_0000 - 0xfebf_ffff  PCI BAR window (also in the DSDT's _CRS: boot/acpi.c)
  *   0xfec0_0000                IOAPIC
  *   0xfee0_0000                LAPIC
  *   0xfffb_c000 - 0xfffb_ffff  KVM's identity map and TSS (hv/kvm/vm.c)
@@ -20,8 +20,11 @@
 
 #include <stdint.h>
 
+#define LAYOUT_TESTDEV_MMIO_BASE 0xd0000000ULL
 #define LAYOUT_VIRTIO_MMIO_BASE 0xd1000000ULL
 #define LAYOUT_VIRTIO_MMIO_STRIDE 0x1000ULL
+#define LAYOUT_PCI_WINDOW_START 0xe0000000ULL
+#define LAYOUT_PCI_WINDOW_END 0xfebfffffULL
 #define LAYOUT_IOAPIC_ADDR 0xfec00000u
 #define LAYOUT_LAPIC_ADDR 0xfee00000u
 

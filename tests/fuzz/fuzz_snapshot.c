@@ -45,7 +45,7 @@ static void machine_build(struct machine *m)
 	m->rtc.now = fixed_now;
 	m->pm.power = &m->sink;
 	bus_init(&m->mmio, "mmio");
-	pci_bus_init(&m->pci, &m->mmio);
+	pci_bus_init(&m->pci, &m->mmio, 0xe0000000ULL, 0xfebfffffULL);
 	m->host.name = "pci-host";
 	pci_device_init(&m->host, 0x1b36, 0x0008, 0x06000000, 0x1af4, 0x1100);
 	m->dev.name = "pci-dev";

@@ -429,7 +429,7 @@ static struct pci_rig *rig_new(void)
 
 	bus_init(&r->mmio, "mmio");
 	assert_int_equal(bus_register(&r->mmio, 0xe0100000, 0x1000, &tag_ops, other_tag, "other"), 0);
-	pci_bus_init(&r->pci, &r->mmio);
+	pci_bus_init(&r->pci, &r->mmio, 0xe0000000ULL, 0xfebfffffULL);
 	r->host.name = "pci-host";
 	pci_device_init(&r->host, 0x1b36, 0x0008, 0x06000000, 0x1af4, 0x1100);
 	r->dev1.name = "dev1";

@@ -123,7 +123,7 @@ static int pci_setup(void **state)
 	gm.regions[0].host = ram;
 	nr_bells = bell_adds = bell_removes = 0;
 	bus_init(&mmio_bus, "mmio");
-	pci_bus_init(&pcibus, &mmio_bus);
+	pci_bus_init(&pcibus, &mmio_bus, 0xe0000000ULL, 0xfebfffffULL);
 	assert_int_equal(eventloop_init(&loop), 0);
 	memset(&rng, 0, sizeof(rng));
 	rng.throttle.timer_fd = -1;

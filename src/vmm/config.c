@@ -114,6 +114,7 @@ static const struct option options[] = {
 static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 {
 	struct disk_config d = { 0 };
+	const char *path = NULL, *serial = NULL;
 	char *save = NULL;
 
 	if (cfg->nr_disks == VMON_MAX_DISKS) {
@@ -122,7 +123,7 @@ static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen
 	}
 	for (char *tok = strtok_r(arg, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (!strncmp(tok, "path=", 5))
-			d.path = tok + 5;
+			path = tok + 5;
 		else if (!strcmp(tok, "readonly") || !strcmp(tok, "ro"))
 			d.readonly = true;
 		else if (!strcmp(tok, "transport=pci"))
@@ -134,18 +135,23 @@ static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen
 		else if (!strcmp(tok, "io_engine=io_uring") || !strcmp(tok, "io_engine=Async"))
 			d.sync = false;
 		else if (!strncmp(tok, "serial=", 7) && strlen(tok + 7) <= 20)
-			d.serial = tok + 7;
-		else if (!d.path && !strchr(tok, '='))
-			d.path = tok;
+			serial = tok + 7;
+		else if (!path && !strchr(tok, '='))
+			path = tok;
 		else {
 			snprintf(err, errlen, "--disk: cannot understand '%s' "
 				 "(path=FILE[,readonly][,serial=ID up to 20 chars][,io_engine=io_uring|sync])", tok);
 			return -EINVAL;
 		}
 	}
-	if (!d.path || !*d.path) {
+	if (!path || !*path) {
 		snprintf(err, errlen, "--disk: no path given");
 		return -EINVAL;
+	}
+	if (config_set(&d.path, path) || config_set(&d.serial, serial)) {
+		disk_config_clear(&d);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
 	cfg->disks[cfg->nr_disks++] = d;
 	return 0;
@@ -155,6 +161,7 @@ static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen
 static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 {
 	struct net_config n = { 0 };
+	const char *tap = NULL;
 	char *save = NULL;
 	bool user = false;
 
@@ -171,7 +178,7 @@ static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 		char end;
 
 		if (!strncmp(tok, "tap=", 4) && tok[4] && strlen(tok + 4) < 16) {
-			n.tap = tok + 4;
+			tap = tok + 4;
 		} else if (!strcmp(tok, "user")) {
 			user = true;
 		} else if (!strcmp(tok, "transport=pci") || !strcmp(tok, "transport=mmio")) {
@@ -193,12 +200,25 @@ static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 			return -EINVAL;
 		}
 	}
-	if (n.tap && (user || n.nr_fwd)) {
+	if (tap && (user || n.nr_fwd)) {
 		snprintf(err, errlen, "--net: tap= and user/hostfwd= do not go together");
 		return -EINVAL;
 	}
+	if (config_set(&n.tap, tap)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	cfg->nets[cfg->nr_nets++] = n;
 	return 0;
+}
+
+/* A string option's value, copied: the configuration owns its strings. */
+static int option_string(char **slot, const char *arg, char *err, size_t errlen)
+{
+	if (!config_set(slot, arg))
+		return 0;
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
 }
 
 static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *err, size_t errlen)
@@ -207,15 +227,15 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	long n;
 
 	switch (opt) {
-	case OPT_KERNEL: cfg->kernel = arg; break;
-	case OPT_INITRD: cfg->initrd = arg; break;
-	case OPT_CMDLINE: cfg->cmdline = arg; break;
-	case OPT_CONSOLE: cfg->console = arg; break;
+	case OPT_KERNEL: return option_string(&cfg->kernel, arg, err, errlen);
+	case OPT_INITRD: return option_string(&cfg->initrd, arg, err, errlen);
+	case OPT_CMDLINE: return option_string(&cfg->cmdline, arg, err, errlen);
+	case OPT_CONSOLE: return option_string(&cfg->console, arg, err, errlen);
+	case OPT_API_SOCK: return option_string(&cfg->api_sock, arg, err, errlen);
 	case OPT_HUGEPAGES: cfg->hugepages = true; break;
 	case OPT_NO_HOST_DECOMPRESS: cfg->no_host_decompress = true; break;
 	case OPT_NO_HOST_QUIRKS: cfg->host_quirks = false; break;
 	case OPT_TESTDEV: cfg->testdev = true; break;
-	case OPT_API_SOCK: cfg->api_sock = arg; break;
 	case OPT_NO_SECCOMP: seccomp_enabled = false; break;
 	case OPT_RNG:
 	case OPT_VIRTIO_CONSOLE: {
@@ -291,10 +311,11 @@ enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, ch
 	*cfg = (struct vm_config){
 		.memory = VMON_DEFAULT_MEMORY,
 		.cpus = 1,
-		.console = "stdio",
 		.host_quirks = true,
 		.log_level = LOG_WARN,
 	};
+	if (option_string(&cfg->console, "stdio", err, errlen))
+		return CONFIG_ERROR;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "vq", options, NULL)) != -1) {
@@ -345,4 +366,42 @@ char *config_guest_cmdline(const struct vm_config *cfg)
 	if (asprintf(&s, "%s%s%s", base, *quirks && *base ? " " : "", quirks) < 0)
 		return NULL;
 	return s;
+}
+
+int config_set(char **slot, const char *value)
+{
+	char *copy = value ? strdup(value) : NULL;
+
+	if (value && !copy)
+		return -ENOMEM;
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+void disk_config_clear(struct disk_config *d)
+{
+	free(d->path);
+	free(d->serial);
+	memset(d, 0, sizeof(*d));
+}
+
+void net_config_clear(struct net_config *n)
+{
+	free(n->tap);
+	memset(n, 0, sizeof(*n));
+}
+
+void config_clear(struct vm_config *cfg)
+{
+	for (int i = 0; i < cfg->nr_disks; i++)
+		disk_config_clear(&cfg->disks[i]);
+	for (int i = 0; i < cfg->nr_nets; i++)
+		net_config_clear(&cfg->nets[i]);
+	free(cfg->kernel);
+	free(cfg->initrd);
+	free(cfg->cmdline);
+	free(cfg->console);
+	free(cfg->api_sock);
+	memset(cfg, 0, sizeof(*cfg));
 }

@@ -1,4 +1,4 @@
-/* The VM's configuration, from the command line (and later the API and config files). */
+/* The VM's configuration, from the command line (and later the API and config files). It owns its strings. */
 #ifndef VMON_CONFIG_H
 #define VMON_CONFIG_H
 
@@ -20,10 +20,10 @@ enum virtio_transport { TRANSPORT_DEFAULT, TRANSPORT_MMIO, TRANSPORT_PCI };
 
 struct disk_config {
 	enum virtio_transport transport;
-	const char *path;
+	char *path;
 	bool readonly;
 	bool sync;          /* io_engine=sync: no io_uring */
-	const char *serial;
+	char *serial;
 	struct rate_limiter_spec limiter;
 };
 
@@ -31,7 +31,7 @@ struct disk_config {
 
 struct net_config {
 	enum virtio_transport transport;
-	const char *tap;    /* TAP interface name (created if missing); NULL: user-mode (slirp) */
+	char *tap;          /* TAP interface name (created if missing); NULL: user-mode (slirp) */
 	uint8_t mac[6];
 	bool has_mac;
 	uint16_t mtu;       /* 0: the driver's default */
@@ -41,12 +41,12 @@ struct net_config {
 };
 
 struct vm_config {
-	const char *kernel;
-	const char *initrd;
-	const char *cmdline;     /* NULL: the default command line */
+	char *kernel;
+	char *initrd;
+	char *cmdline;           /* NULL: the default command line */
 	uint64_t memory;
 	int cpus;
-	const char *console;     /* "stdio", "file:PATH", "none" */
+	char *console;           /* "stdio", "file:PATH", "none" */
 	bool hugepages;
 	bool thp;                /* transparent huge pages (madvise) */
 	bool track_dirty_pages;  /* KVM dirty-page log on every memory slot */
@@ -66,17 +66,26 @@ struct vm_config {
 	bool no_net;             /* --net none: no default user-mode interface */
 	enum virtio_transport transport; /* for devices that do not choose: mmio unless set */
 	int log_level;
-	const char *api_sock;     /* also serve the management API there */
+	char *api_sock;          /* also serve the management API there */
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_ERROR };
 
 /*
  * Parse `vmon run ...` style arguments (argv[0] is the subcommand). Prints help/version
- * itself (CONFIG_EXIT_OK) or writes the problem into err (CONFIG_ERROR).
+ * itself (CONFIG_EXIT_OK) or writes the problem into err (CONFIG_ERROR). Whatever the
+ * result, config_clear() frees what cfg holds afterwards.
  */
 enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, char *err,
 				size_t errlen);
+
+/* Replace the string in *slot by a copy of value (NULL: none). 0 or -ENOMEM. */
+int config_set(char **slot, const char *value) __must_check;
+
+/* Free what an entry or the whole configuration holds; it is left zeroed. */
+void disk_config_clear(struct disk_config *d);
+void net_config_clear(struct net_config *n);
+void config_clear(struct vm_config *cfg);
 
 /* The command line the guest gets: the user's or the default, plus host quirks. malloc'd. */
 char *config_guest_cmdline(const struct vm_config *cfg);

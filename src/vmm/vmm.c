@@ -61,29 +61,41 @@ static int spec_cmdline(const struct vm_spec *s, char **out)
 	return 0;
 }
 
-static void spec_add_drive(struct vm_config *cfg, struct spec_drive *d)
+static int spec_add_drive(struct vm_config *cfg, struct spec_drive *d)
 {
-	d->cfg_index = cfg->nr_disks;
-	cfg->disks[cfg->nr_disks++] = (struct disk_config){
-		.path = d->path, .readonly = d->readonly, .sync = d->sync,
-		.serial = d->id[0] && strlen(d->id) <= 20 ? d->id : NULL,
-		.limiter = d->limiter,
-	};
+	struct disk_config *c = &cfg->disks[cfg->nr_disks++];
+
+	d->cfg_index = cfg->nr_disks - 1;
+	*c = (struct disk_config){ .readonly = d->readonly, .sync = d->sync, .limiter = d->limiter };
+	if (config_set(&c->path, d->path) ||
+	    config_set(&c->serial, d->id[0] && strlen(d->id) <= 20 ? d->id : NULL))
+		return -ENOMEM;
+	return 0;
 }
 
-/* The vm_config the spec describes; its strings point into the spec. */
+static int spec_add_net(struct vm_config *cfg, const struct spec_net *s)
+{
+	struct net_config *n = &cfg->nets[cfg->nr_nets++];
+
+	memcpy(n->mac, s->mac, 6);
+	n->has_mac = s->has_mac;
+	n->mtu = s->has_mtu ? s->mtu : 0;
+	n->rx_limiter = s->rx;
+	n->tx_limiter = s->tx;
+	return config_set(&n->tap, s->tap);
+}
+
+/* The vm_config the spec describes, with its own copies of the strings. */
 static int spec_to_config(struct vmm *vmm)
 {
 	struct vm_spec *s = &vmm->spec;
 	struct vm_config *cfg = &vmm->cfg;
 	int ret;
 
+	config_clear(cfg);
 	*cfg = (struct vm_config){
-		.kernel = s->kernel,
-		.initrd = s->initrd[0] ? s->initrd : NULL,
 		.memory = s->mem_mib * MiB,
 		.cpus = s->vcpus,
-		.console = "stdio",
 		.hugepages = s->huge_pages == HUGE_2M,
 		.thp = s->huge_pages == HUGE_THP,
 		.track_dirty_pages = s->track_dirty_pages,
@@ -93,34 +105,23 @@ static int spec_to_config(struct vmm *vmm)
 		.rng = s->entropy,
 		.rng_limiter = s->entropy_limiter,
 	};
-	free(vmm->cmdline_buf);
-	vmm->cmdline_buf = NULL;
-	ret = spec_cmdline(s, &vmm->cmdline_buf);
-	if (ret)
-		return ret;
-	cfg->cmdline = vmm->cmdline_buf;
-	if (s->serial_out[0]) {
-		snprintf(vmm->console_buf, sizeof(vmm->console_buf), "file:%s", s->serial_out);
-		cfg->console = vmm->console_buf;
-	}
+	ret = spec_cmdline(s, &cfg->cmdline);
+	ret = ret ?: config_set(&cfg->kernel, s->kernel);
+	ret = ret ?: config_set(&cfg->initrd, s->initrd[0] ? s->initrd : NULL);
+	if (!ret && s->serial_out[0])
+		ret = asprintf(&cfg->console, "file:%s", s->serial_out) < 0 ? -ENOMEM : 0;
+	else if (!ret)
+		ret = config_set(&cfg->console, "stdio");
 	/* The root drive is the guest's first disk: /dev/vda. */
-	for (int i = 0; i < s->nr_drives; i++)
+	for (int i = 0; !ret && i < s->nr_drives; i++)
 		if (s->drives[i].root)
-			spec_add_drive(cfg, &s->drives[i]);
-	for (int i = 0; i < s->nr_drives; i++)
+			ret = spec_add_drive(cfg, &s->drives[i]);
+	for (int i = 0; !ret && i < s->nr_drives; i++)
 		if (!s->drives[i].root)
-			spec_add_drive(cfg, &s->drives[i]);
-	for (int i = 0; i < s->nr_nets; i++) {
-		struct net_config *n = &cfg->nets[cfg->nr_nets++];
-
-		n->tap = s->nets[i].tap;
-		memcpy(n->mac, s->nets[i].mac, 6);
-		n->has_mac = s->nets[i].has_mac;
-		n->mtu = s->nets[i].has_mtu ? s->nets[i].mtu : 0;
-		n->rx_limiter = s->nets[i].rx;
-		n->tx_limiter = s->nets[i].tx;
-	}
-	return 0;
+			ret = spec_add_drive(cfg, &s->drives[i]);
+	for (int i = 0; !ret && i < s->nr_nets; i++)
+		ret = spec_add_net(cfg, &s->nets[i]);
+	return ret;
 }
 
 /* vm_build from the spec; the thread that runs it owns the new VM's setup. Lock held. */
@@ -356,8 +357,7 @@ void vmm_destroy(struct vmm *vmm)
 	metrics_stop(&vmm->metrics);
 	free(vmm->spec.boot_args);
 	vmm->spec.boot_args = NULL;
-	free(vmm->cmdline_buf);
-	vmm->cmdline_buf = NULL;
+	config_clear(&vmm->cfg);
 	if (vmm->start_fd >= 0)
 		close(vmm->start_fd);
 	vmm->start_fd = -1;

@@ -66,10 +66,8 @@ struct vmm {
 	enum vmm_state state;
 	char id[SPEC_ID_MAX];
 	struct vm_spec spec;
-	struct vm_config cfg;     /* made from spec at start; points into it */
+	struct vm_config cfg;     /* made from spec at start */
 	struct vm vm;
-	char *cmdline_buf;        /* the guest command line cfg points to */
-	char console_buf[PATH_MAX + 8];
 	int start_fd;             /* eventfd: InstanceStart asks the main thread to build the VM */
 	bool main_waiting;        /* the main thread sits in vmm_wait_start() */
 	bool start_requested, start_done;

@@ -101,7 +101,7 @@ int main(int argc, char **argv)
 	}
 	log_threshold = (enum log_level)cfg.log_level;
 	block_signals();
-	int status = cfg.api_sock ? vmm_run_cli(&cfg, cfg.api_sock) : run(&cfg);
+	int status = cfg.api_sock ? vmm_run_cli(&cfg) : run(&cfg);
 	config_clear(&cfg);
 	return status;
 }

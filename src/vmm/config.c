@@ -1,4 +1,4 @@
-/* Command-line parsing for `vmon run`, and the guest command line vmon builds. */
+/* The VM configuration: `vmon run`'s command line into it, its strings, the guest command line. */
 
 #include "vmm/config.h"
 
@@ -110,6 +110,15 @@ static const struct option options[] = {
 	{ 0 },
 };
 
+/* The API's id for an entry the command line made: "drive0", "net1", ... */
+static int index_id(char **slot, const char *kind, int index)
+{
+	char id[24];
+
+	snprintf(id, sizeof(id), "%s%d", kind, index);
+	return config_set(slot, id);
+}
+
 /* "path=FILE[,readonly][,serial=ID]" or just "FILE". The string is modified in place. */
 static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 {
@@ -148,7 +157,9 @@ static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen
 		snprintf(err, errlen, "--disk: no path given");
 		return -EINVAL;
 	}
-	if (config_set(&d.path, path) || config_set(&d.serial, serial)) {
+	/* The API knows the disk by its serial, as the guest does, or by its place. */
+	if (config_set(&d.path, path) || config_set(&d.serial, serial) ||
+	    (serial ? config_set(&d.id, serial) : index_id(&d.id, "drive", cfg->nr_disks))) {
 		disk_config_clear(&d);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -204,7 +215,8 @@ static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 		snprintf(err, errlen, "--net: tap= and user/hostfwd= do not go together");
 		return -EINVAL;
 	}
-	if (config_set(&n.tap, tap)) {
+	if (config_set(&n.tap, tap) || index_id(&n.id, "net", cfg->nr_nets)) {
+		net_config_clear(&n);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -344,8 +356,13 @@ enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, ch
 		return CONFIG_ERROR;
 	}
 	/* Like QEMU: one user-mode interface unless the user chose otherwise. */
-	if (!cfg->nr_nets && !cfg->no_net)
+	if (!cfg->nr_nets && !cfg->no_net) {
+		if (index_id(&cfg->nets[0].id, "net", 0)) {
+			snprintf(err, errlen, "out of memory");
+			return CONFIG_ERROR;
+		}
 		cfg->nr_nets = 1;
+	}
 	if (cfg->no_net && cfg->nr_nets) {
 		snprintf(err, errlen, "--net none and another --net do not go together");
 		return CONFIG_ERROR;
@@ -357,15 +374,79 @@ enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, ch
 	return CONFIG_OK;
 }
 
-char *config_guest_cmdline(const struct vm_config *cfg)
+static const struct disk_config *config_root(const struct vm_config *cfg)
 {
-	const char *base = cfg->cmdline ? cfg->cmdline : DEFAULT_CMDLINE;
-	const char *quirks = cfg->host_quirks && host_is_pvm() ? PVM_HOST_CMDLINE : "";
+	for (int i = 0; i < cfg->nr_disks; i++)
+		if (cfg->disks[i].root)
+			return &cfg->disks[i];
+	return NULL;
+}
+
+/*
+ * Firecracker's words for the root drive after the user's: root=/dev/vda (or PARTUUID=) and
+ * ro/rw. Without a user's command line they stand alone, vmon's default gives way.
+ */
+static char *root_cmdline(const struct vm_config *cfg, const struct disk_config *root)
+{
+	const char *user = cfg->cmdline;
 	char *s;
 
-	if (asprintf(&s, "%s%s%s", base, *quirks && *base ? " " : "", quirks) < 0)
+	if (asprintf(&s, "%s%sroot=%s%s %s", user ? user : "", user ? " " : "",
+		     root->partuuid ? "PARTUUID=" : "/dev/vda", root->partuuid ? root->partuuid : "",
+		     root->readonly ? "ro" : "rw") < 0)
 		return NULL;
 	return s;
+}
+
+char *config_guest_cmdline(const struct vm_config *cfg)
+{
+	const struct disk_config *root = config_root(cfg);
+	const char *quirks = cfg->host_quirks && host_is_pvm() ? PVM_HOST_CMDLINE : "";
+	char *with_root = NULL, *s;
+
+	if (root && !(with_root = root_cmdline(cfg, root)))
+		return NULL;
+	const char *base = with_root ? with_root : cfg->cmdline ? cfg->cmdline : DEFAULT_CMDLINE;
+	if (asprintf(&s, "%s%s%s", base, *quirks && *base ? " " : "", quirks) < 0)
+		s = NULL;
+	free(with_root);
+	return s;
+}
+
+/* Take disks[from] out and put it back in at index to, the others keeping their order. */
+static void disk_move(struct vm_config *cfg, int from, int to)
+{
+	struct disk_config d = cfg->disks[from];
+
+	if (from < to)
+		memmove(&cfg->disks[from], &cfg->disks[from + 1], (size_t)(to - from) * sizeof(d));
+	else
+		memmove(&cfg->disks[to + 1], &cfg->disks[to], (size_t)(from - to) * sizeof(d));
+	cfg->disks[to] = d;
+}
+
+/*
+ * Invariant: disks[1..] are in the API's order and disks[0] is listed at root_listed (0: in
+ * place). Put disks[0] back first, since the root may have changed after a failed start.
+ */
+void config_root_first(struct vm_config *cfg)
+{
+	disk_move(cfg, 0, cfg->root_listed);
+	cfg->root_listed = 0;
+	for (int i = 0; i < cfg->nr_disks; i++) {
+		if (cfg->disks[i].root) {
+			disk_move(cfg, i, 0);
+			cfg->root_listed = i;
+			return;
+		}
+	}
+}
+
+int config_disk_listed(const struct vm_config *cfg, int pos)
+{
+	if (pos == cfg->root_listed)
+		return 0;
+	return pos < cfg->root_listed ? pos + 1 : pos;
 }
 
 int config_set(char **slot, const char *value)
@@ -381,13 +462,16 @@ int config_set(char **slot, const char *value)
 
 void disk_config_clear(struct disk_config *d)
 {
+	free(d->id);
 	free(d->path);
 	free(d->serial);
+	free(d->partuuid);
 	memset(d, 0, sizeof(*d));
 }
 
 void net_config_clear(struct net_config *n)
 {
+	free(n->id);
 	free(n->tap);
 	memset(n, 0, sizeof(*n));
 }
@@ -403,5 +487,8 @@ void config_clear(struct vm_config *cfg)
 	free(cfg->cmdline);
 	free(cfg->console);
 	free(cfg->api_sock);
+	free(cfg->log_path);
+	free(cfg->log_module);
+	free(cfg->metrics_path);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -127,8 +127,8 @@ int vmm_main(int argc, char **argv)
 		fprintf(stderr, "vmon: give --api-sock PATH, or --config-file FILE --no-api (see vmon --help)\n");
 		return VMON_EXIT_USAGE;
 	}
-	if (id && (!*id || strlen(id) >= SPEC_ID_MAX)) {
-		fprintf(stderr, "vmon: --id: use 1 to %d characters\n", SPEC_ID_MAX - 1);
+	if (id && (!*id || strlen(id) >= VMON_ID_MAX)) {
+		fprintf(stderr, "vmon: --id: use 1 to %d characters\n", VMON_ID_MAX - 1);
 		return VMON_EXIT_USAGE;
 	}
 	if (level >= LOG_OFF)
@@ -141,7 +141,7 @@ int vmm_main(int argc, char **argv)
 		fprintf(stderr, "vmon: out of memory or file descriptors\n");
 		status = VMON_EXIT_SETUP;
 	} else {
-		vmm->spec.log_level = log_threshold;
+		vmm->cfg.log_level = log_threshold;
 		status = vmm_serve(vmm, api_sock, config, metrics);
 	}
 	if (vmm)
@@ -150,19 +150,19 @@ int vmm_main(int argc, char **argv)
 	return status;
 }
 
-/* Build the command line's VM, then serve it through the API until it stops. */
-static int vmm_serve_cli(struct vmm *vmm, const struct vm_config *cfg, const char *api_sock)
+/* Build the command line's VM from the configuration the VMM took over, then serve it. */
+static int vmm_serve_cli(struct vmm *vmm)
 {
 	char err[512] = "";
 	struct api_server *api;
 
-	if (vm_build(&vmm->vm, cfg, err, sizeof(err))) {
+	if (vm_build(&vmm->vm, &vmm->cfg, err, sizeof(err))) {
 		fprintf(stderr, "vmon: %s\n", err);
 		return VMON_EXIT_SETUP;
 	}
 	vmm->vm.api_lock = &vmm->lock;
-	vmm_adopt(vmm, cfg);
-	if (!(api = api_server_start(vmm, api_sock, err, sizeof(err)))) {
+	vmm->state = VMM_RUNNING;
+	if (!(api = api_server_start(vmm, vmm->cfg.api_sock, err, sizeof(err)))) {
 		fprintf(stderr, "vmon: %s\n", err);
 		vm_destroy(&vmm->vm);
 		return VMON_EXIT_SETUP;
@@ -170,7 +170,7 @@ static int vmm_serve_cli(struct vmm *vmm, const struct vm_config *cfg, const cha
 	return vmm_finish(vmm, api);
 }
 
-int vmm_run_cli(const struct vm_config *cfg, const char *api_sock)
+int vmm_run_cli(struct vm_config *cfg)
 {
 	struct vmm *vmm = malloc(sizeof(*vmm));
 	int status;
@@ -179,7 +179,8 @@ int vmm_run_cli(const struct vm_config *cfg, const char *api_sock)
 		fprintf(stderr, "vmon: out of memory or file descriptors\n");
 		status = VMON_EXIT_SETUP;
 	} else {
-		status = vmm_serve_cli(vmm, cfg, api_sock);
+		vmm_adopt(vmm, cfg);
+		status = vmm_serve_cli(vmm);
 	}
 	if (vmm)
 		vmm_destroy(vmm);

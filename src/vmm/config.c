@@ -57,7 +57,7 @@ void config_usage(FILE *out)
 		"  --net SPEC           virtio-net: user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... (the\n"
 		"                       default: NAT through libslirp, guest 10.0.2.15, DHCP),\n"
 		"                       tap=NAME (created if missing), or none; add ,mac=MAC\n"
-		"                       and ,transport=mmio|pci\n"
+		"                       ,mtu=N (68-65535) and ,transport=mmio|pci\n"
 		"  --rng[=transport=T]  virtio-rng entropy device\n"
 		"  --virtio-transport T mmio (default) or pci, for devices without transport=\n"
 		"  --virtio-console[=transport=T]  virtio-console (hvc0) on the console; boot with\n"
@@ -168,7 +168,21 @@ static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen
 	return 0;
 }
 
-/* "user[,hostfwd=...]", "tap=NAME", "none", each with [,mac=MAC]. Modifies the string. */
+/* The range the API accepts: IPv4's minimum up to what virtio-net's config field holds. */
+static int parse_mtu(const char *s, uint16_t *mtu)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < 68 || v > 65535)
+		return -EINVAL;
+	*mtu = (uint16_t)v;
+	return 0;
+}
+
+/* "user[,hostfwd=...]", "tap=NAME", "none", each with [,mac=MAC][,mtu=N]. Modifies the string. */
 static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 {
 	struct net_config n = { 0 };
@@ -205,6 +219,11 @@ static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 			for (int i = 0; i < 6; i++)
 				n.mac[i] = (uint8_t)m[i];
 			n.has_mac = true;
+		} else if (!strncmp(tok, "mtu=", 4)) {
+			if (parse_mtu(tok + 4, &n.mtu)) {
+				snprintf(err, errlen, "--net: mtu '%s': use 68 to 65535", tok + 4);
+				return -EINVAL;
+			}
 		} else {
 			snprintf(err, errlen, "--net: cannot understand '%s' (user[,hostfwd=tcp:[ADDR]:PORT-"
 				 "[ADDR]:PORT], tap=NAME up to 15 chars, none; mac=unicast MAC)", tok);

@@ -48,10 +48,24 @@ static int exec_ctl(char **argv)
 	return VMON_EXIT_SETUP;
 }
 
+/* vmon run without the API: build, run, tear down. */
+static int run(const struct vm_config *cfg)
+{
+	char err[512] = "";
+	struct vm vm;
+
+	if (vm_build(&vm, cfg, err, sizeof(err))) {
+		fprintf(stderr, "vmon: %s\n", err);
+		return VMON_EXIT_SETUP;
+	}
+	int status = vm_run(&vm);
+	vm_destroy(&vm);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct vm_config cfg;
-	struct vm vm;
 	char err[512] = "";
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -76,23 +90,18 @@ int main(int argc, char **argv)
 	}
 	switch (config_parse(&cfg, argc - 1, argv + 1, err, sizeof(err))) {
 	case CONFIG_EXIT_OK:
+		config_clear(&cfg);
 		return 0;
 	case CONFIG_ERROR:
 		fprintf(stderr, "vmon: %s\n", err);
+		config_clear(&cfg);
 		return VMON_EXIT_USAGE;
 	case CONFIG_OK:
 		break;
 	}
 	log_threshold = (enum log_level)cfg.log_level;
 	block_signals();
-	if (cfg.api_sock)
-		return vmm_run_cli(&cfg, cfg.api_sock);
-
-	if (vm_build(&vm, &cfg, err, sizeof(err))) {
-		fprintf(stderr, "vmon: %s\n", err);
-		return VMON_EXIT_SETUP;
-	}
-	int status = vm_run(&vm);
-	vm_destroy(&vm);
+	int status = cfg.api_sock ? vmm_run_cli(&cfg) : run(&cfg);
+	config_clear(&cfg);
 	return status;
 }

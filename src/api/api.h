@@ -69,6 +69,9 @@ uint64_t api_uint(const json_t *obj, const char *name, uint64_t def);
 /* Copy a string field into a fixed buffer; false (and a fault) if it does not fit. */
 bool api_copy(char *dst, size_t len, const json_t *obj, const char *name, struct api_reply *r);
 
+/* The same checks, into *dst as a malloc'd copy ("" or absent: NULL); *dst is replaced. */
+bool api_dup(char **dst, size_t len, const json_t *obj, const char *name, struct api_reply *r);
+
 /* The {id} of the path equals the body's `field`, and is a usable id. */
 bool api_same_id(const char *path_id, const json_t *body, const char *field, struct api_reply *r);
 
@@ -93,10 +96,10 @@ void api_logger(struct vmm *, enum api_method, const char *, json_t *, struct ap
 void api_metrics(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 
 /* The resources' views for GET /vm/config (and the config file's format). */
-json_t *api_boot_source_json(const struct vm_spec *s);
-json_t *api_machine_config_json(const struct vm_spec *s);
-json_t *api_drives_json(const struct vm_spec *s);
-json_t *api_network_json(const struct vm_spec *s);
+json_t *api_boot_source_json(const struct vm_config *c);
+json_t *api_machine_config_json(const struct vm_config *c);
+json_t *api_drives_json(const struct vm_config *c);
+json_t *api_network_json(const struct vm_config *c);
 
 /* --- the transport (server.c) --- */
 struct api_server;

@@ -27,48 +27,58 @@ static bool readable(const char *what, const char *path, struct api_reply *r)
 	return true;
 }
 
+/* The new strings go in; the old ones go out with the locals. */
+static void boot_swap(char **a, char **b)
+{
+	char *t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
 void api_boot_source(struct vmm *vmm, enum api_method m, const char *id, json_t *body,
 		     struct api_reply *r)
 {
-	struct vm_spec *s = &vmm->spec;
-	char kernel[PATH_MAX], initrd[PATH_MAX];
-	const char *args;
+	struct vm_config *c = &vmm->cfg;
+	char *kernel = NULL, *initrd = NULL, *args = NULL;
+	const char *a;
 
 	if (vmm->state != VMM_NOT_STARTED) {
 		api_bad(r, API_PREBOOT_ONLY);
 		return;
 	}
-	if (!api_check(body, fields, r) || !api_copy(kernel, sizeof(kernel), body, "kernel_image_path", r) ||
-	    !api_copy(initrd, sizeof(initrd), body, "initrd_path", r))
-		return;
-	if (!readable("kernel", kernel, r) || (initrd[0] && !readable("initrd", initrd, r)))
-		return;
-	args = api_str(body, "boot_args", NULL);
-	if (args && strlen(args) != json_string_length(json_object_get(body, "boot_args"))) {
+	if (!api_check(body, fields, r) || !api_dup(&kernel, PATH_MAX, body, "kernel_image_path", r) ||
+	    !api_dup(&initrd, PATH_MAX, body, "initrd_path", r))
+		goto out;
+	if (!readable("kernel", kernel ? kernel : "", r) || (initrd && !readable("initrd", initrd, r)))
+		goto out;
+	a = api_str(body, "boot_args", NULL);
+	if (a && strlen(a) != json_string_length(json_object_get(body, "boot_args"))) {
 		api_bad(r, "The kernel command line contains a NUL character.");
-		return;
+		goto out;
 	}
-	char *copy = args ? strdup(args) : NULL;
-	if (args && !copy) {
+	if (a && !(args = strdup(a))) {
 		api_fault(r, 500, "Out of memory.");
-		return;
+		goto out;
 	}
-	free(s->boot_args);
-	s->boot_args = copy;
-	memcpy(s->kernel, kernel, sizeof(kernel));
-	memcpy(s->initrd, initrd, sizeof(initrd));
-	s->has_boot = true;
+	boot_swap(&c->kernel, &kernel);
+	boot_swap(&c->initrd, &initrd);
+	boot_swap(&c->cmdline, &args);
 	api_no_content(r);
+out:
+	free(kernel);
+	free(initrd);
+	free(args);
 }
 
-json_t *api_boot_source_json(const struct vm_spec *s)
+json_t *api_boot_source_json(const struct vm_config *c)
 {
-	if (!s->has_boot)
+	if (!c->kernel)
 		return json_null();
-	json_t *o = json_pack("{s:s}", "kernel_image_path", s->kernel);
-	if (o && s->initrd[0])
-		json_object_set_new(o, "initrd_path", json_string(s->initrd));
-	if (o && s->boot_args)
-		json_object_set_new(o, "boot_args", json_string(s->boot_args));
+	json_t *o = json_pack("{s:s}", "kernel_image_path", c->kernel);
+	if (o && c->initrd)
+		json_object_set_new(o, "initrd_path", json_string(c->initrd));
+	if (o && c->cmdline)
+		json_object_set_new(o, "boot_args", json_string(c->cmdline));
 	return o;
 }

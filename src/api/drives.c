@@ -27,10 +27,10 @@ static const struct api_field fields_patch[] = {
 	{ 0 },
 };
 
-static int drive_find(const struct vm_spec *s, const char *id)
+static int drive_find(const struct vm_config *c, const char *id)
 {
-	for (int i = 0; i < s->nr_drives; i++)
-		if (!strcmp(s->drives[i].id, id))
+	for (int i = 0; i < c->nr_disks; i++)
+		if (!strcmp(c->disks[i].id, id))
 			return i;
 	return -1;
 }
@@ -42,8 +42,8 @@ bool api_same_id(const char *path_id, const json_t *body, const char *field, str
 		api_bad(r, "The id from the path does not match the id from the body!");
 		return false;
 	}
-	if (!*path_id || strlen(path_id) >= SPEC_ID_MAX) {
-		api_bad(r, "Invalid id: use 1 to %d characters.", SPEC_ID_MAX - 1);
+	if (!*path_id || strlen(path_id) >= VMON_ID_MAX) {
+		api_bad(r, "Invalid id: use 1 to %d characters.", VMON_ID_MAX - 1);
 		return false;
 	}
 	return true;
@@ -68,22 +68,23 @@ static bool drive_file_ok(const char *path, bool readonly, struct api_reply *r)
 	return ok;
 }
 
-static bool drive_parse(const json_t *body, struct spec_drive *d, struct api_reply *r)
+/* The body as a disk; on failure what d holds is still for the caller to free. */
+static bool drive_parse(const json_t *body, struct disk_config *d, struct api_reply *r)
 {
 	const char *cache = api_str(body, "cache_type", "Unsafe");
 	const char *engine = api_str(body, "io_engine", "Sync");
 
 	memset(d, 0, sizeof(*d));
-	if (!api_copy(d->id, sizeof(d->id), body, "drive_id", r) ||
-	    !api_copy(d->path, sizeof(d->path), body, "path_on_host", r) ||
-	    !api_copy(d->partuuid, sizeof(d->partuuid), body, "partuuid", r) ||
+	if (!api_dup(&d->id, VMON_ID_MAX, body, "drive_id", r) ||
+	    !api_dup(&d->path, PATH_MAX, body, "path_on_host", r) ||
+	    !api_dup(&d->partuuid, VMON_ID_MAX, body, "partuuid", r) ||
 	    !api_rate_limiter(json_object_get(body, "rate_limiter"), "rate_limiter", &d->limiter, r))
 		return false;
 	if (json_object_get(body, "socket") && !json_is_null(json_object_get(body, "socket"))) {
 		api_bad(r, "vhost-user block devices (\"socket\") are not supported by vmon.");
 		return false;
 	}
-	if (!d->path[0]) {
+	if (!d->path) {
 		api_bad(r, "Unable to create the block device: \"path_on_host\" is required.");
 		return false;
 	}
@@ -101,40 +102,57 @@ static bool drive_parse(const json_t *body, struct spec_drive *d, struct api_rep
 	d->readonly = api_bool(body, "is_read_only", false);
 	d->writeback = !strcmp(cache, "Writeback");
 	d->sync = !strcmp(engine, "Sync");
+	/* The guest reads the drive_id as the disk's serial where it fits virtio's 20 bytes. */
+	if (strlen(d->id) <= 20 && config_set(&d->serial, d->id)) {
+		api_fault(r, 500, "Out of memory.");
+		return false;
+	}
 	return drive_file_ok(d->path, d->readonly, r);
+}
+
+/* One root drive at most, and room for a new one. */
+static bool drive_fits(const struct vm_config *c, int i, const struct disk_config *d,
+		       struct api_reply *r)
+{
+	for (int j = 0; d->root && j < c->nr_disks; j++) {
+		if (j != i && c->disks[j].root) {
+			api_bad(r, "A root block device already exists!");
+			return false;
+		}
+	}
+	if (i < 0 && c->nr_disks == VMON_MAX_DISKS) {
+		api_bad(r, "Unable to add the drive: vmon supports at most %d drives.", VMON_MAX_DISKS);
+		return false;
+	}
+	return true;
 }
 
 static void drive_put(struct vmm *vmm, const char *id, json_t *body, struct api_reply *r)
 {
-	struct vm_spec *s = &vmm->spec;
-	struct spec_drive d;
-	int i = drive_find(s, id);
+	struct vm_config *c = &vmm->cfg;
+	struct disk_config d;
+	int i = drive_find(c, id);
 
-	if (!api_check(body, fields_put, r) || !api_same_id(id, body, "drive_id", r) ||
-	    !drive_parse(body, &d, r))
+	if (!api_check(body, fields_put, r) || !api_same_id(id, body, "drive_id", r))
 		return;
-	for (int j = 0; d.root && j < s->nr_drives; j++) {
-		if (j != i && s->drives[j].root) {
-			api_bad(r, "A root block device already exists!");
-			return;
-		}
-	}
-	if (i < 0 && s->nr_drives == VMON_MAX_DISKS) {
-		api_bad(r, "Unable to add the drive: vmon supports at most %d drives.", VMON_MAX_DISKS);
+	if (!drive_parse(body, &d, r) || !drive_fits(c, i, &d, r)) {
+		disk_config_clear(&d);
 		return;
 	}
 	if (i < 0)
-		i = s->nr_drives++;
-	s->drives[i] = d;
+		i = c->nr_disks++;
+	else
+		disk_config_clear(&c->disks[i]);
+	c->disks[i] = d;
 	api_no_content(r);
 }
 
 static void drive_patch(struct vmm *vmm, const char *id, json_t *body, struct api_reply *r)
 {
-	struct vm_spec *s = &vmm->spec;
+	struct vm_config *c = &vmm->cfg;
 	struct rate_limiter_spec rl;
 	char path[PATH_MAX], err[512];
-	int i = drive_find(s, id);
+	int i = drive_find(c, id);
 
 	if (!api_check(body, fields_patch, r) || !api_same_id(id, body, "drive_id", r))
 		return;
@@ -145,7 +163,7 @@ static void drive_patch(struct vmm *vmm, const char *id, json_t *body, struct ap
 	if (!api_copy(path, sizeof(path), body, "path_on_host", r) ||
 	    !api_rate_limiter(json_object_get(body, "rate_limiter"), "rate_limiter", &rl, r))
 		return;
-	if (path[0] && !drive_file_ok(path, s->drives[i].readonly, r))
+	if (path[0] && !drive_file_ok(path, c->disks[i].readonly, r))
 		return;
 	if (path[0] && vmm_drive_update(vmm, i, path, err, sizeof(err))) {
 		api_bad(r, "Unable to patch the block device: %s", err);
@@ -171,19 +189,20 @@ void api_drives(struct vmm *vmm, enum api_method m, const char *id, json_t *body
 		drive_patch(vmm, id, body, r);
 }
 
-json_t *api_drives_json(const struct vm_spec *s)
+/* In the order the drives were PUT (the root drive is disks[0] once started). */
+json_t *api_drives_json(const struct vm_config *c)
 {
 	json_t *a = json_array();
 
-	for (int i = 0; a && i < s->nr_drives; i++) {
-		const struct spec_drive *d = &s->drives[i];
+	for (int pos = 0; a && pos < c->nr_disks; pos++) {
+		const struct disk_config *d = &c->disks[config_disk_listed(c, pos)];
 		json_t *o = json_pack("{s:s, s:b, s:s, s:b, s:s, s:o, s:s}", "drive_id", d->id,
 				      "is_root_device", d->root, "cache_type",
 				      d->writeback ? "Writeback" : "Unsafe", "is_read_only", d->readonly,
 				      "path_on_host", d->path, "rate_limiter",
 				      api_rate_limiter_json(&d->limiter), "io_engine",
 				      d->sync ? "Sync" : "Async");
-		if (o && d->partuuid[0])
+		if (o && d->partuuid)
 			json_object_set_new(o, "partuuid", json_string(d->partuuid));
 		json_array_append_new(a, o);
 	}

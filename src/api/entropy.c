@@ -18,7 +18,7 @@ void api_entropy(struct vmm *vmm, enum api_method m, const char *id, json_t *bod
 	if (!api_check(body, fields, r) ||
 	    !api_rate_limiter(json_object_get(body, "rate_limiter"), "rate_limiter", &rl, r))
 		return;
-	vmm->spec.entropy = true;
-	vmm->spec.entropy_limiter = rl;
+	vmm->cfg.rng = true;
+	vmm->cfg.rng_limiter = rl;
 	api_no_content(r);
 }

@@ -124,19 +124,42 @@ uint64_t api_uint(const json_t *obj, const char *name, uint64_t def)
 	return json_is_integer(v) && json_integer_value(v) >= 0 ? (uint64_t)json_integer_value(v) : def;
 }
 
-bool api_copy(char *dst, size_t len, const json_t *obj, const char *name, struct api_reply *r)
+/* A string field that fits in len bytes with its NUL and has none inside; NULL and a fault if not. */
+static const char *api_str_fits(const json_t *obj, const char *name, size_t len, struct api_reply *r)
 {
 	const char *s = api_str(obj, name, "");
 
 	if (strlen(s) >= len) {
 		api_bad(r, "The value of `%s` is too long (at most %zu bytes).", name, len - 1);
-		return false;
+		return NULL;
 	}
 	if (strlen(s) != json_string_length(json_object_get(obj, name)) && *s) {
 		api_bad(r, "The value of `%s` contains a NUL character.", name);
+		return NULL;
+	}
+	return s;
+}
+
+bool api_copy(char *dst, size_t len, const json_t *obj, const char *name, struct api_reply *r)
+{
+	const char *s = api_str_fits(obj, name, len, r);
+
+	if (!s)
+		return false;
+	memcpy(dst, s, strlen(s) + 1);
+	return true;
+}
+
+bool api_dup(char **dst, size_t len, const json_t *obj, const char *name, struct api_reply *r)
+{
+	const char *s = api_str_fits(obj, name, len, r);
+
+	if (!s)
+		return false;
+	if (config_set(dst, *s ? s : NULL)) {
+		api_fault(r, 500, "Out of memory.");
 		return false;
 	}
-	memcpy(dst, s, strlen(s) + 1);
 	return true;
 }
 

@@ -2,6 +2,7 @@
 #include "api/api.h"
 #include "util/log.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const struct api_field fields[] = {
@@ -13,17 +14,19 @@ static const struct api_field fields[] = {
 	{ 0 },
 };
 
+#define LOG_MODULE_MAX 32 /* as util/log.c keeps it, with the NUL */
+
 void api_logger(struct vmm *vmm, enum api_method m, const char *id, json_t *body,
 		struct api_reply *r)
 {
-	struct vm_spec *s = &vmm->spec;
-	char path[PATH_MAX], module[sizeof(s->log_module)];
+	struct vm_config *c = &vmm->cfg;
+	char *path = NULL, *module = NULL;
 	const char *level;
 	int lvl, ret;
 
-	if (!api_check(body, fields, r) || !api_copy(path, sizeof(path), body, "log_path", r) ||
-	    !api_copy(module, sizeof(module), body, "module", r))
-		return;
+	if (!api_check(body, fields, r) || !api_dup(&path, PATH_MAX, body, "log_path", r) ||
+	    !api_dup(&module, LOG_MODULE_MAX, body, "module", r))
+		goto out;
 	level = api_str(body, "level", "Info");
 	/* Firecracker also takes the levels in upper case. */
 	char norm[16];
@@ -33,20 +36,26 @@ void api_logger(struct vmm *vmm, enum api_method m, const char *id, json_t *body
 	lvl = log_level_parse(norm);
 	if (lvl < LOG_OFF) {
 		api_bad(r, "Invalid log level '%.32s': use Error, Warning, Info, Debug, Trace or Off.", level);
-		return;
+		goto out;
 	}
-	ret = log_configure(path[0] ? path : NULL, api_bool(body, "show_level", false),
-			    api_bool(body, "show_log_origin", false), module[0] ? module : NULL);
+	ret = log_configure(path, api_bool(body, "show_level", false),
+			    api_bool(body, "show_log_origin", false), module);
 	if (ret) {
 		api_bad(r, "Failed to open the log file '%.200s': %s.", path, strerror(-ret));
-		return;
+		goto out;
 	}
 	log_threshold = (enum log_level)lvl;
-	s->has_logger = true;
-	s->log_level = lvl;
-	memcpy(s->log_path, path, sizeof(path));
-	memcpy(s->log_module, module, sizeof(module));
-	s->log_show_level = api_bool(body, "show_level", false);
-	s->log_show_origin = api_bool(body, "show_log_origin", false);
+	c->has_logger = true;
+	c->log_level = lvl;
+	free(c->log_path);
+	free(c->log_module);
+	c->log_path = path;
+	c->log_module = module;
+	path = module = NULL;
+	c->log_show_level = api_bool(body, "show_level", false);
+	c->log_show_origin = api_bool(body, "show_log_origin", false);
 	api_no_content(r);
+out:
+	free(path);
+	free(module);
 }

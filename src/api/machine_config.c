@@ -25,17 +25,49 @@ static const struct api_field fields_patch[] = {
 	{ 0 },
 };
 
+enum { HUGE_NONE, HUGE_THP, HUGE_2M };
 static const char *const huge_names[] = { "None", "Transparent", "2M" };
 
-json_t *api_machine_config_json(const struct vm_spec *s)
+/* The resource's fields, as a request changes them before they are applied. */
+struct machine {
+	int vcpus;
+	uint64_t mem_mib;
+	bool smt, track_dirty_pages;
+	int huge;                 /* HUGE_*, the index in huge_names */
+};
+
+static struct machine machine_get(const struct vm_config *c)
 {
-	return json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", s->vcpus, "mem_size_mib",
-			 (json_int_t)s->mem_mib, "smt", s->smt, "track_dirty_pages",
-			 s->track_dirty_pages, "huge_pages", huge_names[s->huge_pages]);
+	return (struct machine){
+		.vcpus = c->cpus,
+		.mem_mib = c->memory / MiB,
+		.smt = c->smt,
+		.track_dirty_pages = c->track_dirty_pages,
+		.huge = c->hugepages ? HUGE_2M : c->thp ? HUGE_THP : HUGE_NONE,
+	};
+}
+
+static void machine_set(struct vm_config *c, const struct machine *m)
+{
+	c->cpus = m->vcpus;
+	c->memory = m->mem_mib * MiB;
+	c->smt = m->smt;
+	c->track_dirty_pages = m->track_dirty_pages;
+	c->hugepages = m->huge == HUGE_2M;
+	c->thp = m->huge == HUGE_THP;
+}
+
+json_t *api_machine_config_json(const struct vm_config *c)
+{
+	struct machine m = machine_get(c);
+
+	return json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", m.vcpus, "mem_size_mib",
+			 (json_int_t)m.mem_mib, "smt", m.smt, "track_dirty_pages",
+			 m.track_dirty_pages, "huge_pages", huge_names[m.huge]);
 }
 
 /* Apply the body on top of `next` (PUT starts from the defaults, PATCH from the current). */
-static bool machine_apply(struct vm_spec *next, const json_t *body, struct api_reply *r)
+static bool machine_apply(struct machine *next, const json_t *body, struct api_reply *r)
 {
 	const char *tmpl = api_str(body, "cpu_template", "None");
 	const char *huge = api_str(body, "huge_pages", NULL);
@@ -53,7 +85,7 @@ static bool machine_apply(struct vm_spec *next, const json_t *body, struct api_r
 				   "unknown variant `%.64s`, expected one of `None`, `Transparent`, `2M`.", huge);
 			return false;
 		}
-		next->huge_pages = i == 0 ? HUGE_NONE : i == 1 ? HUGE_THP : HUGE_2M;
+		next->huge = i;
 	}
 	if (strcmp(tmpl, "None")) {
 		api_bad(r, "CPU templates are not supported by vmon: use \"cpu_template\": \"None\" "
@@ -75,7 +107,7 @@ static bool machine_apply(struct vm_spec *next, const json_t *body, struct api_r
 			(unsigned long long)(VMON_MIN_MEMORY / MiB));
 		return false;
 	}
-	if (next->huge_pages == HUGE_2M && next->mem_mib % 2) {
+	if (next->huge == HUGE_2M && next->mem_mib % 2) {
 		api_bad(r, "The memory size (MiB) must be a multiple of 2 with 2M huge pages.");
 		return false;
 	}
@@ -85,10 +117,10 @@ static bool machine_apply(struct vm_spec *next, const json_t *body, struct api_r
 void api_machine_config(struct vmm *vmm, enum api_method m, const char *id, json_t *body,
 			struct api_reply *r)
 {
-	struct vm_spec next = vmm->spec;
+	struct machine next = machine_get(&vmm->cfg);
 
 	if (m == API_GET) {
-		api_ok(r, api_machine_config_json(&vmm->spec));
+		api_ok(r, api_machine_config_json(&vmm->cfg));
 		return;
 	}
 	if (vmm->state != VMM_NOT_STARTED) {
@@ -99,14 +131,10 @@ void api_machine_config(struct vmm *vmm, enum api_method m, const char *id, json
 		return;
 	if (m == API_PUT) {
 		next.smt = next.track_dirty_pages = false;
-		next.huge_pages = HUGE_NONE;
+		next.huge = HUGE_NONE;
 	}
 	if (!machine_apply(&next, body, r))
 		return;
-	vmm->spec.vcpus = next.vcpus;
-	vmm->spec.mem_mib = next.mem_mib;
-	vmm->spec.smt = next.smt;
-	vmm->spec.track_dirty_pages = next.track_dirty_pages;
-	vmm->spec.huge_pages = next.huge_pages;
+	machine_set(&vmm->cfg, &next);
 	api_no_content(r);
 }

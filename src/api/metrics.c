@@ -25,19 +25,24 @@ void api_metrics(struct vmm *vmm, enum api_method m, const char *id, json_t *bod
 	}
 	if (!api_check(body, fields, r) || !api_copy(path, sizeof(path), body, "metrics_path", r))
 		return;
+	char *copy = strdup(path);
+	if (!copy) {
+		api_fault(r, 500, "Out of memory.");
+		return;
+	}
 	json_t *props = json_object_get(body, "properties");
 	char *text = props && json_is_object(props) ? json_dumps(props, JSON_COMPACT) : NULL;
 	int ret = metrics_configure(&vmm->metrics, path, api_bool(body, "emit_id", false), text);
 	free(text);
-	if (ret == -EEXIST) {
+	if (ret == -EEXIST)
 		api_bad(r, "Reinitialization of metrics not allowed.");
-		return;
-	}
-	if (ret) {
+	else if (ret)
 		api_bad(r, "Failed to open the metrics file '%.200s': %s.", path, strerror(-ret));
+	if (ret) {
+		free(copy);
 		return;
 	}
-	vmm->spec.has_metrics = true;
-	memcpy(vmm->spec.metrics_path, path, sizeof(path));
+	free(vmm->cfg.metrics_path);
+	vmm->cfg.metrics_path = copy;
 	api_no_content(r);
 }

@@ -1,6 +1,7 @@
 /* PUT/PATCH /network-interfaces/{iface_id}: virtio-net on a TAP device; limits after boot. */
 #include "api/api.h"
 
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,10 +22,10 @@ static const struct api_field fields_patch[] = {
 	{ 0 },
 };
 
-static int net_find(const struct vm_spec *s, const char *id)
+static int net_find(const struct vm_config *c, const char *id)
 {
-	for (int i = 0; i < s->nr_nets; i++)
-		if (!strcmp(s->nets[i].id, id))
+	for (int i = 0; i < c->nr_nets; i++)
+		if (!strcmp(c->nets[i].id, id))
 			return i;
 	return -1;
 }
@@ -42,22 +43,28 @@ static bool mac_parse(const char *str, uint8_t mac[6])
 	return true;
 }
 
-static bool net_parse(const json_t *body, struct spec_net *n, struct api_reply *r)
+/* The body as an interface; on failure what n holds is still for the caller to free. */
+static bool net_parse(const json_t *body, struct net_config *n, struct api_reply *r)
 {
 	const char *mac = api_str(body, "guest_mac", NULL);
 
 	memset(n, 0, sizeof(*n));
-	if (!api_copy(n->id, sizeof(n->id), body, "iface_id", r) ||
-	    !api_rate_limiter(json_object_get(body, "rx_rate_limiter"), "rx_rate_limiter", &n->rx, r) ||
-	    !api_rate_limiter(json_object_get(body, "tx_rate_limiter"), "tx_rate_limiter", &n->tx, r))
+	if (!api_dup(&n->id, VMON_ID_MAX, body, "iface_id", r) ||
+	    !api_rate_limiter(json_object_get(body, "rx_rate_limiter"), "rx_rate_limiter",
+			      &n->rx_limiter, r) ||
+	    !api_rate_limiter(json_object_get(body, "tx_rate_limiter"), "tx_rate_limiter",
+			      &n->tx_limiter, r))
 		return false;
 	const char *dev = api_str(body, "host_dev_name", "");
-	if (!*dev || strlen(dev) >= sizeof(n->tap) || strchr(dev, '/')) {
+	if (!*dev || strlen(dev) >= IFNAMSIZ || strchr(dev, '/')) {
 		api_bad(r, "Could not create the network device: invalid TAP device name '%.64s' "
 			   "(1 to 15 characters).", dev);
 		return false;
 	}
-	strcpy(n->tap, dev);
+	if (config_set(&n->tap, dev)) {
+		api_fault(r, 500, "Out of memory.");
+		return false;
+	}
 	if (mac && (!mac_parse(mac, n->mac) || (n->mac[0] & 1))) {
 		api_bad(r, "Invalid guest MAC address '%.32s': use a unicast xx:xx:xx:xx:xx:xx.", mac);
 		return false;
@@ -68,39 +75,51 @@ static bool net_parse(const json_t *body, struct spec_net *n, struct api_reply *
 		api_bad(r, "Invalid MTU %llu: use 68 to 65535.", (unsigned long long)mtu);
 		return false;
 	}
-	n->mtu = (uint16_t)mtu;
-	n->has_mtu = json_is_integer(json_object_get(body, "mtu"));
+	if (json_is_integer(json_object_get(body, "mtu")))
+		n->mtu = (uint16_t)mtu;
+	return true;
+}
+
+/* Each TAP device and guest MAC once, and room for a new interface. */
+static bool net_fits(const struct vm_config *c, int i, const struct net_config *n,
+		     const json_t *body, struct api_reply *r)
+{
+	for (int j = 0; j < c->nr_nets; j++) {
+		if (j == i)
+			continue;
+		if (c->nets[j].tap && !strcmp(c->nets[j].tap, n->tap)) {
+			api_bad(r, "The host device name %s is already in use.", n->tap);
+			return false;
+		}
+		if (n->has_mac && c->nets[j].has_mac && !memcmp(c->nets[j].mac, n->mac, 6)) {
+			api_bad(r, "The guest MAC address %s is already in use.", api_str(body, "guest_mac", ""));
+			return false;
+		}
+	}
+	if (i < 0 && c->nr_nets == VMON_MAX_NETS) {
+		api_bad(r, "Could not create the network device: vmon supports at most %d.", VMON_MAX_NETS);
+		return false;
+	}
 	return true;
 }
 
 static void net_put(struct vmm *vmm, const char *id, json_t *body, struct api_reply *r)
 {
-	struct vm_spec *s = &vmm->spec;
-	struct spec_net n;
-	int i = net_find(s, id);
+	struct vm_config *c = &vmm->cfg;
+	struct net_config n;
+	int i = net_find(c, id);
 
-	if (!api_check(body, fields_put, r) || !api_same_id(id, body, "iface_id", r) ||
-	    !net_parse(body, &n, r))
+	if (!api_check(body, fields_put, r) || !api_same_id(id, body, "iface_id", r))
 		return;
-	for (int j = 0; j < s->nr_nets; j++) {
-		if (j == i)
-			continue;
-		if (!strcmp(s->nets[j].tap, n.tap)) {
-			api_bad(r, "The host device name %s is already in use.", n.tap);
-			return;
-		}
-		if (n.has_mac && s->nets[j].has_mac && !memcmp(s->nets[j].mac, n.mac, 6)) {
-			api_bad(r, "The guest MAC address %s is already in use.", api_str(body, "guest_mac", ""));
-			return;
-		}
-	}
-	if (i < 0 && s->nr_nets == VMON_MAX_NETS) {
-		api_bad(r, "Could not create the network device: vmon supports at most %d.", VMON_MAX_NETS);
+	if (!net_parse(body, &n, r) || !net_fits(c, i, &n, body, r)) {
+		net_config_clear(&n);
 		return;
 	}
 	if (i < 0)
-		i = s->nr_nets++;
-	s->nets[i] = n;
+		i = c->nr_nets++;
+	else
+		net_config_clear(&c->nets[i]);
+	c->nets[i] = n;
 	api_no_content(r);
 }
 
@@ -108,7 +127,7 @@ static void net_patch(struct vmm *vmm, const char *id, json_t *body, struct api_
 {
 	struct rate_limiter_spec rx, tx;
 	char err[256];
-	int i = net_find(&vmm->spec, id);
+	int i = net_find(&vmm->cfg, id);
 
 	if (!api_check(body, fields_patch, r) || !api_same_id(id, body, "iface_id", r))
 		return;
@@ -139,22 +158,23 @@ void api_network(struct vmm *vmm, enum api_method m, const char *id, json_t *bod
 		net_patch(vmm, id, body, r);
 }
 
-json_t *api_network_json(const struct vm_spec *s)
+json_t *api_network_json(const struct vm_config *c)
 {
 	json_t *a = json_array();
 
-	for (int i = 0; a && i < s->nr_nets; i++) {
-		const struct spec_net *n = &s->nets[i];
-		json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "iface_id", n->id, "host_dev_name", n->tap,
-				      "rx_rate_limiter", api_rate_limiter_json(&n->rx),
-				      "tx_rate_limiter", api_rate_limiter_json(&n->tx));
+	for (int i = 0; a && i < c->nr_nets; i++) {
+		const struct net_config *n = &c->nets[i];
+		json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "iface_id", n->id, "host_dev_name",
+				      n->tap ? n->tap : "", "rx_rate_limiter",
+				      api_rate_limiter_json(&n->rx_limiter), "tx_rate_limiter",
+				      api_rate_limiter_json(&n->tx_limiter));
 		if (o && n->has_mac) {
 			char mac[18];
 			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
 				 n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
 			json_object_set_new(o, "guest_mac", json_string(mac));
 		}
-		if (o && n->has_mtu)
+		if (o && n->mtu)
 			json_object_set_new(o, "mtu", json_integer(n->mtu));
 		json_array_append_new(a, o);
 	}

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,6 +49,13 @@ void api_serial(struct vmm *vmm, enum api_method m, const char *id, json_t *body
 		}
 		close(fd);
 	}
-	memcpy(vmm->spec.serial_out, path, sizeof(path));
+	/* The console goes to the file, or back to vmon's stdio. */
+	char *console;
+	if ((path[0] ? asprintf(&console, "file:%s", path) : asprintf(&console, "stdio")) < 0) {
+		api_fault(r, 500, "Out of memory.");
+		return;
+	}
+	free(vmm->cfg.console);
+	vmm->cfg.console = console;
 	api_no_content(r);
 }

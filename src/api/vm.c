@@ -35,33 +35,33 @@ void api_vm_state(struct vmm *vmm, enum api_method m, const char *id, json_t *bo
 		api_no_content(r);
 }
 
-static json_t *logger_json(const struct vm_spec *s)
+static json_t *logger_json(const struct vm_config *c)
 {
-	if (!s->has_logger)
+	if (!c->has_logger)
 		return json_null();
-	json_t *o = json_pack("{s:s, s:b, s:b}", "level", log_level_name((enum log_level)s->log_level),
-			      "show_level", s->log_show_level, "show_log_origin", s->log_show_origin);
-	if (o && s->log_path[0])
-		json_object_set_new(o, "log_path", json_string(s->log_path));
-	if (o && s->log_module[0])
-		json_object_set_new(o, "module", json_string(s->log_module));
+	json_t *o = json_pack("{s:s, s:b, s:b}", "level", log_level_name((enum log_level)c->log_level),
+			      "show_level", c->log_show_level, "show_log_origin", c->log_show_origin);
+	if (o && c->log_path)
+		json_object_set_new(o, "log_path", json_string(c->log_path));
+	if (o && c->log_module)
+		json_object_set_new(o, "module", json_string(c->log_module));
 	return o;
 }
 
 void api_vm_config(struct vmm *vmm, enum api_method m, const char *id, json_t *body,
 		   struct api_reply *r)
 {
-	const struct vm_spec *s = &vmm->spec;
-	json_t *entropy = s->entropy ? json_pack("{s:o}", "rate_limiter",
-						 api_rate_limiter_json(&s->entropy_limiter))
-				     : json_null();
-	json_t *metrics = s->has_metrics ? json_pack("{s:s}", "metrics_path", s->metrics_path)
-					 : json_null();
+	const struct vm_config *c = &vmm->cfg;
+	json_t *entropy = c->rng ? json_pack("{s:o}", "rate_limiter",
+					     api_rate_limiter_json(&c->rng_limiter))
+				 : json_null();
+	json_t *metrics = c->metrics_path ? json_pack("{s:s}", "metrics_path", c->metrics_path)
+					  : json_null();
 
 	api_ok(r, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:n, s:n, s:n, s:n}",
-			    "boot-source", api_boot_source_json(s), "machine-config",
-			    api_machine_config_json(s), "drives", api_drives_json(s),
-			    "network-interfaces", api_network_json(s), "entropy", entropy, "logger",
-			    logger_json(s), "metrics", metrics, "balloon", "vsock", "mmds-config",
+			    "boot-source", api_boot_source_json(c), "machine-config",
+			    api_machine_config_json(c), "drives", api_drives_json(c),
+			    "network-interfaces", api_network_json(c), "entropy", entropy, "logger",
+			    logger_json(c), "metrics", metrics, "balloon", "vsock", "mmds-config",
 			    "cpu-config"));
 }

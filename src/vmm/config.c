@@ -1,4 +1,4 @@
-/* Command-line parsing for `vmon run`, and the guest command line vmon builds. */
+/* The VM configuration: `vmon run`'s command line into it, its strings, the guest command line. */
 
 #include "vmm/config.h"
 
@@ -57,7 +57,7 @@ void config_usage(FILE *out)
 		"  --net SPEC           virtio-net: user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... (the\n"
 		"                       default: NAT through libslirp, guest 10.0.2.15, DHCP),\n"
 		"                       tap=NAME (created if missing), or none; add ,mac=MAC\n"
-		"                       and ,transport=mmio|pci\n"
+		"                       ,mtu=N (68-65535) and ,transport=mmio|pci\n"
 		"  --rng[=transport=T]  virtio-rng entropy device\n"
 		"  --virtio-transport T mmio (default) or pci, for devices without transport=\n"
 		"  --virtio-console[=transport=T]  virtio-console (hvc0) on the console; boot with\n"
@@ -110,10 +110,20 @@ static const struct option options[] = {
 	{ 0 },
 };
 
+/* The API's id for an entry the command line made: "drive0", "net1", ... */
+static int index_id(char **slot, const char *kind, int index)
+{
+	char id[24];
+
+	snprintf(id, sizeof(id), "%s%d", kind, index);
+	return config_set(slot, id);
+}
+
 /* "path=FILE[,readonly][,serial=ID]" or just "FILE". The string is modified in place. */
 static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 {
 	struct disk_config d = { 0 };
+	const char *path = NULL, *serial = NULL;
 	char *save = NULL;
 
 	if (cfg->nr_disks == VMON_MAX_DISKS) {
@@ -122,7 +132,7 @@ static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen
 	}
 	for (char *tok = strtok_r(arg, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (!strncmp(tok, "path=", 5))
-			d.path = tok + 5;
+			path = tok + 5;
 		else if (!strcmp(tok, "readonly") || !strcmp(tok, "ro"))
 			d.readonly = true;
 		else if (!strcmp(tok, "transport=pci"))
@@ -134,27 +144,49 @@ static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen
 		else if (!strcmp(tok, "io_engine=io_uring") || !strcmp(tok, "io_engine=Async"))
 			d.sync = false;
 		else if (!strncmp(tok, "serial=", 7) && strlen(tok + 7) <= 20)
-			d.serial = tok + 7;
-		else if (!d.path && !strchr(tok, '='))
-			d.path = tok;
+			serial = tok + 7;
+		else if (!path && !strchr(tok, '='))
+			path = tok;
 		else {
 			snprintf(err, errlen, "--disk: cannot understand '%s' "
 				 "(path=FILE[,readonly][,serial=ID up to 20 chars][,io_engine=io_uring|sync])", tok);
 			return -EINVAL;
 		}
 	}
-	if (!d.path || !*d.path) {
+	if (!path || !*path) {
 		snprintf(err, errlen, "--disk: no path given");
 		return -EINVAL;
+	}
+	/* The API knows the disk by its serial, as the guest does, or by its place. */
+	if (config_set(&d.path, path) || config_set(&d.serial, serial) ||
+	    (serial ? config_set(&d.id, serial) : index_id(&d.id, "drive", cfg->nr_disks))) {
+		disk_config_clear(&d);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
 	cfg->disks[cfg->nr_disks++] = d;
 	return 0;
 }
 
-/* "user[,hostfwd=...]", "tap=NAME", "none", each with [,mac=MAC]. Modifies the string. */
+/* The range the API accepts: IPv4's minimum up to what virtio-net's config field holds. */
+static int parse_mtu(const char *s, uint16_t *mtu)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < 68 || v > 65535)
+		return -EINVAL;
+	*mtu = (uint16_t)v;
+	return 0;
+}
+
+/* "user[,hostfwd=...]", "tap=NAME", "none", each with [,mac=MAC][,mtu=N]. Modifies the string. */
 static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 {
 	struct net_config n = { 0 };
+	const char *tap = NULL;
 	char *save = NULL;
 	bool user = false;
 
@@ -171,7 +203,7 @@ static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 		char end;
 
 		if (!strncmp(tok, "tap=", 4) && tok[4] && strlen(tok + 4) < 16) {
-			n.tap = tok + 4;
+			tap = tok + 4;
 		} else if (!strcmp(tok, "user")) {
 			user = true;
 		} else if (!strcmp(tok, "transport=pci") || !strcmp(tok, "transport=mmio")) {
@@ -187,18 +219,37 @@ static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 			for (int i = 0; i < 6; i++)
 				n.mac[i] = (uint8_t)m[i];
 			n.has_mac = true;
+		} else if (!strncmp(tok, "mtu=", 4)) {
+			if (parse_mtu(tok + 4, &n.mtu)) {
+				snprintf(err, errlen, "--net: mtu '%s': use 68 to 65535", tok + 4);
+				return -EINVAL;
+			}
 		} else {
 			snprintf(err, errlen, "--net: cannot understand '%s' (user[,hostfwd=tcp:[ADDR]:PORT-"
 				 "[ADDR]:PORT], tap=NAME up to 15 chars, none; mac=unicast MAC)", tok);
 			return -EINVAL;
 		}
 	}
-	if (n.tap && (user || n.nr_fwd)) {
+	if (tap && (user || n.nr_fwd)) {
 		snprintf(err, errlen, "--net: tap= and user/hostfwd= do not go together");
 		return -EINVAL;
 	}
+	if (config_set(&n.tap, tap) || index_id(&n.id, "net", cfg->nr_nets)) {
+		net_config_clear(&n);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	cfg->nets[cfg->nr_nets++] = n;
 	return 0;
+}
+
+/* A string option's value, copied: the configuration owns its strings. */
+static int option_string(char **slot, const char *arg, char *err, size_t errlen)
+{
+	if (!config_set(slot, arg))
+		return 0;
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
 }
 
 static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *err, size_t errlen)
@@ -207,15 +258,15 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	long n;
 
 	switch (opt) {
-	case OPT_KERNEL: cfg->kernel = arg; break;
-	case OPT_INITRD: cfg->initrd = arg; break;
-	case OPT_CMDLINE: cfg->cmdline = arg; break;
-	case OPT_CONSOLE: cfg->console = arg; break;
+	case OPT_KERNEL: return option_string(&cfg->kernel, arg, err, errlen);
+	case OPT_INITRD: return option_string(&cfg->initrd, arg, err, errlen);
+	case OPT_CMDLINE: return option_string(&cfg->cmdline, arg, err, errlen);
+	case OPT_CONSOLE: return option_string(&cfg->console, arg, err, errlen);
+	case OPT_API_SOCK: return option_string(&cfg->api_sock, arg, err, errlen);
 	case OPT_HUGEPAGES: cfg->hugepages = true; break;
 	case OPT_NO_HOST_DECOMPRESS: cfg->no_host_decompress = true; break;
 	case OPT_NO_HOST_QUIRKS: cfg->host_quirks = false; break;
 	case OPT_TESTDEV: cfg->testdev = true; break;
-	case OPT_API_SOCK: cfg->api_sock = arg; break;
 	case OPT_NO_SECCOMP: seccomp_enabled = false; break;
 	case OPT_RNG:
 	case OPT_VIRTIO_CONSOLE: {
@@ -291,10 +342,11 @@ enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, ch
 	*cfg = (struct vm_config){
 		.memory = VMON_DEFAULT_MEMORY,
 		.cpus = 1,
-		.console = "stdio",
 		.host_quirks = true,
 		.log_level = LOG_WARN,
 	};
+	if (option_string(&cfg->console, "stdio", err, errlen))
+		return CONFIG_ERROR;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "vq", options, NULL)) != -1) {
@@ -323,8 +375,13 @@ enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, ch
 		return CONFIG_ERROR;
 	}
 	/* Like QEMU: one user-mode interface unless the user chose otherwise. */
-	if (!cfg->nr_nets && !cfg->no_net)
+	if (!cfg->nr_nets && !cfg->no_net) {
+		if (index_id(&cfg->nets[0].id, "net", 0)) {
+			snprintf(err, errlen, "out of memory");
+			return CONFIG_ERROR;
+		}
 		cfg->nr_nets = 1;
+	}
 	if (cfg->no_net && cfg->nr_nets) {
 		snprintf(err, errlen, "--net none and another --net do not go together");
 		return CONFIG_ERROR;
@@ -336,13 +393,121 @@ enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, ch
 	return CONFIG_OK;
 }
 
-char *config_guest_cmdline(const struct vm_config *cfg)
+static const struct disk_config *config_root(const struct vm_config *cfg)
 {
-	const char *base = cfg->cmdline ? cfg->cmdline : DEFAULT_CMDLINE;
-	const char *quirks = cfg->host_quirks && host_is_pvm() ? PVM_HOST_CMDLINE : "";
+	for (int i = 0; i < cfg->nr_disks; i++)
+		if (cfg->disks[i].root)
+			return &cfg->disks[i];
+	return NULL;
+}
+
+/*
+ * Firecracker's words for the root drive after the user's: root=/dev/vda (or PARTUUID=) and
+ * ro/rw. Without a user's command line they stand alone, vmon's default gives way.
+ */
+static char *root_cmdline(const struct vm_config *cfg, const struct disk_config *root)
+{
+	const char *user = cfg->cmdline;
 	char *s;
 
-	if (asprintf(&s, "%s%s%s", base, *quirks && *base ? " " : "", quirks) < 0)
+	if (asprintf(&s, "%s%sroot=%s%s %s", user ? user : "", user ? " " : "",
+		     root->partuuid ? "PARTUUID=" : "/dev/vda", root->partuuid ? root->partuuid : "",
+		     root->readonly ? "ro" : "rw") < 0)
 		return NULL;
 	return s;
+}
+
+char *config_guest_cmdline(const struct vm_config *cfg)
+{
+	const struct disk_config *root = config_root(cfg);
+	const char *quirks = cfg->host_quirks && host_is_pvm() ? PVM_HOST_CMDLINE : "";
+	char *with_root = NULL, *s;
+
+	if (root && !(with_root = root_cmdline(cfg, root)))
+		return NULL;
+	const char *base = with_root ? with_root : cfg->cmdline ? cfg->cmdline : DEFAULT_CMDLINE;
+	if (asprintf(&s, "%s%s%s", base, *quirks && *base ? " " : "", quirks) < 0)
+		s = NULL;
+	free(with_root);
+	return s;
+}
+
+/* Take disks[from] out and put it back in at index to, the others keeping their order. */
+static void disk_move(struct vm_config *cfg, int from, int to)
+{
+	struct disk_config d = cfg->disks[from];
+
+	if (from < to)
+		memmove(&cfg->disks[from], &cfg->disks[from + 1], (size_t)(to - from) * sizeof(d));
+	else
+		memmove(&cfg->disks[to + 1], &cfg->disks[to], (size_t)(from - to) * sizeof(d));
+	cfg->disks[to] = d;
+}
+
+/*
+ * Invariant: disks[1..] are in the API's order and disks[0] is listed at root_listed (0: in
+ * place). Put disks[0] back first, since the root may have changed after a failed start.
+ */
+void config_root_first(struct vm_config *cfg)
+{
+	disk_move(cfg, 0, cfg->root_listed);
+	cfg->root_listed = 0;
+	for (int i = 0; i < cfg->nr_disks; i++) {
+		if (cfg->disks[i].root) {
+			disk_move(cfg, i, 0);
+			cfg->root_listed = i;
+			return;
+		}
+	}
+}
+
+int config_disk_listed(const struct vm_config *cfg, int pos)
+{
+	if (pos == cfg->root_listed)
+		return 0;
+	return pos < cfg->root_listed ? pos + 1 : pos;
+}
+
+int config_set(char **slot, const char *value)
+{
+	char *copy = value ? strdup(value) : NULL;
+
+	if (value && !copy)
+		return -ENOMEM;
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+void disk_config_clear(struct disk_config *d)
+{
+	free(d->id);
+	free(d->path);
+	free(d->serial);
+	free(d->partuuid);
+	memset(d, 0, sizeof(*d));
+}
+
+void net_config_clear(struct net_config *n)
+{
+	free(n->id);
+	free(n->tap);
+	memset(n, 0, sizeof(*n));
+}
+
+void config_clear(struct vm_config *cfg)
+{
+	for (int i = 0; i < cfg->nr_disks; i++)
+		disk_config_clear(&cfg->disks[i]);
+	for (int i = 0; i < cfg->nr_nets; i++)
+		net_config_clear(&cfg->nets[i]);
+	free(cfg->kernel);
+	free(cfg->initrd);
+	free(cfg->cmdline);
+	free(cfg->console);
+	free(cfg->api_sock);
+	free(cfg->log_path);
+	free(cfg->log_module);
+	free(cfg->metrics_path);
+	memset(cfg, 0, sizeof(*cfg));
 }

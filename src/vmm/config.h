@@ -1,4 +1,8 @@
-/* The VM's configuration, from the command line (and later the API and config files). */
+/*
+ * The VM's configuration: the one model the command line (config.c), the management API and
+ * its config file (src/api/) fill in, and vm_build() reads. It owns its strings. The API
+ * edits it under the vmm lock, also while the VM runs: nothing reads it after vm_build().
+ */
 #ifndef VMON_CONFIG_H
 #define VMON_CONFIG_H
 
@@ -13,25 +17,31 @@
 #define VMON_MAX_CPUS 64
 #define VMON_MIN_MEMORY (8 * MiB)
 #define VMON_DEFAULT_MEMORY (512 * MiB)
+#define VMON_ID_MAX 64      /* drive_id, iface_id and the instance id, with their NUL */
 
 #define VMON_MAX_DISKS 8
 
 enum virtio_transport { TRANSPORT_DEFAULT, TRANSPORT_MMIO, TRANSPORT_PCI };
 
 struct disk_config {
+	char *id;           /* the API's drive_id; from the command line its serial, or "driveN" */
 	enum virtio_transport transport;
-	const char *path;
+	char *path;
 	bool readonly;
 	bool sync;          /* io_engine=sync: no io_uring */
-	const char *serial;
+	char *serial;       /* the guest's device ID (up to 20 characters); NULL: none */
 	struct rate_limiter_spec limiter;
+	bool root;          /* is_root_device: root= on the guest's command line, and /dev/vda */
+	char *partuuid;     /* the root named by PARTUUID= instead of /dev/vda; NULL: none */
+	bool writeback;     /* cache_type Writeback: reported only; the device offers flush anyway */
 };
 
 #define VMON_MAX_NETS 4
 
 struct net_config {
+	char *id;           /* the API's iface_id; from the command line "netN" */
 	enum virtio_transport transport;
-	const char *tap;    /* TAP interface name (created if missing); NULL: user-mode (slirp) */
+	char *tap;          /* TAP interface name (created if missing); NULL: user-mode (slirp) */
 	uint8_t mac[6];
 	bool has_mac;
 	uint16_t mtu;       /* 0: the driver's default */
@@ -41,12 +51,13 @@ struct net_config {
 };
 
 struct vm_config {
-	const char *kernel;
-	const char *initrd;
-	const char *cmdline;     /* NULL: the default command line */
+	char *kernel;            /* NULL: no boot source yet (the API before PUT /boot-source) */
+	char *initrd;
+	char *cmdline;           /* the API's boot_args; NULL: the default command line */
 	uint64_t memory;
 	int cpus;
-	const char *console;     /* "stdio", "file:PATH", "none" */
+	bool smt;                /* the API's machine-config smt: reported only */
+	char *console;           /* "stdio", "file:PATH" (the API's serial_out_path), "none" */
 	bool hugepages;
 	bool thp;                /* transparent huge pages (madvise) */
 	bool track_dirty_pages;  /* KVM dirty-page log on every memory slot */
@@ -56,6 +67,7 @@ struct vm_config {
 	bool host_quirks;        /* add this host's guest command-line workarounds */
 	struct disk_config disks[VMON_MAX_DISKS];
 	int nr_disks;
+	int root_listed;         /* where the API lists disks[0]: see config_root_first() */
 	bool rng;
 	enum virtio_transport rng_transport;
 	struct rate_limiter_spec rng_limiter;
@@ -65,20 +77,46 @@ struct vm_config {
 	int nr_nets;
 	bool no_net;             /* --net none: no default user-mode interface */
 	enum virtio_transport transport; /* for devices that do not choose: mmio unless set */
-	int log_level;
-	const char *api_sock;     /* also serve the management API there */
+	int log_level;           /* -v/-q, or the API's PUT /logger level */
+	char *api_sock;          /* also serve the management API there */
+	/* What PUT /logger and PUT /metrics set, as GET /vm/config reports it. */
+	bool has_logger;
+	char *log_path;          /* NULL: stderr */
+	char *log_module;        /* NULL: every module */
+	bool log_show_level, log_show_origin;
+	char *metrics_path;      /* NULL: no PUT /metrics */
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_ERROR };
 
 /*
  * Parse `vmon run ...` style arguments (argv[0] is the subcommand). Prints help/version
- * itself (CONFIG_EXIT_OK) or writes the problem into err (CONFIG_ERROR).
+ * itself (CONFIG_EXIT_OK) or writes the problem into err (CONFIG_ERROR). Whatever the
+ * result, config_clear() frees what cfg holds afterwards.
  */
 enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, char *err,
 				size_t errlen);
 
-/* The command line the guest gets: the user's or the default, plus host quirks. malloc'd. */
+/* Replace the string in *slot by a copy of value (NULL: none). 0 or -ENOMEM. */
+int config_set(char **slot, const char *value) __must_check;
+
+/* Free what an entry or the whole configuration holds; it is left zeroed. */
+void disk_config_clear(struct disk_config *d);
+void net_config_clear(struct net_config *n);
+void config_clear(struct vm_config *cfg);
+
+/*
+ * Move the root drive to disks[0], so that the guest sees it as /dev/vda, while the API goes
+ * on listing the drives in the order they were PUT: config_disk_listed() maps the place in
+ * that list to an index in disks[]. Before InstanceStart.
+ */
+void config_root_first(struct vm_config *cfg);
+int config_disk_listed(const struct vm_config *cfg, int pos);
+
+/*
+ * The command line the guest gets: the user's or the default, the root drive's words
+ * (root=, ro/rw), plus host quirks. malloc'd.
+ */
 char *config_guest_cmdline(const struct vm_config *cfg);
 
 void config_usage(FILE *out);

@@ -66,13 +66,37 @@ static int vmm_finish(struct vmm *vmm, struct api_server *api)
 	return status;
 }
 
+/* vmon --api-sock: metrics, the API, the config file; then wait for InstanceStart and run. */
+static int vmm_serve(struct vmm *vmm, const char *api_sock, const char *config, const char *metrics)
+{
+	char err[1024] = "";
+	struct api_server *api = NULL;
+
+	if (metrics && metrics_configure(&vmm->metrics, metrics, false, NULL)) {
+		fprintf(stderr, "vmon: cannot open the metrics file '%s'\n", metrics);
+		return VMON_EXIT_SETUP;
+	}
+	if (api_sock && !(api = api_server_start(vmm, api_sock, err, sizeof(err)))) {
+		fprintf(stderr, "vmon: %s\n", err);
+		return VMON_EXIT_SETUP;
+	}
+	if (config && api_config_file(vmm, config, err, sizeof(err))) {
+		fprintf(stderr, "vmon: %s\n", err);
+		api_server_stop(api);
+		return VMON_EXIT_SETUP;
+	}
+	if (!config && !vmm_wait_start(vmm)) {
+		api_server_stop(api);
+		return VMON_EXIT_SIGNAL; /* SIGTERM before InstanceStart */
+	}
+	return vmm_finish(vmm, api);
+}
+
 int vmm_main(int argc, char **argv)
 {
 	const char *api_sock = NULL, *config = NULL, *id = NULL, *log_path = NULL, *metrics = NULL;
 	bool no_api = false;
-	int level = -2, opt;
-	char err[1024] = "";
-	struct api_server *api = NULL;
+	int level = -2, opt, status;
 	struct vmm *vmm;
 
 	optind = 1;
@@ -103,8 +127,8 @@ int vmm_main(int argc, char **argv)
 		fprintf(stderr, "vmon: give --api-sock PATH, or --config-file FILE --no-api (see vmon --help)\n");
 		return VMON_EXIT_USAGE;
 	}
-	if (id && (!*id || strlen(id) >= SPEC_ID_MAX)) {
-		fprintf(stderr, "vmon: --id: use 1 to %d characters\n", SPEC_ID_MAX - 1);
+	if (id && (!*id || strlen(id) >= VMON_ID_MAX)) {
+		fprintf(stderr, "vmon: --id: use 1 to %d characters\n", VMON_ID_MAX - 1);
 		return VMON_EXIT_USAGE;
 	}
 	if (level >= LOG_OFF)
@@ -115,49 +139,51 @@ int vmm_main(int argc, char **argv)
 	}
 	if (!(vmm = malloc(sizeof(*vmm))) || vmm_init(vmm, id)) {
 		fprintf(stderr, "vmon: out of memory or file descriptors\n");
-		return VMON_EXIT_SETUP;
+		status = VMON_EXIT_SETUP;
+	} else {
+		vmm->cfg.log_level = log_threshold;
+		status = vmm_serve(vmm, api_sock, config, metrics);
 	}
-	vmm->spec.log_level = log_threshold;
-	if (metrics && metrics_configure(&vmm->metrics, metrics, false, NULL)) {
-		fprintf(stderr, "vmon: cannot open the metrics file '%s'\n", metrics);
-		return VMON_EXIT_SETUP;
-	}
-	if (api_sock && !(api = api_server_start(vmm, api_sock, err, sizeof(err)))) {
-		fprintf(stderr, "vmon: %s\n", err);
-		return VMON_EXIT_SETUP;
-	}
-	if (config && api_config_file(vmm, config, err, sizeof(err))) {
-		fprintf(stderr, "vmon: %s\n", err);
-		api_server_stop(api);
-		return VMON_EXIT_SETUP;
-	}
-	if (!config && !vmm_wait_start(vmm)) {
-		api_server_stop(api);
-		return VMON_EXIT_SIGNAL; /* SIGTERM before InstanceStart */
-	}
-	return vmm_finish(vmm, api);
+	if (vmm)
+		vmm_destroy(vmm);
+	free(vmm);
+	return status;
 }
 
-int vmm_run_cli(const struct vm_config *cfg, const char *api_sock)
+/* Build the command line's VM from the configuration the VMM took over, then serve it. */
+static int vmm_serve_cli(struct vmm *vmm)
 {
 	char err[512] = "";
 	struct api_server *api;
-	struct vmm *vmm = malloc(sizeof(*vmm));
 
-	if (!vmm || vmm_init(vmm, NULL)) {
-		fprintf(stderr, "vmon: out of memory or file descriptors\n");
-		return VMON_EXIT_SETUP;
-	}
-	if (vm_build(&vmm->vm, cfg, err, sizeof(err))) {
+	if (vm_build(&vmm->vm, &vmm->cfg, err, sizeof(err))) {
 		fprintf(stderr, "vmon: %s\n", err);
 		return VMON_EXIT_SETUP;
 	}
 	vmm->vm.api_lock = &vmm->lock;
-	vmm_adopt(vmm, cfg);
-	if (!(api = api_server_start(vmm, api_sock, err, sizeof(err)))) {
+	vmm->state = VMM_RUNNING;
+	if (!(api = api_server_start(vmm, vmm->cfg.api_sock, err, sizeof(err)))) {
 		fprintf(stderr, "vmon: %s\n", err);
 		vm_destroy(&vmm->vm);
 		return VMON_EXIT_SETUP;
 	}
 	return vmm_finish(vmm, api);
+}
+
+int vmm_run_cli(struct vm_config *cfg)
+{
+	struct vmm *vmm = malloc(sizeof(*vmm));
+	int status;
+
+	if (!vmm || vmm_init(vmm, NULL)) {
+		fprintf(stderr, "vmon: out of memory or file descriptors\n");
+		status = VMON_EXIT_SETUP;
+	} else {
+		vmm_adopt(vmm, cfg);
+		status = vmm_serve_cli(vmm);
+	}
+	if (vmm)
+		vmm_destroy(vmm);
+	free(vmm);
+	return status;
 }

@@ -9,7 +9,10 @@
 int vmm_main(int argc, char **argv);
 void vmm_usage(FILE *out);
 
-/* `vmon run ... --api-sock PATH`: the command line's VM, controlled through the API. */
-int vmm_run_cli(const struct vm_config *cfg, const char *api_sock);
+/*
+ * `vmon run ... --api-sock PATH`: the command line's VM, controlled through the API on
+ * cfg->api_sock. Takes over what cfg holds (it is left empty); returns the exit status.
+ */
+int vmm_run_cli(struct vm_config *cfg);
 
 #endif

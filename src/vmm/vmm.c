@@ -1,4 +1,4 @@
-/* The VMM's lifecycle: spec -> vm_config -> vm_build at InstanceStart; pause, resume. */
+/* The VMM's lifecycle: its vm_config -> vm_build() at InstanceStart; pause, resume. */
 #include "vmm/vmm.h"
 
 #include <errno.h>
@@ -26,104 +26,21 @@ int vmm_init(struct vmm *vmm, const char *id)
 	pthread_mutex_init(&vmm->lock, NULL);
 	pthread_cond_init(&vmm->start_cond, NULL);
 	snprintf(vmm->id, sizeof(vmm->id), "%s", id ? id : "anonymous-instance");
-	vmm->spec.vcpus = 1;
-	vmm->spec.mem_mib = 128;
-	vmm->spec.log_level = LOG_WARN;
-	metrics_init(&vmm->metrics, vmm_counters, vmm, &vmm->lock, vmm->id);
-	vmm->start_fd = eventfd(0, EFD_CLOEXEC);
-	return vmm->start_fd < 0 ? -errno : 0;
-}
-
-/* Firecracker's root device words: root=/dev/vda (or PARTUUID) and ro/rw. */
-static int spec_cmdline(const struct vm_spec *s, char **out)
-{
-	const struct spec_drive *root = NULL;
-	const char *base = s->boot_args ? s->boot_args : NULL;
-	char *words = NULL;
-	int ret;
-
-	for (int i = 0; i < s->nr_drives; i++)
-		if (s->drives[i].root)
-			root = &s->drives[i];
-	if (!root) {
-		*out = base ? strdup(base) : NULL;
-		return base && !*out ? -ENOMEM : 0;
-	}
-	if (root->partuuid[0])
-		ret = asprintf(&words, "%s%sroot=PARTUUID=%s %s", base ? base : "", base ? " " : "",
-			       root->partuuid, root->readonly ? "ro" : "rw");
-	else
-		ret = asprintf(&words, "%s%sroot=/dev/vda %s", base ? base : "", base ? " " : "",
-			       root->readonly ? "ro" : "rw");
-	if (ret < 0)
-		return -ENOMEM;
-	*out = words;
-	return 0;
-}
-
-static void spec_add_drive(struct vm_config *cfg, struct spec_drive *d)
-{
-	d->cfg_index = cfg->nr_disks;
-	cfg->disks[cfg->nr_disks++] = (struct disk_config){
-		.path = d->path, .readonly = d->readonly, .sync = d->sync,
-		.serial = d->id[0] && strlen(d->id) <= 20 ? d->id : NULL,
-		.limiter = d->limiter,
-	};
-}
-
-/* The vm_config the spec describes; its strings point into the spec. */
-static int spec_to_config(struct vmm *vmm)
-{
-	struct vm_spec *s = &vmm->spec;
-	struct vm_config *cfg = &vmm->cfg;
-	int ret;
-
-	*cfg = (struct vm_config){
-		.kernel = s->kernel,
-		.initrd = s->initrd[0] ? s->initrd : NULL,
-		.memory = s->mem_mib * MiB,
-		.cpus = s->vcpus,
-		.console = "stdio",
-		.hugepages = s->huge_pages == HUGE_2M,
-		.thp = s->huge_pages == HUGE_THP,
-		.track_dirty_pages = s->track_dirty_pages,
+	vmm->cfg = (struct vm_config){
+		.cpus = 1,
+		.memory = 128 * MiB,
 		.host_quirks = true,
 		.no_net = true,
-		.log_level = log_threshold,
-		.rng = s->entropy,
-		.rng_limiter = s->entropy_limiter,
+		.log_level = LOG_WARN,
 	};
-	free(vmm->cmdline_buf);
-	vmm->cmdline_buf = NULL;
-	ret = spec_cmdline(s, &vmm->cmdline_buf);
-	if (ret)
-		return ret;
-	cfg->cmdline = vmm->cmdline_buf;
-	if (s->serial_out[0]) {
-		snprintf(vmm->console_buf, sizeof(vmm->console_buf), "file:%s", s->serial_out);
-		cfg->console = vmm->console_buf;
-	}
-	/* The root drive is the guest's first disk: /dev/vda. */
-	for (int i = 0; i < s->nr_drives; i++)
-		if (s->drives[i].root)
-			spec_add_drive(cfg, &s->drives[i]);
-	for (int i = 0; i < s->nr_drives; i++)
-		if (!s->drives[i].root)
-			spec_add_drive(cfg, &s->drives[i]);
-	for (int i = 0; i < s->nr_nets; i++) {
-		struct net_config *n = &cfg->nets[cfg->nr_nets++];
-
-		n->tap = s->nets[i].tap;
-		memcpy(n->mac, s->nets[i].mac, 6);
-		n->has_mac = s->nets[i].has_mac;
-		n->mtu = s->nets[i].has_mtu ? s->nets[i].mtu : 0;
-		n->rx_limiter = s->nets[i].rx;
-		n->tx_limiter = s->nets[i].tx;
-	}
-	return 0;
+	metrics_init(&vmm->metrics, vmm_counters, vmm, &vmm->lock, vmm->id);
+	vmm->start_fd = eventfd(0, EFD_CLOEXEC);
+	if (vmm->start_fd < 0)
+		return -errno;
+	return config_set(&vmm->cfg.console, "stdio");
 }
 
-/* vm_build from the spec; the thread that runs it owns the new VM's setup. Lock held. */
+/* vm_build from the configuration; the thread that runs it owns the new VM's setup. Lock held. */
 static int vmm_build(struct vmm *vmm, char *err, size_t errlen)
 {
 	char why[512] = "";
@@ -148,15 +65,12 @@ int vmm_start(struct vmm *vmm, char *err, size_t errlen)
 		snprintf(err, errlen, "The microVM is already running.");
 		return -EINVAL;
 	}
-	if (!vmm->spec.has_boot) {
+	if (!vmm->cfg.kernel) {
 		snprintf(err, errlen, "Cannot start microvm that was not configured with a boot source: "
 			 "PUT /boot-source first.");
 		return -EINVAL;
 	}
-	if (spec_to_config(vmm)) {
-		snprintf(err, errlen, "Cannot start the microVM: out of memory");
-		return -ENOMEM;
-	}
+	config_root_first(&vmm->cfg); /* the guest's /dev/vda */
 	if (!vmm->main_waiting)
 		return vmm_build(vmm, err, errlen); /* the main thread itself (--config-file) */
 	/*
@@ -176,40 +90,11 @@ int vmm_start(struct vmm *vmm, char *err, size_t errlen)
 	return vmm->start_ret;
 }
 
-void vmm_adopt(struct vmm *vmm, const struct vm_config *cfg)
+void vmm_adopt(struct vmm *vmm, struct vm_config *cfg)
 {
-	struct vm_spec *s = &vmm->spec;
-
-	s->has_boot = true;
-	snprintf(s->kernel, sizeof(s->kernel), "%s", cfg->kernel);
-	snprintf(s->initrd, sizeof(s->initrd), "%s", cfg->initrd ? cfg->initrd : "");
-	s->boot_args = cfg->cmdline ? strdup(cfg->cmdline) : NULL;
-	s->vcpus = cfg->cpus;
-	s->mem_mib = cfg->memory / MiB;
-	s->huge_pages = cfg->hugepages ? HUGE_2M : cfg->thp ? HUGE_THP : HUGE_NONE;
-	s->track_dirty_pages = cfg->track_dirty_pages;
-	s->nr_drives = cfg->nr_disks;
-	for (int i = 0; i < cfg->nr_disks; i++) {
-		struct spec_drive *d = &s->drives[i];
-		snprintf(d->id, sizeof(d->id), "%s", cfg->disks[i].serial ? cfg->disks[i].serial : "");
-		if (!d->id[0])
-			snprintf(d->id, sizeof(d->id), "drive%d", i);
-		snprintf(d->path, sizeof(d->path), "%s", cfg->disks[i].path);
-		d->readonly = cfg->disks[i].readonly;
-		d->sync = cfg->disks[i].sync;
-		d->limiter = cfg->disks[i].limiter;
-		d->cfg_index = i;
-	}
-	s->nr_nets = 0;
-	for (int i = 0; i < cfg->nr_nets; i++) {
-		struct spec_net *n = &s->nets[s->nr_nets++];
-		snprintf(n->id, sizeof(n->id), "net%d", i);
-		snprintf(n->tap, sizeof(n->tap), "%s", cfg->nets[i].tap ? cfg->nets[i].tap : "");
-		memcpy(n->mac, cfg->nets[i].mac, 6);
-		n->has_mac = cfg->nets[i].has_mac;
-	}
-	s->entropy = cfg->rng;
-	vmm->state = VMM_RUNNING;
+	config_clear(&vmm->cfg);
+	vmm->cfg = *cfg;
+	*cfg = (struct vm_config){ 0 };
 }
 
 int vmm_pause(struct vmm *vmm, char *err, size_t errlen)
@@ -246,23 +131,6 @@ int vmm_ctrl_alt_del(struct vmm *vmm, char *err, size_t errlen)
 		return -EBUSY;
 	}
 	return 0;
-}
-
-int vmm_drive_update(struct vmm *vmm, int index, const char *path, char *err, size_t errlen)
-{
-	struct spec_drive *d = &vmm->spec.drives[index];
-
-	for (int i = 0; i < vmm->vm.nr_virtio; i++) {
-		struct vm_virtio *v = vmm->vm.virtio[i];
-		if (v->dev.ops != &virtio_blk_ops || v->cfg_index != d->cfg_index)
-			continue;
-		int ret = virtio_blk_replace(&v->blk, &v->dev, path, err, errlen);
-		if (!ret)
-			snprintf(d->path, sizeof(d->path), "%s", path);
-		return ret;
-	}
-	snprintf(err, errlen, "The drive is not attached to the running VM.");
-	return -ENODEV;
 }
 
 int vmm_wait_start(struct vmm *vmm)
@@ -315,11 +183,34 @@ static struct vm_virtio *vmm_device(struct vmm *vmm, const struct virtio_device_
 	return NULL;
 }
 
+int vmm_drive_update(struct vmm *vmm, int index, const char *path, char *err, size_t errlen)
+{
+	struct vm_virtio *v = vmm_device(vmm, &virtio_blk_ops, index);
+	char *copy;
+	int ret;
+
+	if (!v) {
+		snprintf(err, errlen, "The drive is not attached to the running VM.");
+		return -ENODEV;
+	}
+	if (!(copy = strdup(path))) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = virtio_blk_replace(&v->blk, &v->dev, path, err, errlen);
+	if (ret) {
+		free(copy);
+		return ret;
+	}
+	free(vmm->cfg.disks[index].path);
+	vmm->cfg.disks[index].path = copy;
+	return 0;
+}
+
 int vmm_drive_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *rl, char *err,
 		    size_t errlen)
 {
-	struct spec_drive *d = &vmm->spec.drives[index];
-	struct vm_virtio *v = vmm_device(vmm, &virtio_blk_ops, d->cfg_index);
+	struct vm_virtio *v = vmm_device(vmm, &virtio_blk_ops, index);
 
 	if (!v) {
 		snprintf(err, errlen, "The drive is not attached to the running VM.");
@@ -328,14 +219,14 @@ int vmm_drive_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *
 	pthread_mutex_lock(&v->dev.lock);
 	throttle_set(&v->blk.throttle, rl);
 	pthread_mutex_unlock(&v->dev.lock);
-	d->limiter = *rl;
+	vmm->cfg.disks[index].limiter = *rl;
 	return 0;
 }
 
 int vmm_net_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *rx,
 		  const struct rate_limiter_spec *tx, char *err, size_t errlen)
 {
-	struct spec_net *n = &vmm->spec.nets[index];
+	struct net_config *n = &vmm->cfg.nets[index];
 	struct vm_virtio *v = vmm_device(vmm, &virtio_net_ops, index);
 
 	if (!v) {
@@ -344,9 +235,9 @@ int vmm_net_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *rx
 	}
 	pthread_mutex_lock(&v->dev.lock);
 	if (rx)
-		throttle_set(&v->net.rx_throttle, rx), n->rx = *rx;
+		throttle_set(&v->net.rx_throttle, rx), n->rx_limiter = *rx;
 	if (tx)
-		throttle_set(&v->net.tx_throttle, tx), n->tx = *tx;
+		throttle_set(&v->net.tx_throttle, tx), n->tx_limiter = *tx;
 	pthread_mutex_unlock(&v->dev.lock);
 	return 0;
 }
@@ -354,10 +245,7 @@ int vmm_net_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *rx
 void vmm_destroy(struct vmm *vmm)
 {
 	metrics_stop(&vmm->metrics);
-	free(vmm->spec.boot_args);
-	vmm->spec.boot_args = NULL;
-	free(vmm->cmdline_buf);
-	vmm->cmdline_buf = NULL;
+	config_clear(&vmm->cfg);
 	if (vmm->start_fd >= 0)
 		close(vmm->start_fd);
 	vmm->start_fd = -1;

@@ -1,16 +1,19 @@
 #!/bin/bash
 # The management API's answers to bad requests, and Firecracker's schema, against the real
-# server over its socket (curl). Needs no KVM: every request here comes before boot.
+# server over its socket (curl). Needs no KVM: every request here comes before boot; only
+# the last test runs a VM (a freestanding guest that idles) from `vmon run ... --api-sock`.
 set -uo pipefail
 SUITE=api_requests
-TESTS=(api/bad-requests api/bad-requests-change-nothing api/malformed-http api/schema-pre api/ctl-info api/limits)
+TESTS=(api/bad-requests api/bad-requests-change-nothing api/malformed-http api/schema-pre api/ctl-info api/limits
+       api/run-vm-config)
 LIB_NO_GUEST=1
 . "$(dirname "$0")/lib.sh"
 
 SPEC=${VMON_FC_SPEC:-tests/data/firecracker.yaml}
 work=$(mktemp -d)
 sock=$work/api.sock
-trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null; kill $run_pid 2>/dev/null; rm -rf "$work"' EXIT
+run_pid=
 curl_api() { curl -s --max-time 20 --unix-socket "$sock" -o "$work/body" -w '%{http_code}' -X "$1" \
 	${3:+-H 'Content-Type: application/json' --data-binary "$3"} "http://localhost$2"; }
 truncate -s 16M "$work/disk.img"
@@ -148,4 +151,49 @@ if [ "$answered" = 1500 ] && [ "$status" = 200 ] && [ "$threads1" -le "$threads0
 	result PASS api/limits "RSS ${rss0} -> ${rss1} KiB, threads ${threads0} -> ${threads1} after 1500 requests, all answered"
 else
 	result FAIL api/limits "RSS ${rss0} -> ${rss1} KiB, threads ${threads0} -> ${threads1}, $answered of 1500 answered, GET / $status"
+fi
+
+# vmon run ... --api-sock: GET /vm/config reports what the command line set (the MTU too)
+# and what PATCH changed since (rate limiters); SIGTERM then ends it with status 6.
+guest=${VMON_BUILD:-build}/tests/guest/exitloop.elf
+if ! [ -c "$KVM_DEV" ] || ! { exec 9<>"$KVM_DEV"; } 2>/dev/null; then
+	result SKIP api/run-vm-config "cannot open $KVM_DEV"
+elif [ ! -f "$guest" ]; then
+	result SKIP api/run-vm-config "$guest is not built (make guests)"
+else
+	exec 9>&-
+	sock=$work/run.sock # curl_api talks to $sock: from here on, the run's
+	"$VMON" run --kernel "$guest" --testdev --memory 16M --console none --cmdline idle \
+		--disk "path=$work/disk.img,serial=data" --net user,mtu=1400,mac=52:54:00:12:34:99 \
+		--api-sock "$sock" > "$LOGDIR/api-run.out" 2> "$LOGDIR/api-run.log" < /dev/null &
+	run_pid=$!
+	for _ in $(seq 1 50); do [ -S "$sock" ] && break; sleep 0.1; done
+	curl_api GET /vm/config > /dev/null
+	cp "$work/body" "$work/run-config-before"
+	limit='{"bandwidth": {"size": 1000, "refill_time": 100}, "ops": null}'
+	codes=$(curl_api PATCH /network-interfaces/net0 "{\"iface_id\": \"net0\", \"rx_rate_limiter\": $limit}")
+	codes+=" $(curl_api PATCH /drives/data "{\"drive_id\": \"data\", \"rate_limiter\": $limit}")"
+	curl_api GET /vm/config > /dev/null
+	kill -TERM $run_pid
+	wait $run_pid
+	rc=$?
+	if [ "$codes $rc" = "204 204 6" ] && python3 - "$work/run-config-before" "$work/body" "$guest" <<'PY'
+import json, sys
+before, after = (json.load(open(f)) for f in sys.argv[1:3])
+assert before["boot-source"] == {"kernel_image_path": sys.argv[3], "boot_args": "idle"}, before
+assert before["machine-config"]["mem_size_mib"] == 16, before["machine-config"]
+n = before["network-interfaces"]
+assert n == [{"iface_id": "net0", "host_dev_name": "", "guest_mac": "52:54:00:12:34:99", "mtu": 1400,
+              "rx_rate_limiter": None, "tx_rate_limiter": None}], n
+assert [d["drive_id"] for d in before["drives"]] == ["data"] and before["drives"][0]["rate_limiter"] is None
+rl = {"bandwidth": {"size": 1000, "one_time_burst": 0, "refill_time": 100}, "ops": None}
+n = after["network-interfaces"][0]
+assert n["mtu"] == 1400 and n["rx_rate_limiter"] == rl and n["tx_rate_limiter"] is None, n
+assert after["drives"][0]["rate_limiter"] == rl, after["drives"]
+PY
+	then
+		result PASS api/run-vm-config "net0 mtu 1400, rate limiters after PATCH, exit status 6"
+	else
+		result FAIL api/run-vm-config "PATCH $codes, exit status $rc (want 204 204 6), see $LOGDIR/api-run.log"
+	fi
 fi

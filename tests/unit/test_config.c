@@ -1,0 +1,174 @@
+/* The VM configuration: what the command line fills in, its own strings, the root drive. */
+#include "unit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/config.h"
+
+/* config_parse() over a copy of args, freed before the caller looks at cfg. */
+static enum config_result parse(struct vm_config *cfg, char *err, const char *const *args)
+{
+	char *argv[32];
+	int argc = 0;
+
+	while (args[argc]) {
+		argv[argc] = strdup(args[argc]);
+		argc++;
+	}
+	argv[argc] = NULL;
+	enum config_result res = config_parse(cfg, argc, argv, err, 256);
+	for (int i = 0; i < argc; i++) {
+		memset(argv[i], 'x', strlen(argv[i]));
+		free(argv[i]);
+	}
+	return res;
+}
+
+static void test_parse_owns_and_names(void **state)
+{
+	const char *const args[] = { "run", "--kernel", "vmlinux", "--cmdline", "console=ttyS0",
+				     "--disk", "path=a.img,serial=data", "--disk", "b.img,ro",
+				     "--net", "user,mtu=1400", "--net", "tap=tap7,mac=52:54:00:00:00:01",
+				     NULL };
+	struct vm_config cfg;
+	char err[256] = "";
+	(void)state;
+
+	assert_int_equal(parse(&cfg, err, args), CONFIG_OK);
+	assert_string_equal(cfg.kernel, "vmlinux");
+	assert_string_equal(cfg.cmdline, "console=ttyS0");
+	assert_string_equal(cfg.console, "stdio");
+	assert_int_equal(cfg.nr_disks, 2);
+	/* The API's drive_id: the serial the guest sees, else the disk's place. */
+	assert_string_equal(cfg.disks[0].id, "data");
+	assert_string_equal(cfg.disks[0].serial, "data");
+	assert_string_equal(cfg.disks[0].path, "a.img");
+	assert_string_equal(cfg.disks[1].id, "drive1");
+	assert_null(cfg.disks[1].serial);
+	assert_true(cfg.disks[1].readonly);
+	assert_int_equal(cfg.nr_nets, 2);
+	assert_string_equal(cfg.nets[0].id, "net0");
+	assert_null(cfg.nets[0].tap);
+	assert_int_equal(cfg.nets[0].mtu, 1400);
+	assert_string_equal(cfg.nets[1].id, "net1");
+	assert_string_equal(cfg.nets[1].tap, "tap7");
+	assert_int_equal(cfg.nets[1].mtu, 0);
+	assert_true(cfg.nets[1].has_mac);
+	config_clear(&cfg);
+	assert_null(cfg.kernel);
+	assert_int_equal(cfg.nr_disks, 0);
+}
+
+static void test_parse_default_net(void **state)
+{
+	const char *const args[] = { "run", "--kernel", "vmlinux", NULL };
+	struct vm_config cfg;
+	char err[256] = "";
+	(void)state;
+
+	assert_int_equal(parse(&cfg, err, args), CONFIG_OK);
+	assert_int_equal(cfg.nr_nets, 1);
+	assert_string_equal(cfg.nets[0].id, "net0");
+	assert_null(cfg.nets[0].tap);
+	assert_null(cfg.cmdline);
+	config_clear(&cfg);
+}
+
+/* A bad value after strings were copied: the caller still frees them all. */
+static void test_parse_errors_free(void **state)
+{
+	const char *const bad_mtu[] = { "run", "--kernel", "vmlinux", "--disk", "a.img",
+					"--net", "user,mtu=20", NULL };
+	const char *const bad_disk[] = { "run", "--kernel", "vmlinux", "--disk", "a.img,bogus", NULL };
+	struct vm_config cfg;
+	char err[256] = "";
+	(void)state;
+
+	assert_int_equal(parse(&cfg, err, bad_mtu), CONFIG_ERROR);
+	assert_non_null(strstr(err, "mtu '20'"));
+	config_clear(&cfg);
+	assert_int_equal(parse(&cfg, err, bad_disk), CONFIG_ERROR);
+	assert_non_null(strstr(err, "cannot understand 'bogus'"));
+	config_clear(&cfg);
+}
+
+static void add_disk(struct vm_config *cfg, const char *id, bool root)
+{
+	struct disk_config *d = &cfg->disks[cfg->nr_disks++];
+
+	assert_int_equal(config_set(&d->id, id), 0);
+	assert_int_equal(config_set(&d->path, id), 0);
+	d->root = root;
+}
+
+static void assert_listed(const struct vm_config *cfg, const char *const *ids)
+{
+	for (int pos = 0; pos < cfg->nr_disks; pos++)
+		assert_string_equal(cfg->disks[config_disk_listed(cfg, pos)].id, ids[pos]);
+}
+
+/* The root drive is disks[0] at start; the API's list keeps the order of the PUTs. */
+static void test_root_first(void **state)
+{
+	const char *const order[] = { "a", "r", "b", "c" };
+	struct vm_config cfg = { 0 };
+	(void)state;
+
+	add_disk(&cfg, "a", false);
+	add_disk(&cfg, "r", true);
+	add_disk(&cfg, "b", false);
+	config_root_first(&cfg);
+	assert_string_equal(cfg.disks[0].id, "r");
+	assert_string_equal(cfg.disks[1].id, "a");
+	assert_string_equal(cfg.disks[2].id, "b");
+	assert_listed(&cfg, order);
+	/* After a failed start: a new drive, another root, and a second start. */
+	add_disk(&cfg, "c", false);
+	assert_listed(&cfg, order);
+	cfg.disks[0].root = false;
+	cfg.disks[3].root = true;
+	config_root_first(&cfg);
+	assert_string_equal(cfg.disks[0].id, "c");
+	assert_listed(&cfg, order);
+	cfg.disks[0].root = false;
+	config_root_first(&cfg);
+	for (int i = 0; i < 4; i++)
+		assert_string_equal(cfg.disks[i].id, order[i]);
+	config_clear(&cfg);
+}
+
+static void test_root_cmdline(void **state)
+{
+	struct vm_config cfg = { 0 };
+	char *s;
+	(void)state;
+
+	/* host_quirks off: the words do not depend on the machine the test runs on. */
+	s = config_guest_cmdline(&cfg);
+	assert_string_equal(s, "console=ttyS0 reboot=k panic=-1");
+	free(s);
+	add_disk(&cfg, "rootfs", true);
+	s = config_guest_cmdline(&cfg);
+	assert_string_equal(s, "root=/dev/vda rw");
+	free(s);
+	cfg.disks[0].readonly = true;
+	assert_int_equal(config_set(&cfg.disks[0].partuuid, "1234-ab"), 0);
+	assert_int_equal(config_set(&cfg.cmdline, "console=ttyS0"), 0);
+	s = config_guest_cmdline(&cfg);
+	assert_string_equal(s, "console=ttyS0 root=PARTUUID=1234-ab ro");
+	free(s);
+	config_clear(&cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_owns_and_names),
+		cmocka_unit_test(test_parse_default_net),
+		cmocka_unit_test(test_parse_errors_free),
+		cmocka_unit_test(test_root_first),
+		cmocka_unit_test(test_root_cmdline),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -164,6 +164,18 @@ guest_tests() {
 	hostile_tests
 }
 
+# ---- the seams of the tree ---------------------------------------------------------------
+# Device models reach the hypervisor only through what the builder hands them (irq lines,
+# doorbell hooks), and the lower layers never include the VM object or the API.
+layering_tests() {
+	local hits
+	hits=$(grep -rlE 'linux/kvm\.h|[^_a-z]ioctl *\(|vm_fd' src/devices src/bus src/irq src/mem 2>/dev/null)
+	if [ -z "$hits" ]; then pass "layering/devices-no-kvm"; else fail "layering/devices-no-kvm" "$hits"; fi
+	hits=$(grep -rlE '#include *"(vmm|api)/' src/cpu src/devices src/irq src/mem src/bus src/hv \
+		src/snapshot src/net src/boot 2>/dev/null)
+	if [ -z "$hits" ]; then pass "layering/no-upward-includes"; else fail "layering/no-upward-includes" "$hits"; fi
+}
+
 # ---- command line and bad input ---------------------------------------------------------
 expect_cli() { # NAME STATUS REGEX ARGS...
 	local name=$1 status=$2 re=$3 out
@@ -189,6 +201,7 @@ cli_tests() {
 	expect_cli bad-disk 2 "--disk: cannot understand 'bogus=1'" run --kernel x --disk path=a,bogus=1
 	expect_cli bad-net 2 "--net: cannot understand 'hostfwd=tcp::0-:22'" run --kernel x --net user,hostfwd=tcp::0-:22
 	expect_cli bad-transport 2 "use transport=mmio or transport=pci" run --kernel x --rng=transport=foo
+	expect_cli bad-accel 2 "--accel 'tcg': this vmon has only kvm" run --kernel x --accel tcg
 	if [ "$KVM" = 0 ]; then
 		for t in missing-kernel junk-kernel truncated-kernel missing-disk initrd-too-big ctrl-a-x sigterm \
 			 seccomp-io seccomp-vcpu no-seccomp; do skip "cli/$t" "cannot open $KVM_DEV"; done
@@ -255,6 +268,7 @@ cli_tests() {
 }
 
 unit_tests
+layering_tests
 guest_tests
 cli_tests
 # The integration suites write their results to a file: "PASS: name" / "FAIL: name" / "SKIP:".

@@ -400,7 +400,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	memset(vm, 0, sizeof(*vm));
 	err[0] = '\0';
 	vm->cfg = cfg;
-	vm->hv_ops = hv_find("kvm");
+	vm->hv_ops = hv_find(cfg->accel ? cfg->accel : "kvm");
 	vm->power.event = vm_power_event;
 	vm->mem.fd = -1;
 	vm->com1_irq.fd = vm->kbd_irq.fd = -1;
@@ -416,6 +416,11 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 		goto fail;
 	}
 
+	if (!vm->hv_ops) {
+		snprintf(err, errlen, "no machine backend called '%s'", cfg->accel);
+		ret = -EINVAL;
+		goto fail;
+	}
 	BUILD_STEP(vm->hv_ops->vm_create(&vm->hv, err, errlen), "cannot open KVM");
 	BUILD_STEP(gm_create(&vm->mem, cfg->memory, cfg->hugepages),
 		   "cannot allocate %llu MiB of guest RAM%s: %s",

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hv/hv.h"
 #include "security/seccomp.h"
 #include "util/log.h"
 
@@ -65,6 +66,7 @@ void config_usage(FILE *out)
 		"  --hugepages          back guest RAM with 2 MiB huge pages\n"
 		"  --no-host-decompress enter a bzImage through its own decompressor\n"
 		"  --no-host-quirks     do not add this host's workaround words to the command line\n"
+		"  --accel NAME         the machine backend (default kvm)\n"
 		"  --testdev            add the test device (ports 0xf0/0xf4, MMIO 0xd0000000)\n"
 		"  --api-sock PATH      also serve the management API (Firecracker's) on PATH\n"
 		"  --no-seccomp         no seccomp filters (debugging only)\n"
@@ -82,6 +84,7 @@ enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CONSOLE, OPT_BOOT,
 	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
 	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
+	OPT_ACCEL,
 };
 
 static const struct option options[] = {
@@ -103,6 +106,7 @@ static const struct option options[] = {
 	{ "virtio-console", optional_argument, NULL, OPT_VIRTIO_CONSOLE },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+	{ "accel", required_argument, NULL, OPT_ACCEL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -263,6 +267,12 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_CMDLINE: return option_string(&cfg->cmdline, arg, err, errlen);
 	case OPT_CONSOLE: return option_string(&cfg->console, arg, err, errlen);
 	case OPT_API_SOCK: return option_string(&cfg->api_sock, arg, err, errlen);
+	case OPT_ACCEL:
+		if (!hv_find(arg)) {
+			snprintf(err, errlen, "--accel '%s': this vmon has only kvm", arg);
+			return -EINVAL;
+		}
+		return option_string(&cfg->accel, arg, err, errlen);
 	case OPT_HUGEPAGES: cfg->hugepages = true; break;
 	case OPT_NO_HOST_DECOMPRESS: cfg->no_host_decompress = true; break;
 	case OPT_NO_HOST_QUIRKS: cfg->host_quirks = false; break;
@@ -506,6 +516,7 @@ void config_clear(struct vm_config *cfg)
 	free(cfg->cmdline);
 	free(cfg->console);
 	free(cfg->api_sock);
+	free(cfg->accel);
 	free(cfg->log_path);
 	free(cfg->log_module);
 	free(cfg->metrics_path);

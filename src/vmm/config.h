@@ -61,6 +61,7 @@ struct vm_config {
 	bool hugepages;
 	bool thp;                /* transparent huge pages (madvise) */
 	bool track_dirty_pages;  /* KVM dirty-page log on every memory slot */
+	char *accel;             /* the machine backend (hv/hv.h): NULL is "kvm" */
 	enum boot_protocol protocol;
 	bool no_host_decompress;
 	bool testdev;

@@ -43,6 +43,7 @@ struct session {
 	uint64_t *removed[UFFD_MAX_REGIONS];
 	struct uffd_msg deferred[MAX_EVENTS];
 	int nr_deferred;
+	bool started;           /* the handshake passed: the counts are printed at exit */
 	bool over;              /* the VMM hung up or went away, or a signal asked us to stop */
 	uint64_t copied, zeroed, present;
 };
@@ -267,6 +268,7 @@ static void print_session(struct session *s)
 	getsockopt(s->sock, SOL_SOCKET, SO_PEERCRED, &peer, &len);
 	for (int i = 0; i < s->t.nr; i++)
 		total += s->t.r[i].size;
+	s->started = true;
 	printf(PROG ": session: VMM pid %d, %d region%s, %llu bytes, page size %llu\n",
 	       (int)peer.pid, s->t.nr, s->t.nr == 1 ? "" : "s", (unsigned long long)total,
 	       (unsigned long long)s->t.r[0].page_size);
@@ -502,8 +504,7 @@ static int serve(struct session *s)
 
 static void session_end(struct session *s)
 {
-	/* The counts only mean something once a session started. */
-	if (s->t.nr)
+	if (s->started)
 		printf(PROG ": served %llu pages (%llu copied, %llu zero-filled), %llu already "
 		       "present\n", (unsigned long long)(s->copied + s->zeroed),
 		       (unsigned long long)s->copied, (unsigned long long)s->zeroed,

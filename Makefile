@@ -16,7 +16,9 @@ endif
 
 # vmon-ctl (src/ctl.c + src/api/ctl.c) is its own binary: only it links libcurl.
 CTL_SRCS := src/ctl.c src/api/ctl.c
-SRCS := $(filter-out $(CTL_SRCS),$(shell find src -name '*.c' | sort))
+# Programs that run beside vmon (src/tools), each its own main, kept out of vmon and libvmon.
+TOOL_SRCS := $(wildcard src/tools/*.c)
+SRCS := $(filter-out $(CTL_SRCS) $(TOOL_SRCS),$(shell find src -name '*.c' | sort))
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 CTL_OBJS := $(CTL_SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
@@ -24,7 +26,7 @@ LIB_OBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
-all: $(BUILD)/vmon $(BUILD)/vmon-ctl
+all: $(BUILD)/vmon $(BUILD)/vmon-ctl $(BUILD)/vmon-uffd-handler
 
 $(BUILD)/vmon: $(OBJS)
 	@echo "  LD      $@"
@@ -33,6 +35,13 @@ $(BUILD)/vmon: $(OBJS)
 $(BUILD)/vmon-ctl: $(CTL_OBJS)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -lcurl -ljansson
+
+# The page-fault handler for the Uffd memory backend: libc, jansson and the region-table codec.
+UFFD_HANDLER_OBJS := $(BUILD)/src/tools/uffd_handler.o $(BUILD)/src/mem/uffd_table.o
+
+$(BUILD)/vmon-uffd-handler: $(UFFD_HANDLER_OBJS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -ljansson
 
 $(BUILD)/libvmon.a: $(LIB_OBJS)
 	@rm -f $@ && ar rcs $@ $^
@@ -48,6 +57,9 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libvmon.a
 	@$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libvmon.a $(LDFLAGS) $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BINS)
+
+# test_uffd runs the real handler next to itself.
+$(BUILD)/tests/unit/test_uffd: $(BUILD)/vmon-uffd-handler
 
 # libFuzzer harnesses (tests/fuzz), built with clang and ASan + UBSan in build-fuzz.
 # `make fuzz` runs each for FUZZ_SECONDS (default 60); the test suite runs each briefly.
@@ -105,4 +117,4 @@ clean:
 	rm -rf build build-san build-fuzz
 
 .PHONY: all unit setup run test check bench clean guests sanitize-build fuzz fuzz-build
--include $(OBJS:.o=.d) $(CTL_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(CTL_OBJS:.o=.d) $(BUILD)/src/tools/uffd_handler.d

@@ -310,7 +310,7 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case 'q': cfg->log_level = LOG_ERROR; break;
 	case OPT_MEMORY:
 		if (parse_size(arg, &cfg->memory) || cfg->memory < VMON_MIN_MEMORY ||
-		    cfg->memory % (4 * KiB) || cfg->memory > 1024 * GiB) {
+		    cfg->memory % (4 * KiB) || cfg->memory > VMON_MAX_MEMORY) {
 			snprintf(err, errlen, "--memory '%s': need a size from 8M to 1024G, in whole KiB pages",
 				 arg);
 			return -EINVAL;

@@ -17,6 +17,7 @@
 #define VMON_MAX_CPUS 64
 #define VMON_MIN_MEMORY (8 * MiB)
 #define VMON_DEFAULT_MEMORY (512 * MiB)
+#define VMON_MAX_MEMORY (1024 * GiB)
 #define VMON_ID_MAX 64      /* drive_id, iface_id and the instance id, with their NUL */
 
 #define VMON_MAX_DISKS 8

@@ -1,0 +1,252 @@
+/* The VM's configuration as a snapshot carries it: what a restore rebuilds the machine from. */
+#include "vmm/config_state.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+/* Longest string a configuration holds (a path); longer ones are refused on save. */
+#define CFG_STR_MAX 4096
+
+static void put_opt_str(struct snap_buf *b, const char *s)
+{
+	snap_put_u8(b, s != NULL);
+	if (s)
+		snap_put_str(b, s);
+}
+
+static void put_bucket(struct snap_buf *b, const struct token_bucket_spec *t)
+{
+	snap_put_u64(b, t->size);
+	snap_put_u64(b, t->one_time_burst);
+	snap_put_u64(b, t->refill_time_ms);
+}
+
+static void put_limiter(struct snap_buf *b, const struct rate_limiter_spec *rl)
+{
+	snap_put_u8(b, rl->set);
+	put_bucket(b, &rl->bandwidth);
+	put_bucket(b, &rl->ops);
+}
+
+static void put_disk(struct snap_buf *b, const struct disk_config *d)
+{
+	put_opt_str(b, d->id);
+	snap_put_u8(b, (uint8_t)d->transport);
+	put_opt_str(b, d->path);
+	snap_put_u8(b, d->readonly);
+	snap_put_u8(b, d->sync);
+	put_opt_str(b, d->serial);
+	put_limiter(b, &d->limiter);
+	snap_put_u8(b, d->root);
+	put_opt_str(b, d->partuuid);
+	snap_put_u8(b, d->writeback);
+}
+
+static void put_net(struct snap_buf *b, const struct net_config *n)
+{
+	put_opt_str(b, n->id);
+	snap_put_u8(b, (uint8_t)n->transport);
+	put_opt_str(b, n->tap);
+	snap_put_bytes(b, n->mac, 6);
+	snap_put_u8(b, n->has_mac);
+	snap_put_u16(b, n->mtu);
+	snap_put_u8(b, (uint8_t)n->nr_fwd);
+	for (int i = 0; i < n->nr_fwd; i++) {
+		snap_put_u8(b, n->fwd[i].udp);
+		snap_put_u32(b, n->fwd[i].host_addr);
+		snap_put_u16(b, n->fwd[i].host_port);
+		snap_put_u32(b, n->fwd[i].guest_addr);
+		snap_put_u16(b, n->fwd[i].guest_port);
+	}
+	put_limiter(b, &n->rx_limiter);
+	put_limiter(b, &n->tx_limiter);
+}
+
+int config_save(const struct vm_config *cfg, struct snap_buf *out)
+{
+	snap_put_u64(out, cfg->memory);
+	snap_put_u32(out, (uint32_t)cfg->cpus);
+	snap_put_u8(out, cfg->hugepages);
+	snap_put_u8(out, cfg->thp);
+	snap_put_u8(out, cfg->track_dirty_pages);
+	snap_put_u8(out, cfg->testdev);
+	snap_put_u8(out, cfg->host_quirks);
+	snap_put_u8(out, (uint8_t)cfg->transport);
+	put_opt_str(out, cfg->accel);
+	put_opt_str(out, cfg->console);
+	snap_put_u8(out, cfg->rng);
+	snap_put_u8(out, (uint8_t)cfg->rng_transport);
+	put_limiter(out, &cfg->rng_limiter);
+	snap_put_u8(out, cfg->virtio_console);
+	snap_put_u8(out, (uint8_t)cfg->console_transport);
+	snap_put_u8(out, (uint8_t)cfg->nr_disks);
+	for (int i = 0; i < cfg->nr_disks; i++)
+		put_disk(out, &cfg->disks[i]);
+	snap_put_u8(out, (uint8_t)cfg->nr_nets);
+	for (int i = 0; i < cfg->nr_nets; i++)
+		put_net(out, &cfg->nets[i]);
+	return snap_buf_error(out);
+}
+
+/* ---- restore: every value checked; strings copied into the fresh configuration ------------ */
+
+struct cfg_rd {
+	struct snap_rd *in;
+	const char *bad;  /* the first field found wrong */
+};
+
+static char *get_opt_str(struct cfg_rd *r, const char *what)
+{
+	uint8_t present = snap_get_u8(r->in);
+	char *s;
+
+	if (present > 1) {
+		r->bad = r->bad ?: what;
+		return NULL;
+	}
+	if (!present)
+		return NULL;
+	if (!(s = malloc(CFG_STR_MAX))) {
+		r->bad = r->bad ?: "memory";
+		return NULL;
+	}
+	snap_get_str(r->in, s, CFG_STR_MAX);
+	return s;
+}
+
+static bool get_flag(struct cfg_rd *r, const char *what)
+{
+	uint8_t v = snap_get_u8(r->in);
+
+	if (v > 1)
+		r->bad = r->bad ?: what;
+	return v == 1;
+}
+
+static enum virtio_transport get_transport(struct cfg_rd *r)
+{
+	uint8_t v = snap_get_u8(r->in);
+
+	if (v > TRANSPORT_PCI)
+		r->bad = r->bad ?: "virtio transport";
+	return v <= TRANSPORT_PCI ? (enum virtio_transport)v : TRANSPORT_DEFAULT;
+}
+
+static void get_bucket(struct cfg_rd *r, struct token_bucket_spec *t)
+{
+	t->size = snap_get_u64(r->in);
+	t->one_time_burst = snap_get_u64(r->in);
+	t->refill_time_ms = snap_get_u64(r->in);
+}
+
+static void get_limiter(struct cfg_rd *r, struct rate_limiter_spec *rl)
+{
+	rl->set = get_flag(r, "rate limiter");
+	get_bucket(r, &rl->bandwidth);
+	get_bucket(r, &rl->ops);
+}
+
+static void get_disk(struct cfg_rd *r, struct disk_config *d)
+{
+	d->id = get_opt_str(r, "drive id");
+	d->transport = get_transport(r);
+	d->path = get_opt_str(r, "drive path");
+	d->readonly = get_flag(r, "drive read-only flag");
+	d->sync = get_flag(r, "drive io_engine");
+	d->serial = get_opt_str(r, "drive serial");
+	get_limiter(r, &d->limiter);
+	d->root = get_flag(r, "drive root flag");
+	d->partuuid = get_opt_str(r, "drive partuuid");
+	d->writeback = get_flag(r, "drive cache type");
+	if (!d->path)
+		r->bad = r->bad ?: "drive path";
+}
+
+static void get_net(struct cfg_rd *r, struct net_config *n)
+{
+	n->id = get_opt_str(r, "interface id");
+	n->transport = get_transport(r);
+	n->tap = get_opt_str(r, "interface host_dev_name");
+	snap_get_bytes(r->in, n->mac, 6);
+	n->has_mac = get_flag(r, "interface MAC flag");
+	n->mtu = snap_get_u16(r->in);
+	uint8_t nr_fwd = snap_get_u8(r->in);
+	if (nr_fwd > NET_MAX_HOSTFWD) {
+		r->bad = r->bad ?: "number of port forwards";
+		return;
+	}
+	n->nr_fwd = nr_fwd;
+	for (int i = 0; i < n->nr_fwd; i++) {
+		n->fwd[i].udp = get_flag(r, "port forward protocol");
+		n->fwd[i].host_addr = snap_get_u32(r->in);
+		n->fwd[i].host_port = snap_get_u16(r->in);
+		n->fwd[i].guest_addr = snap_get_u32(r->in);
+		n->fwd[i].guest_port = snap_get_u16(r->in);
+	}
+	get_limiter(r, &n->rx_limiter);
+	get_limiter(r, &n->tx_limiter);
+}
+
+static void get_machine(struct cfg_rd *r, struct vm_config *c)
+{
+	c->memory = snap_get_u64(r->in);
+	uint32_t cpus = snap_get_u32(r->in);
+	if (cpus < 1 || cpus > VMON_MAX_CPUS)
+		r->bad = r->bad ?: "vCPU count";
+	c->cpus = (int)MIN(cpus, (uint32_t)VMON_MAX_CPUS);
+	if (c->memory < VMON_MIN_MEMORY || c->memory % 4096 || c->memory > VMON_MAX_MEMORY)
+		r->bad = r->bad ?: "memory size";
+	c->hugepages = get_flag(r, "huge pages flag");
+	c->thp = get_flag(r, "transparent huge pages flag");
+	c->track_dirty_pages = get_flag(r, "track_dirty_pages");
+	c->testdev = get_flag(r, "test device flag");
+	c->host_quirks = get_flag(r, "host quirks flag");
+	c->transport = get_transport(r);
+	c->accel = get_opt_str(r, "machine backend");
+	c->console = get_opt_str(r, "console");
+	c->rng = get_flag(r, "entropy device flag");
+	c->rng_transport = get_transport(r);
+	get_limiter(r, &c->rng_limiter);
+	c->virtio_console = get_flag(r, "virtio-console flag");
+	c->console_transport = get_transport(r);
+}
+
+int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, char *err,
+		   size_t errlen)
+{
+	struct vm_config c = { .no_net = true, .log_level = cfg->log_level };
+	struct cfg_rd r = { .in = in };
+
+	if (version != CONFIG_STATE_VERSION) {
+		snprintf(err, errlen, "the configuration section has version %u; this vmon reads %u",
+			 version, CONFIG_STATE_VERSION);
+		return -EINVAL;
+	}
+	get_machine(&r, &c);
+	uint8_t nr = snap_get_u8(in);
+	if (nr > VMON_MAX_DISKS)
+		r.bad = r.bad ?: "number of drives";
+	for (int i = 0; !r.bad && i < nr; i++, c.nr_disks++)
+		get_disk(&r, &c.disks[i]);
+	nr = r.bad ? 0 : snap_get_u8(in);
+	if (nr > VMON_MAX_NETS)
+		r.bad = r.bad ?: "number of network interfaces";
+	for (int i = 0; !r.bad && i < nr; i++, c.nr_nets++)
+		get_net(&r, &c.nets[i]);
+	if (!r.bad && snap_rd_end(in))
+		r.bad = "length";
+	if (!r.bad && c.accel && strcmp(c.accel, "kvm"))
+		r.bad = "machine backend";
+	if (r.bad) {
+		snprintf(err, errlen, "the snapshot's configuration is corrupt (%s)", r.bad);
+		config_clear(&c);
+		return -EINVAL;
+	}
+	config_clear(cfg);
+	*cfg = c;
+	return 0;
+}

@@ -1,0 +1,24 @@
+/*
+ * The VM's configuration in a snapshot: what a restore needs to rebuild the same machine
+ * (memory, vCPUs, devices with their host paths and ids). The boot source is not kept: a
+ * restored guest is past its boot, and GET /vm/config then reports no boot source, as
+ * Firecracker does.
+ */
+#ifndef VMON_CONFIG_STATE_H
+#define VMON_CONFIG_STATE_H
+
+#include "snapshot/format.h"
+#include "vmm/config.h"
+
+#define CONFIG_STATE_VERSION 1
+
+int config_save(const struct vm_config *cfg, struct snap_buf *out) __must_check;
+
+/*
+ * Replace *cfg by the configuration in `in` (written by config_save at `version`). Every
+ * value is checked; on failure *cfg is unchanged and err names the bad field.
+ */
+int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, char *err,
+		   size_t errlen) __must_check;
+
+#endif

@@ -345,7 +345,10 @@ int vcpu_context_restore(struct vcpu_context *ctx, struct snap_rd *in, uint32_t 
 
 	if (version < 1 || version > VCPU_STATE_VERSION)
 		return -EINVAL;
-	/* Decoded aside (some 15 KiB, too much for a stack), so a refusal leaves ctx as it was. */
+	/*
+	 * Decoded aside, so a refusal leaves ctx as it was; on the heap, as cpu/ keeps every
+	 * context (14 KiB, most of it the MSR array).
+	 */
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;

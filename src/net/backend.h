@@ -15,6 +15,9 @@
 
 #define NET_VNET_HDR_LEN 12
 
+struct snap_buf;
+struct snap_rd;
+
 struct net_backend {
 	const char *kind;
 	int rx_fd;          /* readable when frames may be waiting for the guest */
@@ -26,6 +29,25 @@ struct net_backend {
 	/* TUN_F_* offloads the guest accepts on received frames. */
 	void (*set_offload)(struct net_backend *be, unsigned tun_flags);
 	void (*close)(struct net_backend *be);
+
+	/*
+	 * Optional, for snapshots: the guest-visible state the backend itself keeps. NULL
+	 * for a backend that keeps none (TAP: what the guest sees lives in the host's kernel
+	 * and network). Frames in flight are not state: a snapshot drops them like a wire.
+	 *
+	 * Either may be called from any thread while the backend's own thread (slirp) runs:
+	 * the backend serializes them with that thread and with send/recv under its lock.
+	 * Call them with the virtio-net device quiesced, so no frame crosses mid-snapshot.
+	 *
+	 * save() appends the state to out: 0, or -errno if it cannot be saved (a failed put
+	 * is left for the caller's snap_buf_error()).
+	 * restore() loads what save() wrote into a backend opened with the same options,
+	 * before the guest runs. The bytes are hostile: 0, or -EINVAL with the backend left
+	 * as it was (or -ENOMEM). Bytes after the state stay unread: the caller checks
+	 * snap_rd_end().
+	 */
+	int (*save)(struct net_backend *be, struct snap_buf *out) __must_check;
+	int (*restore)(struct net_backend *be, struct snap_rd *in) __must_check;
 };
 
 /* TAP device `name` (created if missing). NULL and a sentence in err on failure. */

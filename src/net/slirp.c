@@ -2,6 +2,7 @@
  * User-mode networking with libslirp. libslirp is not thread-safe: every call into it holds
  * `lock`. Its own thread polls its sockets and runs its timers; frames it sends to the guest
  * wait in a small ring that the virtio-net device drains (signalled through rx_fd).
+ * Snapshots carry libslirp's own state stream, checked before libslirp parses it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 
 #include "net/backend.h"
 #include "security/seccomp.h"
+#include "snapshot/format.h"
 #include "util/log.h"
 
 #define RING 256
@@ -280,6 +282,121 @@ static void slirp_set_offload(struct net_backend *be, unsigned flags)
 	(void)be, (void)flags; /* no offloads: the guest checksums and segments itself */
 }
 
+/* ---- snapshot ------------------------------------------------------------------------ */
+
+/*
+ * Layout: u32 libslirp state version (slirp_state_version()), u32 n, then the n bytes of
+ * libslirp's own stream. That stream holds a record per connection of a guestfwd rule
+ * (vmon adds none, so this is a single zero byte), the IP id counter and the DHCP lease
+ * table. Host sockets are not in it: the restored backend opens its own hostfwd
+ * listeners, and connections open at the snapshot are gone (the guest's TCP resets them).
+ *
+ * libslirp's loader trusts its input: a short read yields zeros and no error, and a
+ * connection record sizes buffers from the stream. So before libslirp sees a byte (the
+ * container has checked the section's CRC), the version must be this libslirp's, the
+ * stream exactly as long as this instance's own save (all that follows the first byte
+ * is fixed-size fields), and its first byte 0: no connection records. What reaches
+ * libslirp is then a u16 and a lease table of fixed size, which cannot make it read past
+ * the end or allocate; a CRC-valid stream crafted to that shape still sets both.
+ */
+#define SLIRP_STREAM_MAX (64 * 1024)
+
+struct stream_in {
+	const uint8_t *p;
+	size_t len, pos;
+	bool short_read;
+};
+
+static ssize_t stream_write(const void *buf, size_t len, void *opaque)
+{
+	snap_put_bytes(opaque, buf, len);
+	return (ssize_t)len;
+}
+
+/* libslirp takes a short read for zeros, so it is remembered here. */
+static ssize_t stream_read(void *buf, size_t len, void *opaque)
+{
+	struct stream_in *s = opaque;
+
+	if (len > s->len - s->pos) {
+		s->short_read = true;
+		return 0;
+	}
+	memcpy(buf, s->p + s->pos, len);
+	s->pos += len;
+	return (ssize_t)len;
+}
+
+/* This instance's stream into a fresh buffer (free it even on failure). Lock held. */
+static int slirp_stream_save(struct user_net *u, struct snap_buf *stream)
+{
+	snap_buf_init(stream);
+	slirp_state_save(u->slirp, stream_write, stream);
+	return snap_buf_error(stream);
+}
+
+static int slirp_save(struct net_backend *be, struct snap_buf *out)
+{
+	struct user_net *u = (struct user_net *)be;
+	struct snap_buf stream;
+	int ret;
+
+	pthread_mutex_lock(&u->lock);
+	ret = slirp_stream_save(u, &stream);
+	pthread_mutex_unlock(&u->lock);
+	if (!ret) {
+		snap_put_u32(out, (uint32_t)slirp_state_version());
+		snap_put_u32(out, (uint32_t)stream.len);
+		snap_put_bytes(out, stream.data, stream.len);
+	}
+	snap_buf_free(&stream);
+	return ret;
+}
+
+/* Load s; on any failure put `own` (the state before) back. Lock held. */
+static int slirp_stream_load(struct user_net *u, uint32_t version, struct stream_in *s,
+			     const struct snap_buf *own)
+{
+	struct stream_in back = { .p = own->data, .len = own->len };
+
+	if (slirp_state_load(u->slirp, (int)version, stream_read, s) >= 0 && !s->short_read &&
+	    s->pos == s->len)
+		return 0;
+	/* The checks make this unreachable today; a future libslirp may differ. */
+	if (slirp_state_load(u->slirp, slirp_state_version(), stream_read, &back) < 0)
+		pr_warn("slirp: cannot put the state back after a refused restore");
+	return -EINVAL;
+}
+
+static int slirp_restore(struct net_backend *be, struct snap_rd *in)
+{
+	struct user_net *u = (struct user_net *)be;
+	uint32_t version = snap_get_u32(in), len = snap_get_u32(in);
+	struct stream_in s = { .len = len };
+	struct snap_buf own;
+	uint8_t *bytes;
+	int ret;
+
+	if (in->error || len == 0 || len > SLIRP_STREAM_MAX || len > snap_rd_left(in))
+		return -EINVAL;
+	bytes = malloc(len);
+	if (!bytes)
+		return -ENOMEM;
+	snap_get_bytes(in, bytes, len);
+	s.p = bytes;
+	pthread_mutex_lock(&u->lock);
+	/* The state to go back to, and the length a stream of this libslirp has. */
+	ret = slirp_stream_save(u, &own);
+	if (!ret && (version != (uint32_t)slirp_state_version() || own.len != len || bytes[0]))
+		ret = -EINVAL;
+	if (!ret)
+		ret = slirp_stream_load(u, version, &s, &own);
+	pthread_mutex_unlock(&u->lock);
+	snap_buf_free(&own);
+	free(bytes);
+	return ret;
+}
+
 static void slirp_close(struct net_backend *be)
 {
 	struct user_net *u = (struct user_net *)be;
@@ -345,7 +462,8 @@ struct net_backend *net_slirp_open(const struct net_hostfwd *fwd, int nr_fwd, ch
 	u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	u->be = (struct net_backend){ .kind = "user", .rx_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
 				      .recv = slirp_recv, .send = slirp_send,
-				      .set_offload = slirp_set_offload, .close = slirp_close };
+				      .set_offload = slirp_set_offload, .close = slirp_close,
+				      .save = slirp_save, .restore = slirp_restore };
 	u->slirp = slirp_new(&cfg, &slirp_callbacks, u);
 	if (!u->slirp || u->wake_fd < 0 || u->be.rx_fd < 0) {
 		snprintf(err, errlen, "cannot start user-mode networking (libslirp)");

@@ -80,7 +80,9 @@ uint64_t memfile_find_bit(const uint64_t *bits, uint64_t from, uint64_t n, bool 
 
 /*
  * Tests only: the `nth` write from now (1 = the next) fails with `err` (a positive errno),
- * to check that a failure part-way leaves no file. 0 turns it off. Not thread-safe.
+ * to check that a failure part-way leaves no file; with `err` 0 it is dropped and reports
+ * success, as on a filesystem that turns zero blocks into holes. `nth` 0 turns it off.
+ * Not thread-safe.
  */
 void memfile_inject_write_error(unsigned int nth, int err);
 

@@ -354,13 +354,14 @@ static void test_anon(void **state)
 
 /* ---- diff and merge ------------------------------------------------------------------ */
 
-/* Base RAM: pages 1, 2 and 5 written; then tracking on. */
+/* Base RAM: pages 1, 2, 5 and 7 written; then tracking on. */
 static void diff_base(struct guest_mem *gm, uint64_t size, const char *base)
 {
 	assert_int_equal(gm_create(gm, size, false), 0);
 	fill_gpa(gm, 1 * PAGE, 1);
 	fill_gpa(gm, 2 * PAGE, 2);
 	fill_gpa(gm, 5 * PAGE, 5);
+	fill_gpa(gm, 7 * PAGE, 7);
 	assert_int_equal(memfile_write(gm, base, err, sizeof(err)), 0);
 	assert_int_equal(gm_dirty_enable(gm), 0);
 }
@@ -378,21 +379,25 @@ static void test_diff_merge(void **state)
 	fill_gpa(&gm, 1 * PAGE, 11);              /* changed */
 	assert_int_equal(gm_write(&gm, 2 * PAGE, zero, PAGE), 0); /* zeroed: must reach the base */
 	fill_gpa(&gm, 3 * PAGE, 3);               /* new, where the base has a hole */
+	assert_int_equal(gm_write(&gm, 7 * PAGE, zero, PAGE), 0); /* zeroed, alone */
 	fill_gpa(&gm, size - PAGE, 9);            /* the last page */
 	assert_int_equal(memfile_write_dirty(&gm, diff, err, sizeof(err)), 0);
 	assert_int_equal(gm_dirty_count(&gm), 0); /* harvested */
 
-	/* Only the dirty pages, the zeroed one as data; page 5 did not change: a hole. */
+	/* Only the dirty pages, the zeroed ones as data; page 5 did not change: a hole. */
 	assert_int_equal(stat_of(diff).st_size, size);
-	assert_int_equal(extents(diff, ext, 8), 2);
+	assert_int_equal(extents(diff, ext, 8), 3);
 	assert_extent(ext, 0, 1 * PAGE, 3);
-	assert_extent(ext, 1, size - PAGE, 1);
+	assert_extent(ext, 1, 7 * PAGE, 1);
+	assert_extent(ext, 2, size - PAGE, 1);
 	assert_file_bytes(diff, 2 * PAGE, zero, PAGE);
+	assert_file_bytes(diff, 7 * PAGE, zero, PAGE);
 
 	assert_int_equal(memfile_merge(base, diff, err, sizeof(err)), 0);
 	assert_int_equal(gm_create_from_file(&back, base, size, false, err, sizeof(err)), 0);
 	assert_memory_equal(back.base, gm.base, size);
 	assert_memory_equal(back.base + 2 * PAGE, zero, PAGE);
+	assert_memory_equal(back.base + 7 * PAGE, zero, PAGE);
 	assert_gpa_filled(&back, 5 * PAGE, 5);
 	gm_destroy(&back);
 	gm_destroy(&gm);
@@ -424,7 +429,7 @@ static void test_diff_split(void **state)
 	assert_extent(ext, 1, at + 2 * PAGE, 1);
 
 	assert_int_equal(memfile_merge(base, diff, err, sizeof(err)), 0);
-	assert_int_equal(extents(base, ext, 8), 4);
+	assert_int_equal(extents(base, ext, 8), 5);
 	assert_int_equal(gm_create_from_file(&back, base, SPLIT_SIZE, false, err, sizeof(err)), 0);
 	assert_gpa_filled(&back, high + 2 * PAGE, 20);
 	assert_gpa_filled(&back, GM_MMIO_HOLE_START - PAGE, 21);
@@ -454,6 +459,15 @@ static void test_diff_failure_keeps_bits(void **state)
 	assert_false(exists(diff));
 	assert_false(exists(tmp_name(diff)));
 	assert_int_equal(gm_dirty_count(&gm), 2);
+
+	/* A filesystem that loses a dirty page (turns its zeros into a hole): refused. */
+	memfile_inject_write_error(1, 0);
+	assert_int_equal(memfile_write_dirty(&gm, diff, err, sizeof(err)), -EOPNOTSUPP);
+	assert_non_null(strstr(err, "holes"));
+	assert_false(exists(diff));
+	assert_false(exists(tmp_name(diff)));
+	assert_int_equal(gm_dirty_count(&gm), 2);
+
 	assert_int_equal(memfile_write_dirty(&gm, diff, err, sizeof(err)), 0);
 	assert_int_equal(gm_dirty_count(&gm), 0);
 	gm_dirty_disable(&gm);

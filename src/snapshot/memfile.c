@@ -255,18 +255,23 @@ static int check_holes(const struct memfile_out *o, uint64_t *const bits[])
 	uint64_t off = 0, start, end, bad = UINT64_MAX;
 	int ret;
 
-	while (bad == UINT64_MAX && (ret = next_extent(o->fd, off, o->gm->size, &start, &end)) > 0) {
+	/* Each gap before an extent must be clean pages, each extent dirty ones. */
+	while ((ret = next_extent(o->fd, off, o->gm->size, &start, &end)) > 0) {
 		bad = MIN(bits_mismatch(o->gm, bits, off, start, false),
 			  bits_mismatch(o->gm, bits, start, end, true));
+		if (bad != UINT64_MAX)
+			break;
 		off = end;
 	}
-	if (bad == UINT64_MAX && ret == 0)
+	if (ret < 0)
+		return out_fail(o, ret);
+	if (ret == 0)
 		bad = bits_mismatch(o->gm, bits, off, o->gm->size, false);
 	if (bad == UINT64_MAX)
-		return ret < 0 ? out_fail(o, ret) : 0;
-	snprintf(o->err, o->errlen, "the filesystem under %s does not keep a diff's holes at 4 KiB "
-		 "pages (offset %llu reads back as the wrong kind), so a merge would corrupt RAM",
-		 o->path, (unsigned long long)bad);
+		return 0;
+	snprintf(o->err, o->errlen, "the filesystem under %s does not keep a diff's holes at "
+		 "4 KiB pages (at offset %llu its data and the dirty pages disagree), so a merge "
+		 "would corrupt RAM", o->path, (unsigned long long)bad);
 	return -EOPNOTSUPP;
 }
 

@@ -1,4 +1,4 @@
-/* Guest RAM: its allocation (memfd, memory file, anonymous), layout around the PCI hole, checked translation. */
+/* Guest RAM: allocating it (memfd, memory file, anonymous), its layout, checked translation. */
 #include "mem/guest_mem.h"
 #include "mem/dirty.h"
 

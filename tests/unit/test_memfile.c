@@ -339,6 +339,7 @@ static void test_anon(void **state)
 	gm_destroy(&gm);
 	assert_null(gm.base);
 	assert_int_equal(gm_create_anon(&gm, 4097, false), -EINVAL);
+	assert_int_equal(gm_create_anon(&gm, 2 * MiB + PAGE, true), -EINVAL); /* whole 2 MiB */
 
 	/* Without a memfd to seek, the writer scans every page of the mapping. */
 	assert_int_equal(gm_create_anon(&gm, 8 * MiB, false), 0);
@@ -563,6 +564,15 @@ static void test_failure_keeps_old_file(void **state)
 	/* A directory that is not there: nothing created anywhere. */
 	assert_int_equal(memfile_write(&gm, "/nonexistent-vmon-dir/mem", err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent-vmon-dir/mem"));
+
+	/* A name without a directory: the current one is synced. */
+	char cwd[256];
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(memfile_write(&gm, "relative", err, sizeof(err)), 0);
+	assert_true(exists("relative"));
+	unlink("relative");
+	assert_int_equal(chdir(cwd), 0);
 
 	/* A stale temporary of our PID (a crashed namesake) is replaced, not an error. */
 	assert_int_equal(close(open(tmp_name(path), O_CREAT | O_WRONLY, 0600)), 0);

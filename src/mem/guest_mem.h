@@ -1,5 +1,6 @@
 /*
- * Guest-physical memory: RAM backed by one memfd, split around the 32-bit PCI hole,
+ * Guest-physical memory: RAM as one host mapping (a memfd, a snapshot's memory file mapped
+ * copy-on-write, or anonymous memory for userfaultfd), split around the 32-bit PCI hole,
  * and the one checked translation from guest-physical addresses to host pointers.
  * Every device and loader reaches guest memory through gm_translate()/gm_read()/gm_write();
  * whatever the VMM writes is marked in the dirty bitmap (mem/dirty.h).
@@ -20,21 +21,52 @@ struct gm_region {
 	uint64_t gpa;      /* guest-physical start */
 	uint64_t size;
 	uint8_t *host;     /* host mapping of this region */
-	uint64_t fd_offset; /* offset in the memfd */
+	uint64_t fd_offset; /* offset in the mapping (and in the memfd or memory file) */
 	uint64_t *dirty;    /* one bit per 4 KiB page, or NULL: tracking off (mem/dirty.h) */
 };
 
 struct guest_mem {
-	int fd;                 /* memfd holding all of RAM, or -1 for anonymous (tests) */
-	uint8_t *base;          /* host mapping of the whole memfd */
+	/*
+	 * The memfd whose bytes are RAM (shared with `base`), or -1 when no file holds RAM:
+	 * a private mapping of a memory file (the file has only the restored bytes, not the
+	 * guest's later writes) or anonymous memory. Read RAM through `base`, never the file.
+	 */
+	int fd;
+	uint8_t *base;          /* host mapping of all of RAM, `size` bytes */
 	uint64_t size;          /* total RAM bytes */
 	int nr_regions;
 	struct gm_region regions[GM_MAX_REGIONS];
 	bool dirty_on;          /* set once every region's bitmap is allocated */
 };
 
-/* Allocate `size` bytes of RAM (a multiple of 4 KiB) and lay it out. 0 or -errno. */
+/*
+ * Allocate `size` bytes of RAM (a multiple of 4 KiB, of 2 MiB with hugepages) in a memfd,
+ * mapped shared, and lay it out. 0 or -errno.
+ */
 int gm_create(struct guest_mem *gm, uint64_t size, bool hugepages) __must_check;
+
+/*
+ * Restore RAM from a memory file (snapshot/memfile.h): the regions laid out as gm_create()
+ * lays out `size` bytes, the file mapped MAP_PRIVATE, so pages load from it lazily on first
+ * touch and the guest's writes stay in this process, never in the file. The file must hold
+ * exactly `size` bytes and must not be changed or truncated while mapped (pages the guest
+ * has not written still show the file). `gm->fd` is -1. Huge pages are refused: a private
+ * file mapping gets them only from hugetlbfs, which cannot hold a written memory file;
+ * restore into huge pages through gm_create_anon() and userfaultfd instead.
+ * 0 or -errno, with one sentence in `err`.
+ */
+int gm_create_from_file(struct guest_mem *gm, const char *path, uint64_t size, bool hugepages,
+			char *err, size_t errlen) __must_check;
+
+/*
+ * RAM as private anonymous memory, laid out as gm_create() does, for a userfaultfd backend
+ * to register and fill: nothing is allocated until a page is touched (MAP_NORESERVE).
+ * With hugepages, 2 MiB hugetlb pages reserved at map time (so a short pool fails here, not
+ * at the first fault). `gm->fd` is -1. 0 or -errno.
+ */
+int gm_create_anon(struct guest_mem *gm, uint64_t size, bool hugepages) __must_check;
+
+/* Undo any gm_create*() (whole or failed): the bitmaps, the mapping, the memfd. */
 void gm_destroy(struct guest_mem *gm);
 
 /* Lay out regions for a RAM size, without allocating (pure; used by gm_create and tests). */

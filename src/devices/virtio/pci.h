@@ -11,6 +11,7 @@
 #include "util/eventloop.h"
 
 #define VIRTIO_PCI_VECTORS (VIRTIO_MAX_QUEUES + 1)
+#define VIRTIO_PCI_NO_VECTOR 0xffff
 
 struct virtio_pci;
 

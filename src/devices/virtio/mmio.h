@@ -47,4 +47,11 @@ int virtio_mmio_notify_fd(const struct virtio_mmio *m, int q);
 /* Close the queue eventfds (after the doorbells are gone and the I/O thread stopped). */
 void virtio_mmio_destroy(struct virtio_mmio *m);
 
+/*
+ * A whole virtio device on MMIO as a device object; model = struct virtio_mmio, set up by
+ * virtio_mmio_init() (mmio_state.c). Its section holds the core, the queues, the selectors
+ * and the type's part; none of the wiring.
+ */
+extern const struct device_ops virtio_mmio_state_ops;
+
 #endif

@@ -66,6 +66,22 @@ static void msix_fire(struct virtio_pci *vp, int v)
 	irq_line_set(&vp->vector_line[v], 1);
 }
 
+void virtio_pci_redrive(struct virtio_pci *vp)
+{
+	bool fn_masked;
+
+	/* bar1_write() routes an entry whenever it is written unmasked: every unmasked one. */
+	for (int v = 0; v < VIRTIO_PCI_VECTORS; v++)
+		if (!(vp->msix[v].ctrl & MSIX_CTRL_MASKED))
+			msix_update_route(vp, v);
+	/*
+	 * INTx went up with an interrupt while MSI-X was off and comes down when the ISR is
+	 * read, which also clears it: pending status with MSI-X off means the line is high.
+	 */
+	if (vp->intx && vp->dev->isr && !msix_enabled(vp, &fn_masked))
+		irq_line_set(vp->intx, 1);
+}
+
 static void virtio_pci_interrupt(struct virtio_device *d, int q)
 {
 	struct virtio_pci *vp = d->transport;

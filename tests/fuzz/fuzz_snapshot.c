@@ -195,14 +195,10 @@ static void virtio_destroy(struct fuzz_virtio *v, enum virtio_kind kind, bool pc
 		virtio_pci_destroy(&v->pci);
 	else
 		virtio_mmio_destroy(&v->mmio);
-	if (kind == V_BLK)
-		virtio_blk_close(&v->blk);
-	if (kind == V_NET) {
-		virtio_net_close(&v->net);
+	if (v->dev.ops->destroy)
+		v->dev.ops->destroy(&v->dev);
+	if (kind == V_NET)
 		close(v->be.rx_fd);
-	}
-	if (kind == V_RNG)
-		throttle_close(&v->rng.throttle);
 }
 
 static void machine_destroy(struct machine *m)

@@ -260,14 +260,10 @@ static void rig_destroy(struct rig *r)
 	} else {
 		virtio_mmio_destroy(&r->mmio);
 	}
-	if (r->kind == BLK)
-		virtio_blk_close(&r->blk);
-	if (r->kind == NET) {
-		virtio_net_close(&r->net);
+	if (r->dev.ops->destroy)
+		r->dev.ops->destroy(&r->dev);
+	if (r->kind == NET)
 		close(r->be.rx_fd);
-	}
-	if (r->kind == RNG)
-		throttle_close(&r->rng.throttle);
 	eventloop_destroy(&r->loop);
 	r->built = false;
 }

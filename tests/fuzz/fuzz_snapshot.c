@@ -1,6 +1,11 @@
 /* State files as a hostile snapshot would have them: the container parser, then a VM's restore. */
 #include "fuzz.h"
 
+#include <poll.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "bus/pci.h"
@@ -9,7 +14,44 @@
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/i8250.h"
 #include "devices/legacy/mc146818.h"
+#include "devices/virtio/blk.h"
+#include "devices/virtio/console.h"
+#include "devices/virtio/mmio.h"
+#include "devices/virtio/net.h"
+#include "devices/virtio/pci.h"
+#include "devices/virtio/rng.h"
 #include "snapshot/format.h"
+
+enum virtio_kind { V_BLK, V_NET, V_CONSOLE, V_RNG };
+
+/*
+ * Every virtio type on both transports. They join the machine only when the file names one
+ * of them, so that state files of the legacy machine alone still restore.
+ */
+static const struct {
+	const char *id;
+	enum virtio_kind kind;
+	bool pci;
+} virtio_devs[] = {
+	{ "virtio-blk-mmio", V_BLK, false },   { "virtio-net-mmio", V_NET, false },
+	{ "virtio-console-mmio", V_CONSOLE, false }, { "virtio-rng-mmio", V_RNG, false },
+	{ "virtio-blk-pci", V_BLK, true },     { "virtio-net-pci", V_NET, true },
+	{ "virtio-console-pci", V_CONSOLE, true }, { "virtio-rng-pci", V_RNG, true },
+};
+#define NR_VIRTIO (int)(sizeof(virtio_devs) / sizeof(virtio_devs[0]))
+
+struct fuzz_virtio {
+	bool up;
+	struct virtio_device dev;
+	struct virtio_blk blk;
+	struct virtio_net net;
+	struct virtio_console con;
+	struct virtio_rng rng;
+	struct net_backend be;
+	struct virtio_mmio mmio;
+	struct virtio_pci pci;
+	int bells; /* doorbells registered now */
+};
 
 /* The legacy devices and a PCI bus with the host bridge and one device with a BAR. */
 struct machine {
@@ -23,6 +65,9 @@ struct machine {
 	struct pci_bus pci;
 	struct pci_device host, dev;
 	struct device_list list;
+	bool has_virtio;
+	struct eventloop loop;
+	struct fuzz_virtio virtio[NR_VIRTIO];
 };
 
 /* Wiring that goes nowhere: the harness checks memory safety and save/restore symmetry. */
@@ -33,6 +78,138 @@ static time_t fixed_now(void) { return 1700000000; }
 static void bar_read(void *o, uint64_t off, void *d, uint32_t n) { memset(d, 0, n); }
 static void bar_write(void *o, uint64_t off, const void *d, uint32_t n) {}
 static const struct bus_device_ops bar_ops = { bar_read, bar_write };
+
+static int nop_msi(struct irq_line *l, uint64_t addr, uint32_t data) { return 0; }
+static void nop_offload(struct net_backend *be, unsigned f) {}
+static void nop_close(struct net_backend *be) {}
+static ssize_t nop_send(struct net_backend *be, const struct iovec *iov, int n) { return n; }
+
+/* A backend that always has a short frame for the guest. */
+static ssize_t frame_recv(struct net_backend *be, const struct iovec *iov, int n)
+{
+	size_t len = 0;
+
+	for (int i = 0; i < n && len < 60; i++) {
+		size_t k = iov[i].iov_len < 60 - len ? iov[i].iov_len : 60 - len;
+		memset(iov[i].iov_base, 0x5a, k);
+		len += k;
+	}
+	return len ? (ssize_t)len : -EAGAIN;
+}
+
+/* Doorbells are only counted: at any time a virtio-pci device has one per queue or none. */
+static int bell_add(void *o, uint64_t addr, uint32_t len, uint64_t match, int fd)
+{
+	((struct fuzz_virtio *)o)->bells++;
+	return 0;
+}
+
+static int bell_remove(void *o, uint64_t addr, uint32_t len, uint64_t match, int fd)
+{
+	if (--((struct fuzz_virtio *)o)->bells < 0)
+		abort();
+	return 0;
+}
+
+static int fuzz_disk(void)
+{
+	static int disk = -1;
+
+	if (disk < 0) {
+		disk = memfd_create("fuzz-disk", 0);
+		if (disk < 0 || ftruncate(disk, 64 * 512))
+			abort();
+	}
+	return disk;
+}
+
+static void virtio_type_build(struct machine *m, struct fuzz_virtio *v, enum virtio_kind kind,
+			      const char *id)
+{
+	struct guest_mem *gm = fuzz_guest_mem();
+	char path[64], err[128];
+
+	switch (kind) {
+	case V_BLK:
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fuzz_disk());
+		if (virtio_blk_open(&v->blk, path, false, "fuzz", err, sizeof(err)))
+			abort();
+		virtio_device_init(&v->dev, &virtio_blk_ops, &v->blk, gm, &m->line, id);
+		break;
+	case V_NET:
+		v->be = (struct net_backend){ .kind = "fuzz", .offloads = true, .recv = frame_recv,
+					      .send = nop_send, .set_offload = nop_offload,
+					      .close = nop_close };
+		v->be.rx_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		v->net.be = &v->be;
+		virtio_device_init(&v->dev, &virtio_net_ops, &v->net, gm, &m->line, id);
+		break;
+	case V_CONSOLE:
+		v->con.tx = nop_tx;
+		virtio_device_init(&v->dev, &virtio_console_ops, &v->con, gm, &m->line, id);
+		break;
+	case V_RNG:
+		v->rng.throttle.timer_fd = -1;
+		virtio_device_init(&v->dev, &virtio_rng_ops, &v->rng, gm, &m->line, id);
+		break;
+	}
+}
+
+/* As the builder does: the type, its transport, then what attaches after the transport. */
+static void virtio_build(struct machine *m, int i)
+{
+	struct fuzz_virtio *v = &m->virtio[i];
+	const struct virtio_doorbells db = { bell_add, bell_remove, v };
+	int ret;
+
+	virtio_type_build(m, v, virtio_devs[i].kind, virtio_devs[i].id);
+	if (virtio_devs[i].pci) {
+		v->dev.irq = NULL;
+		ret = virtio_pci_init(&v->pci, &v->dev, &m->loop, &db);
+		for (int k = 0; k < VIRTIO_PCI_VECTORS; k++)
+			v->pci.vector_line[k] = (struct irq_line){ .set = nop_irq, .set_msi = nop_msi,
+								   .fd = -1 };
+		v->pci.intx = &m->line;
+		if (ret || pci_bus_add(&m->pci, &v->pci.pci) < 0)
+			abort();
+	} else if (virtio_mmio_init(&v->mmio, &v->dev, 0xd0000000 + 0x1000ULL * (uint64_t)i,
+				    &m->loop)) {
+		abort();
+	}
+	if ((virtio_devs[i].kind == V_NET &&
+	     virtio_net_attach(&v->net, &v->dev, &m->loop, NULL, NULL)) ||
+	    (virtio_devs[i].kind == V_RNG && virtio_rng_init(&v->rng, &v->dev, &m->loop, NULL)))
+		abort();
+	v->up = true;
+	if (device_list_add(&m->list, virtio_devs[i].pci ? &virtio_pci_state_ops :
+			    &virtio_mmio_state_ops, virtio_devs[i].id,
+			    virtio_devs[i].pci ? (void *)&v->pci : (void *)&v->mmio))
+		abort();
+}
+
+static void virtio_destroy(struct fuzz_virtio *v, enum virtio_kind kind, bool pci)
+{
+	if (!v->up)
+		return;
+	if (pci)
+		virtio_pci_destroy(&v->pci);
+	else
+		virtio_mmio_destroy(&v->mmio);
+	if (v->dev.ops->destroy)
+		v->dev.ops->destroy(&v->dev);
+	if (kind == V_NET)
+		close(v->be.rx_fd);
+}
+
+static void machine_destroy(struct machine *m)
+{
+	for (int i = 0; m->has_virtio && i < NR_VIRTIO; i++)
+		virtio_destroy(&m->virtio[i], virtio_devs[i].kind, virtio_devs[i].pci);
+	if (m->has_virtio)
+		eventloop_destroy(&m->loop);
+	bus_destroy(&m->mmio);
+	free(m);
+}
 
 /* Must match tests/fuzz/make_seeds.py, which writes a state file this machine accepts. */
 static void machine_build(struct machine *m)
@@ -61,6 +238,18 @@ static void machine_build(struct machine *m)
 	    device_list_add(&m->list, &pci_device_state_ops, "pci-host", &m->host) ||
 	    device_list_add(&m->list, &pci_device_state_ops, "pci-dev", &m->dev))
 		abort();
+	if (m->has_virtio && eventloop_init(&m->loop))
+		abort();
+	for (int i = 0; m->has_virtio && i < NR_VIRTIO; i++)
+		virtio_build(m, i);
+}
+
+static bool names_virtio(const struct snap_file *f)
+{
+	for (int i = 0; i < NR_VIRTIO; i++)
+		if (snap_file_find(f, virtio_devs[i].id))
+			return true;
+	return false;
 }
 
 /* The format is canonical: building the parsed sections again gives the input back. */
@@ -96,6 +285,48 @@ static void check_saves_back(struct machine *m, const struct snap_file *in)
 	snap_buf_free(&b);
 }
 
+/* The I/O thread's part: the kicks finish_restore() left on the queues' eventfds. */
+static void run_io(struct machine *m)
+{
+	for (int i = 0; i < m->loop.nr; i++) {
+		struct pollfd p = { .fd = m->loop.sources[i].fd, .events = POLLIN };
+
+		if (poll(&p, 1, 0) == 1 && (p.revents & POLLIN))
+			m->loop.sources[i].fn(m->loop.sources[i].opaque, POLLIN);
+	}
+}
+
+/* Read every register, notify every queue and give the console input, on either transport. */
+static void virtio_drive(struct machine *m, int i)
+{
+	struct fuzz_virtio *v = &m->virtio[i];
+	uint32_t w = 0;
+
+	if (virtio_devs[i].pci) {
+		struct pci_bar *b0 = &v->pci.pci.bars[0], *b1 = &v->pci.pci.bars[1];
+
+		/* Saved and restored BAR0 placement and doorbells must agree. */
+		if (v->bells != (b0->mapped ? v->dev.ops->nr_queues : 0))
+			abort();
+		for (uint64_t off = 0; b0->mapped && off < 0x38; off += 2)
+			bus_read(&m->mmio, b0->addr + off, &w, 2);
+		if (b0->mapped)
+			bus_read(&m->mmio, b0->addr + 0x1000, &w, 1);
+		for (uint64_t off = 0; b1->mapped && off < 0x1000; off += 4)
+			bus_read(&m->mmio, b1->addr + off, &w, 4);
+		for (int q = 0; b0->mapped && q < v->dev.ops->nr_queues; q++)
+			bus_write(&m->mmio, b0->addr + 0x3000 + 4 * (uint64_t)q, &q, 2);
+	} else {
+		for (uint64_t off = 0; off < 0x110; off += 4)
+			virtio_mmio_ops.read(&v->mmio, off, &w, 4);
+		for (uint32_t q = 0; q < (uint32_t)v->dev.ops->nr_queues; q++)
+			virtio_mmio_ops.write(&v->mmio, VIRTIO_MMIO_QUEUE_NOTIFY, &q, 4);
+	}
+	if (virtio_devs[i].kind == V_CONSOLE)
+		virtio_console_receive(&v->dev, (const uint8_t *)"fuzz", 4);
+	run_io(m);
+}
+
 /* Touch every register of the restored devices, so a bad state that slipped through shows. */
 static void machine_drive(struct machine *m)
 {
@@ -123,6 +354,8 @@ static void machine_drive(struct machine *m)
 			pci_config_ops.read(&m->pci, 4, &w, 4);
 		}
 	bus_read(&m->mmio, m->dev.bars[0].addr, &w, 4);
+	for (int i = 0; m->has_virtio && i < NR_VIRTIO; i++)
+		virtio_drive(m, i);
 }
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -169,13 +402,110 @@ static void restore_one_file(const uint8_t *data, size_t size)
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		abort();
+	m->has_virtio = names_virtio(&f);
 	machine_build(m);
 	if (!device_list_restore(&m->list, &f, err, sizeof(err))) {
 		check_saves_back(m, &f);
 		machine_drive(m);
 	}
-	bus_destroy(&m->mmio);
-	free(m);
+	machine_destroy(m);
+}
+
+/* ---- the virtio seed: VMON_FUZZ_WRITE_SEED=FILE build-fuzz/fuzz_snapshot writes it ------ */
+
+/* Queue q of virtio device i: descriptor table, avail and used ring, a page each. */
+static uint64_t seed_ring(int i, int q, int which)
+{
+	return 0x1000ULL * (uint64_t)(1 + 3 * (2 * i + q) + which);
+}
+
+/* What a driver leaves behind: negotiated, live, every queue ready and used a little. */
+static void seed_live(struct fuzz_virtio *v, int i)
+{
+	struct virtio_device *d = &v->dev;
+	int nq = d->ops->nr_queues;
+
+	d->driver_features = VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX | VIRTIO_F_INDIRECT_DESC;
+	d->status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+		    VIRTIO_STATUS_DRIVER_OK;
+	d->isr = VIRTIO_INT_VRING;
+	d->config_generation = 1;
+	for (int q = 0; q < nq; q++) {
+		struct virtq *vq = &d->vq[q];
+
+		vq->size = 16;
+		vq->desc_addr = seed_ring(i, q, 0);
+		vq->avail_addr = seed_ring(i, q, 1);
+		vq->used_addr = seed_ring(i, q, 2);
+		vq->ready = vq->event_idx = vq->indirect = vq->signalled_valid = true;
+		vq->last_avail = vq->used_idx = vq->signalled_used = 3;
+	}
+	if (virtio_devs[i].pci) {
+		struct virtio_pci *vp = &v->pci;
+
+		vp->pci.cfg[vp->pci.cfg[0x34] + 3] |= 0x80; /* MSI-X enable */
+		vp->device_feature_select = 1;
+		vp->config_vector = 0;
+		for (int q = 0; q < nq; q++)
+			vp->queue_vector[q] = (uint16_t)(q + 1);
+		for (int k = 0; k <= nq; k++) {
+			vp->msix[k].addr_lo = 0xfee00000;
+			vp->msix[k].data = 0x40 + (uint32_t)k;
+			vp->msix[k].ctrl = 0;
+		}
+	} else {
+		v->mmio.device_features_sel = 1;
+		v->mmio.queue_sel = (uint32_t)nq - 1;
+	}
+	if (virtio_devs[i].kind == V_CONSOLE) {
+		memcpy(v->con.pending, "seed", 4);
+		v->con.nr_pending = 4;
+	}
+	if (virtio_devs[i].kind == V_NET)
+		v->net.offloads = 1; /* TUN_F_CSUM */
+}
+
+static void write_seed(const char *path)
+{
+	static struct snap_file f;
+	struct machine *m = calloc(1, sizeof(*m));
+	struct snap_buf b;
+	char err[256];
+	FILE *out;
+
+	m->has_virtio = true;
+	machine_build(m);
+	for (int i = 0; i < NR_VIRTIO; i++)
+		seed_live(&m->virtio[i], i);
+	snap_buf_init(&b);
+	if (device_list_save(&m->list, &b, err, sizeof(err)))
+		abort();
+	machine_destroy(m);
+	/* Only a file this harness restores makes a seed. */
+	m = calloc(1, sizeof(*m));
+	m->has_virtio = true;
+	machine_build(m);
+	if (snap_file_parse(&f, b.data, b.len, err, sizeof(err)) ||
+	    device_list_restore(&m->list, &f, err, sizeof(err))) {
+		fprintf(stderr, "seed refused: %s\n", err);
+		abort();
+	}
+	machine_destroy(m);
+	out = fopen(path, "wb");
+	if (!out || fwrite(b.data, 1, b.len, out) != b.len || fclose(out))
+		abort();
+	snap_buf_free(&b);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *seed = getenv("VMON_FUZZ_WRITE_SEED");
+
+	if (seed) {
+		write_seed(seed);
+		exit(0);
+	}
+	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -464,6 +464,28 @@ int virtio_blk_replace(struct virtio_blk *b, struct virtio_device *d, const char
 	return 0;
 }
 
+static void blk_quiesce(struct virtio_device *d)
+{
+	virtio_blk_drain(d->priv, d);
+}
+
+/*
+ * Snapshot: the disk keeps no guest-visible state of its own (what the driver negotiated is
+ * the core's; the image, its size and the limits are configuration). A request still on
+ * io_uring would be lost, though: its chain is taken but never returned. Lock held.
+ */
+static int blk_save(struct virtio_device *d, struct snap_buf *out)
+{
+	(void)out;
+	return blk_busy(d->priv) ? -EBUSY : 0;
+}
+
+static int blk_restore(struct virtio_device *d, struct snap_rd *in, uint32_t version, bool apply)
+{
+	(void)d, (void)in, (void)version, (void)apply;
+	return 0;
+}
+
 static void blk_stats(struct virtio_device *d, struct virtio_stats *st)
 {
 	const struct virtio_blk *b = d->priv;
@@ -491,4 +513,8 @@ const struct virtio_device_ops virtio_blk_ops = {
 	.config_size = sizeof(struct blk_config),
 	.config_read = blk_config_read,
 	.queue_notify = blk_notify,
+	.quiesce = blk_quiesce,
+	.state_version = 1,
+	.save = blk_save,
+	.restore = blk_restore,
 };

@@ -129,4 +129,7 @@ const struct virtio_device_ops virtio_console_ops = {
 	.config_read = console_config_read,
 	.queue_notify = console_notify,
 	.reset = console_reset,
+	.state_version = VIRTIO_CONSOLE_STATE_VERSION,
+	.save = virtio_console_save,
+	.restore = virtio_console_restore,
 };

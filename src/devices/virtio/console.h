@@ -24,4 +24,10 @@ size_t virtio_console_receive(struct virtio_device *d, const uint8_t *buf, size_
 /* Room for more input. */
 size_t virtio_console_room(struct virtio_device *d);
 
+/* Save/restore of the input not yet delivered (console_state.c; virtio_device_ops hooks). */
+#define VIRTIO_CONSOLE_STATE_VERSION 1
+int virtio_console_save(struct virtio_device *d, struct snap_buf *out);
+int virtio_console_restore(struct virtio_device *d, struct snap_rd *in, uint32_t version,
+			   bool apply);
+
 #endif

@@ -90,8 +90,12 @@ static void mmio_reg_write(struct virtio_mmio *m, uint64_t off, uint32_t v)
 	struct virtio_device *d = m->dev;
 
 	switch (off) {
-	case REG_DEVICE_FEATURES_SEL: m->device_features_sel = v; break;
-	case REG_DRIVER_FEATURES_SEL: m->driver_features_sel = v; break;
+	/*
+	 * The selectors are write-only, so each is kept in the small range that behaves
+	 * differently (past the end: "nothing there"); a restore refuses anything beyond it.
+	 */
+	case REG_DEVICE_FEATURES_SEL: m->device_features_sel = MIN(v, VIRTIO_MMIO_FEATURE_WINDOWS); break;
+	case REG_DRIVER_FEATURES_SEL: m->driver_features_sel = MIN(v, VIRTIO_MMIO_FEATURE_WINDOWS); break;
 	case REG_DRIVER_FEATURES:
 		if (d->status & VIRTIO_STATUS_FEATURES_OK)
 			break; /* negotiation is over */
@@ -100,7 +104,7 @@ static void mmio_reg_write(struct virtio_mmio *m, uint64_t off, uint32_t v)
 		else if (m->driver_features_sel == 1)
 			set_high(&d->driver_features, v);
 		break;
-	case REG_QUEUE_SEL: m->queue_sel = v; break;
+	case REG_QUEUE_SEL: m->queue_sel = MIN(v, (uint32_t)d->ops->nr_queues); break;
 	case REG_QUEUE_NOTIFY:
 		/* Only reached without an ioeventfd (or for a queue that does not exist). */
 		if (v < VIRTIO_MAX_QUEUES)

@@ -17,12 +17,15 @@ struct mmio_notify {
 	int q;
 };
 
+/* Feature bits come in 32-bit windows 0 and 1; a selector of 2 stands for every later one. */
+#define VIRTIO_MMIO_FEATURE_WINDOWS 2u
+
 struct virtio_mmio {
 	struct virtio_device *dev;
 	uint64_t base;
-	uint32_t device_features_sel;
+	uint32_t device_features_sel; /* 0..VIRTIO_MMIO_FEATURE_WINDOWS */
 	uint32_t driver_features_sel;
-	uint32_t queue_sel;
+	uint32_t queue_sel;           /* 0..nr_queues, where nr_queues selects no queue */
 	int notify_fd[VIRTIO_MAX_QUEUES];
 	struct mmio_notify notify[VIRTIO_MAX_QUEUES];
 };
@@ -43,5 +46,12 @@ int virtio_mmio_notify_fd(const struct virtio_mmio *m, int q);
 
 /* Close the queue eventfds (after the doorbells are gone and the I/O thread stopped). */
 void virtio_mmio_destroy(struct virtio_mmio *m);
+
+/*
+ * A whole virtio device on MMIO as a device object; model = struct virtio_mmio, set up by
+ * virtio_mmio_init() (mmio_state.c). Its section holds the core, the queues, the selectors
+ * and the type's part; none of the wiring.
+ */
+extern const struct device_ops virtio_mmio_state_ops;
 
 #endif

@@ -53,6 +53,7 @@ static int net_activate(struct virtio_device *d)
 		if (f & VIRTIO_NET_F_GUEST_TSO6)
 			off |= TUN_F_TSO6;
 	}
+	n->offloads = off;
 	n->be->set_offload(n->be, off);
 	return 0;
 }
@@ -241,4 +242,7 @@ const struct virtio_device_ops virtio_net_ops = {
 	.config_read = net_config_read,
 	.queue_notify = net_notify,
 	.activate = net_activate,
+	.state_version = VIRTIO_NET_STATE_VERSION,
+	.save = virtio_net_save,
+	.restore = virtio_net_restore,
 };

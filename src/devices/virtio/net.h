@@ -14,6 +14,7 @@ struct virtio_net {
 	uint8_t mac[6];
 	uint16_t mtu;    /* advertised to the driver (VIRTIO_NET_F_MTU); 0: not */
 	bool rx_paused;  /* no receive buffers: the backend is not polled until the guest adds some */
+	unsigned offloads; /* TUN_F_* the backend was last told (set_offload) */
 	uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, rx_dropped, tx_dropped;
 	struct throttle rx_throttle, tx_throttle;
 };
@@ -28,5 +29,10 @@ extern const struct virtio_device_ops virtio_net_ops;
 int virtio_net_attach(struct virtio_net *n, struct virtio_device *dev, struct eventloop *loop,
 		      const struct rate_limiter_spec *rx, const struct rate_limiter_spec *tx) __must_check;
 void virtio_net_close(struct virtio_net *n);
+
+/* Save/restore of the offloads the backend was told (net_state.c; virtio_device_ops hooks). */
+#define VIRTIO_NET_STATE_VERSION 1
+int virtio_net_save(struct virtio_device *d, struct snap_buf *out);
+int virtio_net_restore(struct virtio_device *d, struct snap_rd *in, uint32_t version, bool apply);
 
 #endif

@@ -27,7 +27,6 @@
 #define VIRTIO_PCI_CAP_NOTIFY 2
 #define VIRTIO_PCI_CAP_ISR 3
 #define VIRTIO_PCI_CAP_DEVICE 4
-#define NO_VECTOR 0xffff
 #define MSIX_CTRL_MASKED 1
 #define PCI_CAP_MSIX 0x11
 #define PCI_CAP_VENDOR 0x09
@@ -67,6 +66,22 @@ static void msix_fire(struct virtio_pci *vp, int v)
 	irq_line_set(&vp->vector_line[v], 1);
 }
 
+void virtio_pci_redrive(struct virtio_pci *vp)
+{
+	bool fn_masked;
+
+	/* bar1_write() routes an entry whenever it is written unmasked: every unmasked one. */
+	for (int v = 0; v < VIRTIO_PCI_VECTORS; v++)
+		if (!(vp->msix[v].ctrl & MSIX_CTRL_MASKED))
+			msix_update_route(vp, v);
+	/*
+	 * INTx went up with an interrupt while MSI-X was off and comes down when the ISR is
+	 * read, which also clears it: pending status with MSI-X off means the line is high.
+	 */
+	if (vp->intx && vp->dev->isr && !msix_enabled(vp, &fn_masked))
+		irq_line_set(vp->intx, 1);
+}
+
 static void virtio_pci_interrupt(struct virtio_device *d, int q)
 {
 	struct virtio_pci *vp = d->transport;
@@ -102,7 +117,7 @@ static uint64_t common_read(struct virtio_pci *vp, uint32_t off)
 	case 0x15: return d->config_generation & 0xff;
 	case 0x16: return vp->queue_select;
 	case 0x18: return q ? (q->size ? q->size : d->ops->queue_max) : 0;
-	case 0x1a: return q ? vp->queue_vector[vp->queue_select] : NO_VECTOR;
+	case 0x1a: return q ? vp->queue_vector[vp->queue_select] : VIRTIO_PCI_NO_VECTOR;
 	case 0x1c: return q ? q->ready : 0;
 	case 0x1e: return q ? vp->queue_select : 0;
 	case 0x20: return q ? (uint32_t)q->desc_addr : 0;
@@ -120,6 +135,15 @@ static void set_half(uint64_t *v, bool high, uint32_t x)
 	*v = high ? ((*v & 0xffffffffULL) | (uint64_t)x << 32) : ((*v & ~0xffffffffULL) | x);
 }
 
+/*
+ * A vector the device does not have reads back as NO_VECTOR, which is how the driver learns
+ * the mapping failed (virtio 1.2, 4.1.5.1.2): only real vectors are ever held.
+ */
+static uint16_t vector_or_none(uint16_t v)
+{
+	return v < VIRTIO_PCI_VECTORS ? v : VIRTIO_PCI_NO_VECTOR;
+}
+
 static void common_write(struct virtio_pci *vp, uint32_t off, uint64_t val, uint32_t len)
 {
 	struct virtio_device *d = vp->dev;
@@ -133,14 +157,14 @@ static void common_write(struct virtio_pci *vp, uint32_t off, uint64_t val, uint
 		if (!(d->status & VIRTIO_STATUS_FEATURES_OK) && vp->driver_feature_select < 2)
 			set_half(&d->driver_features, vp->driver_feature_select, v);
 		return;
-	case 0x10: vp->config_vector = (uint16_t)v; return;
+	case 0x10: vp->config_vector = vector_or_none((uint16_t)v); return;
 	case 0x14: virtio_set_status(d, (uint8_t)v); return;
 	case 0x16: vp->queue_select = (uint16_t)v; return;
 	}
 	if (!q)
 		return;
 	if (off == 0x1a) {
-		vp->queue_vector[vp->queue_select] = (uint16_t)v;
+		vp->queue_vector[vp->queue_select] = vector_or_none((uint16_t)v);
 		return;
 	}
 	if (off == 0x1c) {
@@ -324,9 +348,9 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *dev, struct eve
 		vp->notify_fd[q] = -1;
 	for (int v = 0; v < VIRTIO_PCI_VECTORS; v++)
 		vp->vector_line[v].fd = -1;
-	vp->config_vector = NO_VECTOR;
+	vp->config_vector = VIRTIO_PCI_NO_VECTOR;
 	for (int q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		vp->queue_vector[q] = NO_VECTOR;
+		vp->queue_vector[q] = VIRTIO_PCI_NO_VECTOR;
 	dev->interrupt = virtio_pci_interrupt;
 	dev->transport = vp;
 

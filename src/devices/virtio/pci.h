@@ -11,6 +11,7 @@
 #include "util/eventloop.h"
 
 #define VIRTIO_PCI_VECTORS (VIRTIO_MAX_QUEUES + 1)
+#define VIRTIO_PCI_NO_VECTOR 0xffff
 
 struct virtio_pci;
 
@@ -49,5 +50,20 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *dev, struct eve
 
 /* Remove the doorbells and close the queue eventfds (I/O thread stopped). */
 void virtio_pci_destroy(struct virtio_pci *vp);
+
+/*
+ * After a restore loaded the registers: point each vector's line at its message, as the
+ * guest's writes to the MSI-X table did, and raise INTx if it was high. Device lock held.
+ */
+void virtio_pci_redrive(struct virtio_pci *vp);
+
+/*
+ * A whole virtio device on PCI as a device object; model = struct virtio_pci, set up by
+ * virtio_pci_init() and added to its PCI bus (pci_state.c). Its section holds the core,
+ * the queues, the transport's registers and MSI-X table, the type's part and the PCI
+ * function (config space, BAR placement); finish_restore puts the BARs, and with BAR0 the
+ * doorbells, back where the saved config has them.
+ */
+extern const struct device_ops virtio_pci_state_ops;
 
 #endif

@@ -43,6 +43,8 @@ void virtio_set_status(struct virtio_device *d, uint8_t status)
 		virtio_reset(d);
 		return;
 	}
+	/* Reserved bits are not kept: the register only ever holds states a restore accepts. */
+	status &= VIRTIO_STATUS_BITS;
 	/* FEATURES_OK sticks only if the driver accepted a subset of what we offer, with VERSION_1. */
 	if ((status & VIRTIO_STATUS_FEATURES_OK) && !(d->status & VIRTIO_STATUS_FEATURES_OK)) {
 		uint64_t f = d->driver_features;

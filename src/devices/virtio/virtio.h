@@ -26,6 +26,10 @@
 #define VIRTIO_STATUS_FEATURES_OK 8
 #define VIRTIO_STATUS_NEEDS_RESET 64
 #define VIRTIO_STATUS_FAILED 128
+/* Every bit the device defines; 16 and 32 are reserved (virtio 1.2, 2.1). */
+#define VIRTIO_STATUS_BITS (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | \
+			    VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_FEATURES_OK | \
+			    VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
 
 #define VIRTIO_INT_VRING 1
 #define VIRTIO_INT_CONFIG 2
@@ -33,6 +37,8 @@
 #define VIRTIO_MAX_QUEUES 8
 
 struct virtio_device;
+struct snap_buf;
+struct snap_rd;
 
 /*
  * Queue doorbells without an exit: the builder binds these to the hypervisor's
@@ -75,6 +81,25 @@ struct virtio_device_ops {
 	void (*stats)(struct virtio_device *d, struct virtio_stats *st);
 	/* Release what the type holds (disk fd, backend, timers). Optional; I/O thread stopped. */
 	void (*destroy)(struct virtio_device *d);
+	/*
+	 * Optional: finish the requests in flight, so that nothing more is written to guest
+	 * RAM and a save sees final ring indices (before a snapshot; takes the lock itself).
+	 */
+	void (*quiesce)(struct virtio_device *d);
+
+	/*
+	 * Optional pair: the type's own guest-visible state, the last part of the device's
+	 * snapshot section (the core and the transport save the rest; virtio_state.c).
+	 * state_version numbers the layout save() writes, from 1. Both are called with the
+	 * device lock held. save() returns 0 or -errno when the device cannot be saved now.
+	 * restore() runs twice over the same bytes written at `version`: first with apply
+	 * false, to read and check them without changing anything (-EINVAL refuses them), then,
+	 * once every other part of the section passed its checks, with apply true to load
+	 * them, which cannot fail.
+	 */
+	uint32_t state_version;
+	int (*save)(struct virtio_device *d, struct snap_buf *out);
+	int (*restore)(struct virtio_device *d, struct snap_rd *in, uint32_t version, bool apply);
 };
 
 struct virtio_device {
@@ -128,5 +153,54 @@ void virtio_device_stats(struct virtio_device *d, struct virtio_stats *st);
 
 /* True once the driver set DRIVER_OK and the device is not broken. */
 bool virtio_device_live(const struct virtio_device *d);
+
+/* ---- save/restore of the core and the queues (virtio_state.c) ------------------------ */
+
+/*
+ * The transports' device_ops (mmio_state.c, pci_state.c) build a device's section from
+ * these parts, in this order: the core and its queues, the transport's registers, then the
+ * type's part. A restore reads and checks every part before it loads any.
+ */
+
+/* A restore's copy of the core and the queues, read and checked but not yet loaded. */
+struct virtio_saved {
+	uint64_t driver_features;
+	uint8_t status;
+	uint32_t isr;
+	uint32_t config_generation;
+	struct virtq vq[VIRTIO_MAX_QUEUES];
+};
+
+/* Append the core's registers and each of the device's queues. Device lock held. */
+void virtio_state_save(struct virtio_device *d, struct snap_buf *out);
+
+/*
+ * Read what virtio_state_save() wrote into s and check it could be this device's: the same
+ * type offering the same features, and every register a state the device can be in (see
+ * virtio_state.c). 0, or -EINVAL with d untouched. Device lock held.
+ */
+int virtio_state_read(struct virtio_device *d, struct snap_rd *in, struct virtio_saved *s)
+	__must_check;
+
+/* Load a state virtio_state_read() accepted. Device lock held. */
+void virtio_state_load(struct virtio_device *d, const struct virtio_saved *s);
+
+/* Append the type's part: a u32 version (0: the type keeps no state), then its bytes. */
+int virtio_type_state_save(struct virtio_device *d, struct snap_buf *out) __must_check;
+
+/* Read and check the type's part, changing nothing. 0 or -EINVAL. Device lock held. */
+int virtio_type_state_check(struct virtio_device *d, struct snap_rd *in) __must_check;
+
+/* Load the type's part from the same bytes virtio_type_state_check() passed. Lock held. */
+void virtio_type_state_load(struct virtio_device *d, struct snap_rd *in);
+
+/*
+ * After a restore: signal each ready queue's notification eventfd once (notify_fd[q], -1
+ * for none), in case the guest rang a doorbell the saved device had not read yet.
+ */
+void virtio_state_kick(struct virtio_device *d, const int *notify_fd);
+
+/* Log (rate-limited) why a snapshot's state does not fit device d; returns -EINVAL. */
+int virtio_state_refuse(const struct virtio_device *d, const char *why);
 
 #endif

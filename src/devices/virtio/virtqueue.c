@@ -44,16 +44,25 @@ static uint64_t used_size(const struct virtq *q)
 	return USED_RING + 8ULL * q->size + 2; /* + avail_event */
 }
 
-int virtq_enable(struct virtq *q)
+const char *virtq_check(const struct virtq *q)
 {
 	if (q->size == 0 || q->size > VIRTQ_MAX_SIZE || (q->size & (q->size - 1)))
-		return virtq_break(q, "queue size is not a power of two up to 32768");
+		return "queue size is not a power of two up to 32768";
 	if ((q->desc_addr & 15) || (q->avail_addr & 1) || (q->used_addr & 3))
-		return virtq_break(q, "ring addresses are misaligned");
+		return "ring addresses are misaligned";
 	if (!gm_translate(q->mem, q->desc_addr, 16ULL * q->size) ||
 	    !gm_translate(q->mem, q->avail_addr, avail_size(q)) ||
 	    !gm_translate(q->mem, q->used_addr, used_size(q)))
-		return virtq_break(q, "rings lie outside guest RAM");
+		return "rings lie outside guest RAM";
+	return NULL;
+}
+
+int virtq_enable(struct virtq *q)
+{
+	const char *why = virtq_check(q);
+
+	if (why)
+		return virtq_break(q, why);
 	q->ready = true;
 	q->broken = false;
 	return 0;

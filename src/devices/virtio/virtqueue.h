@@ -56,6 +56,13 @@ struct virtq_chain {
 /* Reset to the state after device reset (addresses 0, not ready). */
 void virtq_reset(struct virtq *q, const struct guest_mem *mem);
 
+/*
+ * Why the queue cannot go live with the size and ring addresses it holds (not a power of
+ * two, misaligned, rings outside guest RAM), or NULL if it can. Changes nothing: a restore
+ * checks a saved ready queue with it exactly as virtq_enable() checks the driver's.
+ */
+const char *virtq_check(const struct virtq *q);
+
 /* Check the ring addresses and size the driver set; 0, or -EINVAL and the queue broken. */
 int virtq_enable(struct virtq *q) __must_check;
 

@@ -66,7 +66,7 @@ $(BUILD)/tests/unit/test_uffd: $(BUILD)/vmon-uffd-handler
 FUZZ_TARGETS := virtqueue virtio_mmio loader api config_file snapshot
 FUZZ_BUILD := build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -Itests/fuzz \
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -Itests/fuzz -MMD -MP \
 	-D_GNU_SOURCE -pthread -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
 	-Wno-gnu-variable-sized-type-not-at-end -Wno-missing-field-initializers
 FUZZ_OBJS := $(LIB_OBJS:$(BUILD)/%.o=$(FUZZ_BUILD)/%.o)
@@ -117,4 +117,4 @@ clean:
 	rm -rf build build-san build-fuzz
 
 .PHONY: all unit setup run test check bench clean guests sanitize-build fuzz fuzz-build
--include $(OBJS:.o=.d) $(CTL_OBJS:.o=.d) $(BUILD)/src/tools/uffd_handler.d
+-include $(OBJS:.o=.d) $(CTL_OBJS:.o=.d) $(BUILD)/src/tools/uffd_handler.d $(FUZZ_OBJS:.o=.d)

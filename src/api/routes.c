@@ -13,25 +13,28 @@ struct api_route {
 	unsigned methods;
 	api_handler handler;
 	const char *missing; /* instead of a handler: what vmon does not have */
+	bool boot_resource;  /* setting it before boot rules out loading a snapshot */
 };
 
-#define NOT_YET(path, has_id, methods, what) { path, has_id, methods, NULL, what }
+#define NOT_YET(path, has_id, methods, what) { path, has_id, methods, NULL, what, false }
 
 static const struct api_route routes[] = {
-	{ "/", false, M_GET, api_instance_info, NULL },
-	{ "/version", false, M_GET, api_version, NULL },
-	{ "/boot-source", false, M_PUT, api_boot_source, NULL },
-	{ "/machine-config", false, M_GET | M_PUT | M_PATCH, api_machine_config, NULL },
-	{ "/drives/", true, M_PUT | M_PATCH, api_drives, NULL },
-	{ "/network-interfaces/", true, M_PUT | M_PATCH, api_network, NULL },
-	{ "/entropy", false, M_PUT, api_entropy, NULL },
-	{ "/serial", false, M_PUT, api_serial, NULL },
-	{ "/actions", false, M_PUT, api_actions, NULL },
-	{ "/vm", false, M_PATCH, api_vm_state, NULL },
-	{ "/vm/config", false, M_GET, api_vm_config, NULL },
-	{ "/logger", false, M_PUT, api_logger, NULL },
+	{ "/", false, M_GET, api_instance_info, NULL, false },
+	{ "/version", false, M_GET, api_version, NULL, false },
+	{ "/boot-source", false, M_PUT, api_boot_source, NULL, true },
+	{ "/machine-config", false, M_GET | M_PUT | M_PATCH, api_machine_config, NULL, true },
+	{ "/drives/", true, M_PUT | M_PATCH, api_drives, NULL, true },
+	{ "/network-interfaces/", true, M_PUT | M_PATCH, api_network, NULL, true },
+	{ "/entropy", false, M_PUT, api_entropy, NULL, true },
+	{ "/serial", false, M_PUT, api_serial, NULL, true },
+	{ "/actions", false, M_PUT, api_actions, NULL, false },
+	{ "/vm", false, M_PATCH, api_vm_state, NULL, false },
+	{ "/vm/config", false, M_GET, api_vm_config, NULL, false },
+	{ "/logger", false, M_PUT, api_logger, NULL, false },
 	/* GET /metrics is vmon's own: the line FlushMetrics would write, for `vmon ctl`. */
-	{ "/metrics", false, M_GET | M_PUT, api_metrics, NULL },
+	{ "/metrics", false, M_GET | M_PUT, api_metrics, NULL, false },
+	{ "/snapshot/create", false, M_PUT, api_snapshot_create, NULL, false },
+	{ "/snapshot/load", false, M_PUT, api_snapshot_load, NULL, false },
 	/* Resources of firecracker.yaml that vmon does not have (yet): a clear 400 each. */
 	NOT_YET("/vsock", false, M_PUT, "vsock devices are"),
 	NOT_YET("/balloon", false, M_GET | M_PUT | M_PATCH, "The balloon device is"),
@@ -39,8 +42,6 @@ static const struct api_route routes[] = {
 	NOT_YET("/balloon/hinting/start", false, M_PATCH, "The balloon device is"),
 	NOT_YET("/balloon/hinting/status", false, M_GET, "The balloon device is"),
 	NOT_YET("/balloon/hinting/stop", false, M_PATCH, "The balloon device is"),
-	NOT_YET("/snapshot/create", false, M_PUT, "Snapshots are"),
-	NOT_YET("/snapshot/load", false, M_PUT, "Snapshots are"),
 	NOT_YET("/mmds", false, M_GET | M_PUT | M_PATCH, "The microVM metadata service (MMDS) is"),
 	NOT_YET("/mmds/config", false, M_PUT, "The microVM metadata service (MMDS) is"),
 	NOT_YET("/cpu-config", false, M_PUT, "Custom CPU templates are"),
@@ -109,7 +110,10 @@ void api_dispatch(struct vmm *vmm, const char *method, const char *path, const c
 		}
 	}
 	pthread_mutex_lock(&vmm->lock);
+	bool fresh = vmm->state == VMM_NOT_STARTED;
 	rt->handler(vmm, (enum api_method)m, id, json, r);
+	if (rt->boot_resource && fresh && m != API_GET && r->status < 400)
+		vmm->configured = true;
 	pthread_mutex_unlock(&vmm->lock);
 out:
 	json_decref(json);

@@ -97,7 +97,7 @@ int vcpus_create(struct vcpu_set *set, int nr, const struct boot_entry *entry)
 		if (!ret)
 			ret = vcpu_init_common(v);
 		/* The others wait in wait-for-SIPI until the guest's INIT-SIPI-SIPI. */
-		if (!ret && i == 0)
+		if (!ret && i == 0 && entry)
 			ret = vcpu_init_bsp(v, entry);
 		if (ret) {
 			pr_err("cannot set up vCPU %d: %s", i, strerror(-ret));
@@ -163,6 +163,13 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 	struct vcpu_exit exit;
 
 	while (!atomic_load(&set->stopping)) {
+		/* Parks only between exits (or before the first: a restored VM starts paused). */
+		if (__atomic_load_n(&set->pause_requested, __ATOMIC_ACQUIRE)) {
+			pthread_mutex_lock(&set->pause_lock);
+			vcpu_park(set);
+			pthread_mutex_unlock(&set->pause_lock);
+			continue;
+		}
 		int ret = set->ops->vcpu_run(vcpu, &exit);
 		uint64_t t0 = now_ns();
 
@@ -177,12 +184,6 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 		if (o.action != EXIT_CONTINUE) {
 			set->env.stop(set->env.opaque, o.status, o.why);
 			break;
-		}
-		/* Parks only between exits: an I/O exit is complete before the vCPU stops. */
-		if (__atomic_load_n(&set->pause_requested, __ATOMIC_ACQUIRE)) {
-			pthread_mutex_lock(&set->pause_lock);
-			vcpu_park(set);
-			pthread_mutex_unlock(&set->pause_lock);
 		}
 	}
 }
@@ -268,6 +269,11 @@ int vcpus_pause(struct vcpu_set *set)
 	}
 	pthread_mutex_unlock(&set->pause_lock);
 	return ret;
+}
+
+void vcpus_start_paused(struct vcpu_set *set)
+{
+	set->pause_requested = true;
 }
 
 void vcpus_resume(struct vcpu_set *set)

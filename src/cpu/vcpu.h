@@ -31,6 +31,7 @@ struct vcpu_stats {
 struct vcpu {
 	struct vcpu_set *set;
 	int index;             /* also its APIC ID */
+	char id[16];           /* "vcpu0": its snapshot section */
 	void *priv;            /* the backend's state (KVM: the vCPU fd and kvm_run) */
 	pthread_t thread;
 	bool thread_started;
@@ -89,7 +90,8 @@ const char *exit_reason_name(enum vcpu_exit_reason r);
 /* Prepare an empty set (no vCPUs yet). */
 void vcpus_init(struct vcpu_set *set, const struct cpu_backend_ops *ops, struct hv_vm *hv,
 		const struct vcpu_env *env);
-/* Create `nr` vCPUs, apply CPUID/MSRs/LAPIC; the boot CPU gets the entry state. */
+/* Create `nr` vCPUs, apply CPUID/MSRs/LAPIC; the boot CPU gets the entry state (NULL: a
+ * restore sets every vCPU's state afterwards). */
 int vcpus_create(struct vcpu_set *set, int nr, const struct boot_entry *entry) __must_check;
 /* Start one thread per vCPU. */
 int vcpus_start(struct vcpu_set *set) __must_check;
@@ -106,6 +108,8 @@ void vcpus_destroy(struct vcpu_set *set);
  */
 int vcpus_pause(struct vcpu_set *set) __must_check;
 void vcpus_resume(struct vcpu_set *set);
+/* Before vcpus_start(): the threads park before their first run, until vcpus_resume(). */
+void vcpus_start_paused(struct vcpu_set *set);
 
 /* Every saveable MSR index into ctx (for a full context get). */
 void vcpu_context_all_msrs(struct vcpu *vcpu, struct vcpu_context *ctx);

@@ -56,6 +56,10 @@ static const char *const disk[] = { "fsync", "fdatasync", "fallocate", NULL };
 static const char *const epoll_ctl[] = { "epoll_ctl", NULL };
 static const char *const files[] = { "openat", "open", "statx", "unlink", NULL };
 static const char *const api_extra[] = { "eventfd2", "pipe2", NULL };
+/* PUT /snapshot/create: files written to a temporary name, synced, renamed into place. */
+static const char *const snapshot_files[] = {
+	"ftruncate", "rename", "renameat", "renameat2", "unlinkat", "copy_file_range", NULL,
+};
 
 static int allow(scmp_filter_ctx ctx, const char *const *names)
 {
@@ -142,14 +146,16 @@ static int build(scmp_filter_ctx ctx, enum seccomp_kind kind)
 		ret = ret ?: allow_socket(ctx);
 		break;
 	case SECCOMP_API:
-		/* Requests check files (open, no writes but the log and metrics sinks), pause the
-		 * vCPUs (kvmclock), swap a disk's file (io_uring drain), start the metrics thread. */
+		/* Requests check files, write snapshots, pause the vCPUs (kvmclock) and read their
+		 * state, swap a disk's file (io_uring drain), start the metrics thread. */
 		ret = ret ?: allow_ioctls(ctx, true, true);
 		ret = ret ?: allow(ctx, sockets);
 		ret = ret ?: allow(ctx, files);
 		ret = ret ?: allow(ctx, io_uring);
 		ret = ret ?: allow(ctx, epoll_ctl);
 		ret = ret ?: allow(ctx, api_extra);
+		ret = ret ?: allow(ctx, disk);
+		ret = ret ?: allow(ctx, snapshot_files);
 		ret = ret ?: allow_threads(ctx);
 		/* The metrics thread it may start adds its own filter (only ever narrower). */
 		ret = ret ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,

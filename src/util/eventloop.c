@@ -79,6 +79,12 @@ static void *eventloop_thread(void *arg)
 	struct epoll_event evs[16];
 
 	seccomp_thread_start(SECCOMP_IO, "vmon-io");
+	/* Paused before it started (a restored VM): park before the first event. */
+	pthread_mutex_lock(&l->pause_lock);
+	bool park = l->pause_requested;
+	pthread_mutex_unlock(&l->pause_lock);
+	if (park)
+		eventloop_park(l);
 	for (;;) {
 		int n = epoll_wait(l->epfd, evs, 16, -1);
 		if (n < 0 && errno == EINTR)

@@ -18,6 +18,7 @@
 #include "mem/dirty.h"
 #include "util/log.h"
 #include "vmm/layout.h"
+#include "vmm/snapshot.h"
 #include "vmm/vm.h"
 
 static void vm_power_event(struct power_sink *sink, enum power_event ev, int code)
@@ -194,6 +195,10 @@ static int vm_add_virtio(struct vm *vm, struct vm_virtio *v, const struct virtio
 	if (transport == TRANSPORT_DEFAULT)
 		transport = vm->cfg->transport;
 	ret = transport == TRANSPORT_PCI ? vm_add_virtio_pci(vm, v, ops) : vm_add_virtio_mmio(vm, v, ops);
+	/* Its state (core, queues, transport, type) is one section: the transport's. */
+	if (!ret)
+		ret = device_list_add(&vm->devices, v->on_pci ? &virtio_pci_state_ops : &virtio_mmio_state_ops,
+				      v->id, v->on_pci ? (void *)&v->pci : (void *)&v->mmio);
 	if (ret)
 		snprintf(err, errlen, "cannot set up %s: %s", v->id,
 			 ret == -ENOSPC ? "too many virtio devices" : strerror(-ret));
@@ -392,9 +397,38 @@ static int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
 	return vcpus_create(&vm->vcpus, vm->cfg->cpus, entry);
 }
 
-int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+/* Guest RAM: fresh, or a snapshot's (mapped copy-on-write from its file, or page-served). */
+static int vm_create_memory(struct vm *vm, const struct vm_restore_mem *src, char *err,
+			    size_t errlen)
 {
-	struct boot_entry entry;
+	const struct vm_config *cfg = vm->cfg;
+	int ret;
+
+	if (src && src->kind == RESTORE_MEM_FILE)
+		return gm_create_from_file(&vm->mem, src->path, cfg->memory, cfg->hugepages, err, errlen);
+	if (src) {
+		ret = gm_create_anon(&vm->mem, cfg->memory, cfg->hugepages);
+		if (ret) {
+			snprintf(err, errlen, "cannot reserve %llu MiB of guest RAM: %s",
+				 (unsigned long long)(cfg->memory / MiB), strerror(-ret));
+			return ret;
+		}
+		/* Before anything touches RAM: every page comes from the handler. */
+		return uffd_register(&vm->uffd, &vm->mem, src->path, err, errlen);
+	}
+	ret = gm_create(&vm->mem, cfg->memory, cfg->hugepages);
+	if (ret)
+		snprintf(err, errlen, "cannot allocate %llu MiB of guest RAM%s: %s",
+			 (unsigned long long)(cfg->memory / MiB),
+			 cfg->hugepages ? " in huge pages (are enough reserved in /proc/sys/vm/nr_hugepages?)" : "",
+			 strerror(-ret));
+	return ret;
+}
+
+/* Up to the hypervisor's VM and its RAM, for both a boot and a restore. */
+static int vm_build_core(struct vm *vm, const struct vm_config *cfg,
+			 const struct vm_restore_mem *src, char *err, size_t errlen)
+{
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
@@ -403,6 +437,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	vm->hv_ops = hv_find(cfg->accel ? cfg->accel : "kvm");
 	vm->power.event = vm_power_event;
 	vm->mem.fd = -1;
+	vm->uffd.uffd = vm->uffd.sock = -1;
 	vm->com1_irq.fd = vm->kbd_irq.fd = -1;
 	vm->console.in_fd = vm->console.out_fd = vm->console.listen_fd = -1;
 	vm->io.epfd = vm->io.stop_fd = vm->io.pause_fd = -1;
@@ -412,21 +447,14 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0) {
 		snprintf(err, errlen, "out of memory or file descriptors");
-		ret = -ENOMEM;
-		goto fail;
+		return -ENOMEM;
 	}
-
 	if (!vm->hv_ops) {
 		snprintf(err, errlen, "no machine backend called '%s'", cfg->accel);
-		ret = -EINVAL;
-		goto fail;
+		return -EINVAL;
 	}
 	BUILD_STEP(vm->hv_ops->vm_create(&vm->hv, err, errlen), "cannot open KVM");
-	BUILD_STEP(gm_create(&vm->mem, cfg->memory, cfg->hugepages),
-		   "cannot allocate %llu MiB of guest RAM%s: %s",
-		   (unsigned long long)(cfg->memory / MiB),
-		   cfg->hugepages ? " in huge pages (are enough reserved in /proc/sys/vm/nr_hugepages?)" : "",
-		   strerror(-ret));
+	BUILD_STEP(vm_create_memory(vm, src, err, errlen), "cannot set up guest RAM");
 	/* Transparent huge pages: a hint; the kernel may not honour it for shared memory. */
 	if (cfg->thp && madvise(vm->mem.base, vm->mem.size, MADV_HUGEPAGE))
 		pr_warn("transparent huge pages unavailable for guest RAM: %s", strerror(errno));
@@ -436,18 +464,49 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 	BUILD_STEP(vm->hv_ops->map_memory(vm->hv, &vm->mem, cfg->track_dirty_pages),
 		   "cannot map guest RAM into KVM");
 	BUILD_STEP(vm->hv_ops->irqchip_create(vm->hv), "cannot create the in-kernel irqchip and PIT");
+	BUILD_STEP(vm_snapshot_register_machine(vm), "cannot list the machine's state");
+	return 0;
+fail:
+	return ret;
+}
+
+static int vm_build_with(struct vm *vm, const struct vm_config *cfg,
+			 const struct vm_restore_mem *src, char *err, size_t errlen)
+{
+	struct boot_entry entry;
+	int ret;
+
+	ret = vm_build_core(vm, cfg, src, err, errlen);
+	if (ret)
+		goto fail;
 	BUILD_STEP(eventloop_init(&vm->io), "cannot create the I/O thread's event loop");
 	BUILD_STEP(vm_wire_devices(vm), "cannot place devices on the buses");
 	BUILD_STEP(vm_wire_virtio(vm, err, errlen), "cannot set up virtio devices");
-	BUILD_STEP(vm_write_acpi(vm), "cannot build ACPI tables");
-	BUILD_STEP(vm_load_kernel(vm, &entry, err, errlen), "cannot load the kernel");
-	BUILD_STEP(vm_create_vcpus(vm, &entry), "cannot create %d vCPUs: %s", cfg->cpus,
+	if (!src) {
+		BUILD_STEP(vm_write_acpi(vm), "cannot build ACPI tables");
+		BUILD_STEP(vm_load_kernel(vm, &entry, err, errlen), "cannot load the kernel");
+	}
+	BUILD_STEP(vm_create_vcpus(vm, src ? NULL : &entry), "cannot create %d vCPUs: %s", cfg->cpus,
 		   strerror(-ret));
+	BUILD_STEP(vm_snapshot_register_late(vm), "cannot list the vCPUs' state");
 	BUILD_STEP(console_open(&vm->console, cfg->console, err, errlen), "cannot open the console");
 	return 0;
 fail:
+	if (!err[0])
+		snprintf(err, errlen, "%s", strerror(-ret));
 	vm_destroy(vm);
 	return ret;
+}
+
+int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	return vm_build_with(vm, cfg, NULL, err, errlen);
+}
+
+int vm_build_restore(struct vm *vm, const struct vm_config *cfg, const struct vm_restore_mem *src,
+		     char *err, size_t errlen)
+{
+	return vm_build_with(vm, cfg, src, err, errlen);
 }
 
 /* Everything vm_build() took, in reverse order; safe on a VM built only part-way. */
@@ -469,6 +528,7 @@ void vm_destroy(struct vm *vm)
 		vm->hv_ops->vm_destroy(vm->hv);
 	}
 	vm->hv = NULL;
+	uffd_close(&vm->uffd);
 	gm_destroy(&vm->mem);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);

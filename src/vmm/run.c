@@ -75,6 +75,15 @@ int vm_dirty_sync(struct vm *vm)
 	return ret;
 }
 
+void vm_start_paused(struct vm *vm)
+{
+	atomic_store(&vm->paused, true);
+	vcpus_start_paused(&vm->vcpus);
+	pthread_mutex_lock(&vm->io.pause_lock);
+	vm->io.pause_requested = true;
+	pthread_mutex_unlock(&vm->io.pause_lock);
+}
+
 int vm_resume(struct vm *vm)
 {
 	int ret = 0;

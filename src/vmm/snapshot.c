@@ -340,7 +340,7 @@ int snapshot_image_read(struct snapshot_image *img, const char *path, char *err,
 		snprintf(err, errlen, "cannot open the state file '%s': %s", path, strerror(errno));
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode) || st.st_size > SNAP_MAX_FILE) {
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > SNAP_MAX_FILE) {
 		snprintf(err, errlen, "the state file '%s' is %s", path,
 			 S_ISREG(st.st_mode) ? "larger than any vmon snapshot" : "not a regular file");
 		ret = -EINVAL;

@@ -27,6 +27,7 @@
 #include "util/eventloop.h"
 #include "irq/irq.h"
 #include "mem/guest_mem.h"
+#include "mem/uffd.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "devices/power.h"
@@ -41,6 +42,7 @@ struct vm_virtio {
 	struct irq_line intx;
 	struct irq_line irq;
 	char id[24];
+	char backend_id[32];  /* its network backend's snapshot section, if it has state */
 	int cfg_index; /* which of cfg->disks or cfg->nets it is */
 	union {
 		struct virtio_blk blk;
@@ -85,6 +87,8 @@ struct vm {
 	/* Pause (vm_pause): vCPUs parked, I/O thread parked, nothing in flight. */
 	atomic_bool paused;
 	uint64_t paused_clock; /* the guest clock at pause, written back at resume */
+	uint64_t snapshot_realtime; /* restored: the host's wall clock when the snapshot was taken */
+	struct uffd_backend uffd;   /* restored with a userfaultfd page server: the session */
 	pthread_mutex_t *api_lock; /* the management API's lock, held while the vCPUs stop */
 
 	/* Stopping: the first stop request wins and sets the exit status. */
@@ -95,6 +99,23 @@ struct vm {
 
 /* Build the VM from its configuration. On failure writes one sentence into err. */
 int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen) __must_check;
+
+/* Where a restored VM's RAM comes from: the snapshot's memory file, or a page-fault server. */
+struct vm_restore_mem {
+	enum { RESTORE_MEM_FILE, RESTORE_MEM_UFFD } kind;
+	const char *path;   /* the memory file, or the page-fault handler's socket */
+};
+
+/*
+ * Build a VM to restore a snapshot into: as vm_build(), but its RAM is the snapshot's
+ * (mapped copy-on-write, or served page by page), nothing is loaded into it, and the boot
+ * CPU gets no entry state. vm_snapshot_restore() then loads the state.
+ */
+int vm_build_restore(struct vm *vm, const struct vm_config *cfg, const struct vm_restore_mem *src,
+		     char *err, size_t errlen) __must_check;
+
+/* Start vm_run() with every thread parked, as a restored VM waits to be resumed. */
+void vm_start_paused(struct vm *vm);
 
 /* Run until the guest powers off, resets, fails, or the user quits. Returns the exit status. */
 int vm_run(struct vm *vm);

@@ -45,6 +45,10 @@ static int vmm_build(struct vmm *vmm, char *err, size_t errlen)
 {
 	char why[512] = "";
 
+	if (vmm->load_requested) {
+		vmm->load_requested = false;
+		return vmm_restore_build(vmm, err, errlen);
+	}
 	if (vm_build(&vmm->vm, &vmm->cfg, why, sizeof(why))) {
 		snprintf(err, errlen, "Cannot start the microVM: %s", why);
 		pr_err("InstanceStart failed: %s", why);
@@ -59,8 +63,6 @@ static int vmm_build(struct vmm *vmm, char *err, size_t errlen)
 
 int vmm_start(struct vmm *vmm, char *err, size_t errlen)
 {
-	uint64_t one = 1;
-
 	if (vmm->state != VMM_NOT_STARTED) {
 		snprintf(err, errlen, "The microVM is already running.");
 		return -EINVAL;
@@ -71,6 +73,13 @@ int vmm_start(struct vmm *vmm, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	config_root_first(&vmm->cfg); /* the guest's /dev/vda */
+	return vmm_request_build(vmm, err, errlen);
+}
+
+int vmm_request_build(struct vmm *vmm, char *err, size_t errlen)
+{
+	uint64_t one = 1;
+
 	if (!vmm->main_waiting)
 		return vmm_build(vmm, err, errlen); /* the main thread itself (--config-file) */
 	/*

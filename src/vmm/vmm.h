@@ -13,7 +13,22 @@
 #include "util/ratelimit.h"
 #include "vmm/config.h"
 #include "vmm/metrics.h"
+#include "vmm/snapshot.h"
 #include "vmm/vm.h"
+
+/* PUT /snapshot/load (or vmon run --restore): where the machine comes from. */
+struct snapshot_load {
+	char *state_path;
+	char *mem_path;          /* the memory file, or with uffd the page-fault handler's socket */
+	bool uffd;
+	bool resume;
+	bool clock_realtime;
+	bool track_dirty_pages;
+	int nr_overrides;        /* network_overrides: iface_id -> host_dev_name */
+	struct { char *iface_id, *host_dev_name; } overrides[VMON_MAX_NETS];
+};
+
+void snapshot_load_clear(struct snapshot_load *l);
 
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
 
@@ -31,6 +46,10 @@ struct vmm {
 	pthread_cond_t start_cond;
 	struct metrics metrics;
 	uint64_t api_requests, api_errors;
+	bool configured;          /* a boot resource was set: a snapshot may no longer be loaded */
+	struct snapshot_load load; /* with start_requested: restore instead of booting */
+	bool load_requested;
+	uint64_t snapshots_created, snapshot_create_us, snapshot_load_us;
 };
 
 /* Defaults as Firecracker has them: 1 vCPU, 128 MiB, nothing else. */
@@ -46,6 +65,11 @@ void vmm_destroy(struct vmm *vmm);
  * Lock held.
  */
 int vmm_start(struct vmm *vmm, char *err, size_t errlen) __must_check;
+
+/* Have the main thread build (or restore) the VM and wait for its verdict. Lock held. */
+int vmm_request_build(struct vmm *vmm, char *err, size_t errlen) __must_check;
+/* The restore itself, on the main thread (vmm/vmm_snapshot.c). Lock held. */
+int vmm_restore_build(struct vmm *vmm, char *err, size_t errlen) __must_check;
 
 /* vmon run --api-sock: take over the command line's configuration (cfg is left empty). */
 void vmm_adopt(struct vmm *vmm, struct vm_config *cfg);
@@ -68,6 +92,18 @@ int vmm_net_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *rx
 		  const struct rate_limiter_spec *tx, char *err, size_t errlen) __must_check;
 
 const char *vmm_state_name(enum vmm_state s);
+
+/* PUT /snapshot/create: the paused VM into two files (vmm/vmm_snapshot.c). Lock held. */
+int vmm_snapshot_create(struct vmm *vmm, enum snapshot_type type, const char *state_path,
+			const char *mem_path, char *err, size_t errlen) __must_check;
+
+/*
+ * PUT /snapshot/load: a fresh VMM (nothing configured, not started) becomes the snapshot's
+ * VM, paused unless l->resume; the main thread builds it, as for InstanceStart. Takes
+ * ownership of *l's strings. On failure nothing is left behind. Lock held.
+ */
+int vmm_snapshot_load(struct vmm *vmm, struct snapshot_load *l, char *err,
+		      size_t errlen) __must_check;
 
 /* The counters metrics lines carry (vmm/counters.c): a JSON object. vmm lock held. */
 json_t *vmm_counters(void *opaque);

@@ -89,7 +89,12 @@ PUT|/logger||400|Empty PUT request
 PUT|/logger|BIG|400|larger than the limit of 51200
 PUT|/metrics|{"emit_id": true}|400|missing field `metrics_path`
 PUT|/vsock|{"guest_cid": 3, "uds_path": "/tmp/v.sock"}|400|vsock devices are not supported
-PUT|/snapshot/create|{"mem_file_path": "m", "snapshot_path": "s"}|400|Snapshots are not supported
+PUT|/snapshot/create|{"mem_file_path": "m", "snapshot_path": "s"}|400|not supported before starting
+PUT|/snapshot/load|{"snapshot_path": "s"}|400|Exactly one of mem_file_path and mem_backend
+PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "mem_backend": {"backend_type": "File", "backend_path": "m"}}|400|Exactly one of mem_file_path and mem_backend
+PUT|/snapshot/load|{"snapshot_path": "s", "mem_backend": {"backend_type": "Zip", "backend_path": "m"}}|400|unknown variant `Zip`
+PUT|/snapshot/load|{"snapshot_path": "/nonexistent/s", "mem_file_path": "m"}|400|not allowed after configuring boot-specific resources
+PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "huge_pages": "2M"}|400|the snapshot's own setting
 PUT|/balloon|{"amount_mib": 1, "deflate_on_oom": true}|400|balloon device is not supported
 GET|/nonexistent||400|Invalid request method and/or path: GET /nonexistent
 DELETE|/||400|Invalid request method and/or path: DELETE /

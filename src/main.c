@@ -12,6 +12,8 @@
 #include "security/jail.h"
 #include "util/log.h"
 #include "vmm/process.h"
+#include "vmm/snapshot_cli.h"
+#include "util/util.h"
 #include "vmm/config.h"
 #include "vmm/vm.h"
 
@@ -32,19 +34,7 @@ static void block_signals(void)
 /* `vmon ctl ...` is vmon-ctl, installed beside vmon. */
 static int exec_ctl(char **argv)
 {
-	char self[PATH_MAX], path[PATH_MAX + 16];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-	if (n <= 0) {
-		fprintf(stderr, "vmon: cannot find my own binary: %s\n", strerror(errno));
-		return VMON_EXIT_SETUP;
-	}
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	snprintf(path, sizeof(path), "%s/vmon-ctl", self);
-	argv[1] = path;
-	execv(path, argv + 1);
-	fprintf(stderr, "vmon: cannot run %s: %s\n", path, strerror(errno));
+	exec_sibling("vmon-ctl", argv + 1);
 	return VMON_EXIT_SETUP;
 }
 
@@ -80,6 +70,8 @@ int main(int argc, char **argv)
 		return exec_ctl(argv);
 	if (!strcmp(argv[1], "jail"))
 		return jail_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "snapshot"))
+		return snapshot_main(argc - 1, argv + 1);
 	if (!strncmp(argv[1], "--", 2)) {
 		block_signals();
 		return vmm_main(argc, argv);
@@ -101,7 +93,7 @@ int main(int argc, char **argv)
 	}
 	log_threshold = (enum log_level)cfg.log_level;
 	block_signals();
-	int status = cfg.api_sock ? vmm_run_cli(&cfg) : run(&cfg);
+	int status = cfg.restore_state ? vmm_run_restore(&cfg) : cfg.api_sock ? vmm_run_cli(&cfg) : run(&cfg);
 	config_clear(&cfg);
 	return status;
 }

@@ -1,8 +1,11 @@
-/* Small helpers: size parsing and whole-file reads. */
+/* Small helpers: size parsing, whole-file reads, running a sibling program. */
 #include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -76,4 +79,21 @@ int read_whole_file(const char *path, uint8_t **buf, size_t *len)
 out_close:
 	close(fd);
 	return ret;
+}
+
+void exec_sibling(const char *name, char **argv)
+{
+	char self[PATH_MAX], path[PATH_MAX + 64];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0) {
+		fprintf(stderr, "vmon: cannot find my own binary: %s\n", strerror(errno));
+		return;
+	}
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0';
+	snprintf(path, sizeof(path), "%s/%s", self, name);
+	argv[0] = path;
+	execv(path, argv);
+	fprintf(stderr, "vmon: cannot run %s: %s\n", path, strerror(errno));
 }

@@ -52,4 +52,10 @@ static inline uint32_t get_le32(const void *p)
 	       (uint32_t)b[3] << 24;
 }
 
+/*
+ * Exec the program `name` installed beside this one (argv[0] is replaced by its path).
+ * Returns only on failure, having printed why.
+ */
+void exec_sibling(const char *name, char **argv);
+
 #endif

@@ -67,6 +67,10 @@ void config_usage(FILE *out)
 		"  --no-host-decompress enter a bzImage through its own decompressor\n"
 		"  --no-host-quirks     do not add this host's workaround words to the command line\n"
 		"  --accel NAME         the machine backend (default kvm)\n"
+		"  --track-dirty-pages  log written pages, for Diff snapshots\n"
+		"  --restore STATE --mem FILE | --uffd SOCKET [--resume]\n"
+		"                       restore a snapshot (memory from its file, or from a page-fault\n"
+		"                       handler on SOCKET); paused until resumed over --api-sock\n"
 		"  --testdev            add the test device (ports 0xf0/0xf4, MMIO 0xd0000000)\n"
 		"  --api-sock PATH      also serve the management API (Firecracker's) on PATH\n"
 		"  --no-seccomp         no seccomp filters (debugging only)\n"
@@ -84,7 +88,7 @@ enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CONSOLE, OPT_BOOT,
 	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
 	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
-	OPT_ACCEL,
+	OPT_ACCEL, OPT_TRACK_DIRTY, OPT_RESTORE, OPT_RESTORE_MEM, OPT_RESTORE_UFFD, OPT_RESUME,
 };
 
 static const struct option options[] = {
@@ -107,6 +111,11 @@ static const struct option options[] = {
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "accel", required_argument, NULL, OPT_ACCEL },
+	{ "track-dirty-pages", no_argument, NULL, OPT_TRACK_DIRTY },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "mem", required_argument, NULL, OPT_RESTORE_MEM },
+	{ "uffd", required_argument, NULL, OPT_RESTORE_UFFD },
+	{ "resume", no_argument, NULL, OPT_RESUME },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -267,6 +276,11 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_CMDLINE: return option_string(&cfg->cmdline, arg, err, errlen);
 	case OPT_CONSOLE: return option_string(&cfg->console, arg, err, errlen);
 	case OPT_API_SOCK: return option_string(&cfg->api_sock, arg, err, errlen);
+	case OPT_TRACK_DIRTY: cfg->track_dirty_pages = true; break;
+	case OPT_RESTORE: return option_string(&cfg->restore_state, arg, err, errlen);
+	case OPT_RESTORE_MEM: cfg->restore_uffd = false; return option_string(&cfg->restore_mem, arg, err, errlen);
+	case OPT_RESTORE_UFFD: cfg->restore_uffd = true; return option_string(&cfg->restore_mem, arg, err, errlen);
+	case OPT_RESUME: cfg->restore_resume = true; break;
 	case OPT_ACCEL:
 		if (!hv_find(arg)) {
 			snprintf(err, errlen, "--accel '%s': this vmon has only kvm", arg);
@@ -379,6 +393,18 @@ enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, ch
 	if (optind < argc) {
 		snprintf(err, errlen, "unexpected argument '%s' (see vmon --help)", argv[optind]);
 		return CONFIG_ERROR;
+	}
+	if (cfg->restore_state || cfg->restore_mem) {
+		if (!cfg->restore_state || !cfg->restore_mem) {
+			snprintf(err, errlen, "--restore STATE needs --mem FILE (or --uffd SOCKET), and they need it");
+			return CONFIG_ERROR;
+		}
+		if (cfg->kernel || cfg->nr_disks || cfg->nr_nets || cfg->rng || cfg->virtio_console) {
+			snprintf(err, errlen, "--restore takes the machine from the snapshot: give no "
+				 "--kernel, --disk, --net, --rng or --virtio-console");
+			return CONFIG_ERROR;
+		}
+		return CONFIG_OK;
 	}
 	if (!cfg->kernel) {
 		snprintf(err, errlen, "no kernel given (--kernel PATH)");
@@ -517,6 +543,8 @@ void config_clear(struct vm_config *cfg)
 	free(cfg->console);
 	free(cfg->api_sock);
 	free(cfg->accel);
+	free(cfg->restore_state);
+	free(cfg->restore_mem);
 	free(cfg->log_path);
 	free(cfg->log_module);
 	free(cfg->metrics_path);

@@ -63,6 +63,9 @@ struct vm_config {
 	bool thp;                /* transparent huge pages (madvise) */
 	bool track_dirty_pages;  /* KVM dirty-page log on every memory slot */
 	char *accel;             /* the machine backend (hv/hv.h): NULL is "kvm" */
+	/* vmon run --restore: a snapshot to restore instead of a kernel to boot. */
+	char *restore_state, *restore_mem;
+	bool restore_uffd, restore_resume;
 	enum boot_protocol protocol;
 	bool no_host_decompress;
 	bool testdev;

@@ -187,3 +187,50 @@ int vmm_run_cli(struct vm_config *cfg)
 	free(vmm);
 	return status;
 }
+
+/* vmon run --restore: the snapshot's VM, with the API on --api-sock if given. */
+static int vmm_restore_cli(struct vmm *vmm, struct vm_config *cfg)
+{
+	struct snapshot_load l = { .uffd = cfg->restore_uffd, .resume = cfg->restore_resume,
+				   .track_dirty_pages = cfg->track_dirty_pages };
+	char err[1024] = "";
+	struct api_server *api = NULL;
+
+	l.state_path = cfg->restore_state, cfg->restore_state = NULL;
+	l.mem_path = cfg->restore_mem, cfg->restore_mem = NULL;
+	/* Without the API nothing could resume it later. */
+	if (!cfg->api_sock)
+		l.resume = true;
+	vmm->cfg.api_sock = cfg->api_sock, cfg->api_sock = NULL;
+	vmm->cfg.log_level = cfg->log_level;
+	pthread_mutex_lock(&vmm->lock);
+	int ret = vmm_snapshot_load(vmm, &l, err, sizeof(err));
+	pthread_mutex_unlock(&vmm->lock);
+	if (ret) {
+		fprintf(stderr, "vmon: %s\n", err);
+		return VMON_EXIT_SETUP;
+	}
+	if (vmm->cfg.api_sock && !(api = api_server_start(vmm, vmm->cfg.api_sock, err, sizeof(err)))) {
+		fprintf(stderr, "vmon: %s\n", err);
+		vm_destroy(&vmm->vm);
+		return VMON_EXIT_SETUP;
+	}
+	return vmm_finish(vmm, api);
+}
+
+int vmm_run_restore(struct vm_config *cfg)
+{
+	struct vmm *vmm = malloc(sizeof(*vmm));
+	int status;
+
+	if (!vmm || vmm_init(vmm, NULL)) {
+		fprintf(stderr, "vmon: out of memory or file descriptors\n");
+		status = VMON_EXIT_SETUP;
+	} else {
+		status = vmm_restore_cli(vmm, cfg);
+	}
+	if (vmm)
+		vmm_destroy(vmm);
+	free(vmm);
+	return status;
+}

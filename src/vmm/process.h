@@ -15,4 +15,7 @@ void vmm_usage(FILE *out);
  */
 int vmm_run_cli(struct vm_config *cfg);
 
+/* `vmon run --restore STATE --mem FILE [--api-sock PATH] [--resume]`: the exit status. */
+int vmm_run_restore(struct vm_config *cfg);
+
 #endif

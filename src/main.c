@@ -1,6 +1,6 @@
 /*
  * vmon: argv -> config -> vm_build() -> vm_run(); nothing else. `vmon --api-sock` hands the
- * process to the management API (vmm/process.c), `vmon ctl` is that API's client.
+ * process to the management API (api/process.c), `vmon ctl` is that API's client.
  */
 #include <errno.h>
 #include <limits.h>
@@ -11,7 +11,7 @@
 
 #include "security/jail.h"
 #include "util/log.h"
-#include "vmm/process.h"
+#include "api/process.h"
 #include "vmm/snapshot_cli.h"
 #include "util/util.h"
 #include "vmm/config.h"

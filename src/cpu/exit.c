@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cpu/vcpu.h"
-#include "devices/power.h"
+#include "util/exit_status.h"
 #include "util/log.h"
 
 typedef struct exit_outcome (*exit_handler)(const struct vcpu_env *env, struct vcpu *vcpu,

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "devices/power.h"
+#include "util/exit_status.h"
 #include "security/seccomp.h"
 #include "util/log.h"
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
-#include "devices/power.h"
+#include "util/exit_status.h"
 
 /*
  * Off in sanitizer builds: LeakSanitizer stops the process with a ptrace()ing helper at

@@ -8,7 +8,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "security/seccomp.h"
 #include "util/log.h"
 
 /* The two control sources: their data.ptr marks them apart from device sources. */
@@ -78,7 +77,8 @@ static void *eventloop_thread(void *arg)
 	struct eventloop *l = arg;
 	struct epoll_event evs[16];
 
-	seccomp_thread_start(SECCOMP_IO, "vmon-io");
+	if (l->thread_init)
+		l->thread_init();
 	/* Paused before it started (a restored VM): park before the first event. */
 	pthread_mutex_lock(&l->pause_lock);
 	bool park = l->pause_requested;

@@ -30,6 +30,8 @@ struct eventloop {
 	bool pause_requested, parked;
 	int nr;
 	struct event_source sources[EVENTLOOP_MAX_SOURCES];
+	/* Optional: runs first on the I/O thread (the VMM installs its seccomp filter there). */
+	void (*thread_init)(void);
 };
 
 int eventloop_init(struct eventloop *l) __must_check;

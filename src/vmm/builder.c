@@ -16,6 +16,7 @@
 #include "boot/loader.h"
 #include "devices/legacy/port80.h"
 #include "mem/dirty.h"
+#include "security/seccomp.h"
 #include "util/log.h"
 #include "vmm/layout.h"
 #include "vmm/snapshot.h"
@@ -380,6 +381,11 @@ static int vm_load_kernel(struct vm *vm, struct boot_entry *entry, char *err, si
 		}                                                  \
 	} while (0)
 
+static void vm_io_thread_init(void)
+{
+	seccomp_thread_start(SECCOMP_IO, "vmon-io");
+}
+
 static void vm_stop_sink(void *opaque, int status, const char *why)
 {
 	vm_request_stop(opaque, status, why);
@@ -480,6 +486,7 @@ static int vm_build_with(struct vm *vm, const struct vm_config *cfg,
 	if (ret)
 		goto fail;
 	BUILD_STEP(eventloop_init(&vm->io), "cannot create the I/O thread's event loop");
+	vm->io.thread_init = vm_io_thread_init;
 	BUILD_STEP(vm_wire_devices(vm), "cannot place devices on the buses");
 	BUILD_STEP(vm_wire_virtio(vm, err, errlen), "cannot set up virtio devices");
 	if (!src) {

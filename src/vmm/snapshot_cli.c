@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "devices/power.h"
+#include "util/exit_status.h"
 #include "snapshot/memfile.h"
 #include "util/util.h"
 

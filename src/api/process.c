@@ -3,7 +3,7 @@
  * line: configure over the API, or --config-file), and `vmon run ... --api-sock PATH` (a VM
  * from the command line that the API then controls). Either way the main thread runs the VM.
  */
-#include "vmm/process.h"
+#include "api/process.h"
 
 #include <errno.h>
 #include <getopt.h>

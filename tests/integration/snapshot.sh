@@ -244,6 +244,7 @@ check_bad flipped "$(load_body "$work/flip.state")" "CRC"
 check_bad newer-major "$(load_body "$work/major.state")" "format 99.0 is newer"
 check_bad short-memory "$(load_body "$work/s.state" "$work/short.mem")" "memory file .*short.mem.* holds"
 check_bad not-a-snapshot "$(load_body "$work/junk.state")" "not a vmon snapshot"
+check_bad override-unknown "{\"snapshot_path\": \"$work/s.state\", \"mem_file_path\": \"$work/s.mem\", \"network_overrides\": [{\"iface_id\": \"eth9\", \"host_dev_name\": \"tap9\"}]}" "no TAP interface 'eth9'"
 mv "$work/data.ext4" "$work/data.moved"
 check_bad missing-disk "$(load_body "$work/s.state")" "disk '.*data.ext4'"
 mv "$work/data.moved" "$work/data.ext4"
@@ -256,7 +257,7 @@ code=$(api "$work/e.sock" PUT /snapshot/load "$(load_body "$work/s.state")")
 fault | grep -q "not allowed after configuring" && [ "$code" = 400 ] || { echo "  after-config: $code '$(fault)'"; bad=$((bad + 1)); }
 kill $e; wait $e 2>/dev/null
 if [ "$bad" = 0 ]; then
-	result PASS snapshot/bad-inputs "truncated, flipped byte, newer major, short memory file, not a snapshot, missing disk, after configuration"
+	result PASS snapshot/bad-inputs "truncated, flipped byte, newer major, short memory file, not a snapshot, unknown network override, missing disk, after configuration"
 else
 	result FAIL snapshot/bad-inputs "$bad refusals wrong (see above)"
 fi

@@ -20,6 +20,7 @@ static void put_opt_str(struct snap_buf *b, const char *s)
 
 static void put_bucket(struct snap_buf *b, const struct token_bucket_spec *t)
 {
+	snap_put_u8(b, t->set);
 	snap_put_u64(b, t->size);
 	snap_put_u64(b, t->one_time_burst);
 	snap_put_u64(b, t->refill_time_ms);
@@ -138,6 +139,7 @@ static enum virtio_transport get_transport(struct cfg_rd *r)
 
 static void get_bucket(struct cfg_rd *r, struct token_bucket_spec *t)
 {
+	t->set = get_flag(r, "token bucket");
 	t->size = snap_get_u64(r->in);
 	t->one_time_burst = snap_get_u64(r->in);
 	t->refill_time_ms = snap_get_u64(r->in);

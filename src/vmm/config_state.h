@@ -10,7 +10,8 @@
 #include "snapshot/format.h"
 #include "vmm/config.h"
 
-#define CONFIG_STATE_VERSION 1
+/* 2: each token bucket's own `set` flag (without it, a restored bucket was off). */
+#define CONFIG_STATE_VERSION 2
 
 int config_save(const struct vm_config *cfg, struct snap_buf *out) __must_check;
 

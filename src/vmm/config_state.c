@@ -2,14 +2,89 @@
 #include "vmm/config_state.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
 
-/* Longest string a configuration holds (a path); longer ones are refused on save. */
-#define CFG_STR_MAX 4096
+/*
+ * Longest string the section holds, with its NUL: a console's "file:" or "unix:" and a path
+ * of up to PATH_MAX. Restore reads none longer, so save writes none longer.
+ */
+#define CFG_STR_MAX (PATH_MAX + 8)
+
+/* ---- what save writes and restore accepts ------------------------------------------------ */
+
+static bool str_fits(const char *s, size_t max)
+{
+	return !s || strlen(s) < max;
+}
+
+static bool transport_ok(enum virtio_transport t)
+{
+	return (unsigned int)t <= TRANSPORT_PCI;
+}
+
+static const char *disk_check(const struct disk_config *d)
+{
+	if (!str_fits(d->id, CFG_STR_MAX))
+		return "drive id";
+	if (!transport_ok(d->transport))
+		return "virtio transport";
+	if (!d->path || !str_fits(d->path, CFG_STR_MAX))
+		return "drive path";
+	if (!str_fits(d->serial, CFG_STR_MAX))
+		return "drive serial";
+	if (!str_fits(d->partuuid, CFG_STR_MAX))
+		return "drive partuuid";
+	return NULL;
+}
+
+static const char *net_check(const struct net_config *n)
+{
+	if (!str_fits(n->id, CFG_STR_MAX))
+		return "interface id";
+	if (!transport_ok(n->transport))
+		return "virtio transport";
+	if (!str_fits(n->tap, CFG_STR_MAX))
+		return "interface host_dev_name";
+	if (n->nr_fwd < 0 || n->nr_fwd > NET_MAX_HOSTFWD)
+		return "number of port forwards";
+	return NULL;
+}
+
+/* The first field out of range, or NULL. A snapshot that cannot be restored is not written. */
+static const char *config_check(const struct vm_config *c)
+{
+	const char *bad;
+
+	if (c->cpus < 1 || c->cpus > VMON_MAX_CPUS)
+		return "vCPU count";
+	if (c->memory < VMON_MIN_MEMORY || c->memory % 4096 || c->memory > VMON_MAX_MEMORY)
+		return "memory size";
+	if (!transport_ok(c->transport) || !transport_ok(c->rng_transport) ||
+	    !transport_ok(c->console_transport))
+		return "virtio transport";
+	if (c->accel && strcmp(c->accel, "kvm"))
+		return "machine backend";
+	if (!str_fits(c->console, CFG_STR_MAX))
+		return "console";
+	if (c->nr_disks < 0 || c->nr_disks > VMON_MAX_DISKS)
+		return "number of drives";
+	for (int i = 0; i < c->nr_disks; i++)
+		if ((bad = disk_check(&c->disks[i])))
+			return bad;
+	if (c->nr_nets < 0 || c->nr_nets > VMON_MAX_NETS)
+		return "number of network interfaces";
+	for (int i = 0; i < c->nr_nets; i++)
+		if ((bad = net_check(&c->nets[i])))
+			return bad;
+	return NULL;
+}
+
+/* ---- save ------------------------------------------------------------------------------ */
 
 static void put_opt_str(struct snap_buf *b, const char *s)
 {
@@ -69,6 +144,12 @@ static void put_net(struct snap_buf *b, const struct net_config *n)
 
 int config_save(const struct vm_config *cfg, struct snap_buf *out)
 {
+	const char *bad = config_check(cfg);
+
+	if (bad) {
+		pr_err("snapshot: the VM's configuration cannot be saved: bad %s", bad);
+		return -EINVAL;
+	}
 	snap_put_u64(out, cfg->memory);
 	snap_put_u32(out, (uint32_t)cfg->cpus);
 	snap_put_u8(out, cfg->hugepages);
@@ -164,8 +245,6 @@ static void get_disk(struct cfg_rd *r, struct disk_config *d)
 	d->root = get_flag(r, "drive root flag");
 	d->partuuid = get_opt_str(r, "drive partuuid");
 	d->writeback = get_flag(r, "drive cache type");
-	if (!d->path)
-		r->bad = r->bad ?: "drive path";
 }
 
 static void get_net(struct cfg_rd *r, struct net_config *n)
@@ -197,11 +276,7 @@ static void get_machine(struct cfg_rd *r, struct vm_config *c)
 {
 	c->memory = snap_get_u64(r->in);
 	uint32_t cpus = snap_get_u32(r->in);
-	if (cpus < 1 || cpus > VMON_MAX_CPUS)
-		r->bad = r->bad ?: "vCPU count";
-	c->cpus = (int)MIN(cpus, (uint32_t)VMON_MAX_CPUS);
-	if (c->memory < VMON_MIN_MEMORY || c->memory % 4096 || c->memory > VMON_MAX_MEMORY)
-		r->bad = r->bad ?: "memory size";
+	c->cpus = cpus <= VMON_MAX_CPUS ? (int)cpus : 0; /* 0: refused by config_check() */
 	c->hugepages = get_flag(r, "huge pages flag");
 	c->thp = get_flag(r, "transparent huge pages flag");
 	c->track_dirty_pages = get_flag(r, "track_dirty_pages");
@@ -241,8 +316,8 @@ int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, 
 		get_net(&r, &c.nets[i]);
 	if (!r.bad && snap_rd_end(in))
 		r.bad = "length";
-	if (!r.bad && c.accel && strcmp(c.accel, "kvm"))
-		r.bad = "machine backend";
+	if (!r.bad)
+		r.bad = config_check(&c);
 	if (r.bad) {
 		snprintf(err, errlen, "the snapshot's configuration is corrupt (%s)", r.bad);
 		config_clear(&c);

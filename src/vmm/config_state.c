@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,10 @@
 
 /* ---- what save writes and restore accepts ------------------------------------------------ */
 
+/* virtio-blk's device ID: the serial the guest reads, without a NUL. */
+#define DISK_SERIAL_MAX 20
+
+/* NULL, or shorter than max with its NUL. */
 static bool str_fits(const char *s, size_t max)
 {
 	return !s || strlen(s) < max;
@@ -27,29 +32,37 @@ static bool transport_ok(enum virtio_transport t)
 	return (unsigned int)t <= TRANSPORT_PCI;
 }
 
+/*
+ * The limits the command line and the API hold an entry to, which the builder and the API
+ * rely on after a restore (an id they strcmp(), a path they open, a TAP name for ifreq).
+ */
 static const char *disk_check(const struct disk_config *d)
 {
-	if (!str_fits(d->id, CFG_STR_MAX))
+	if (!d->id || !str_fits(d->id, VMON_ID_MAX))
 		return "drive id";
 	if (!transport_ok(d->transport))
 		return "virtio transport";
-	if (!d->path || !str_fits(d->path, CFG_STR_MAX))
+	if (!d->path || !*d->path || !str_fits(d->path, PATH_MAX))
 		return "drive path";
-	if (!str_fits(d->serial, CFG_STR_MAX))
+	if (!str_fits(d->serial, DISK_SERIAL_MAX + 1))
 		return "drive serial";
-	if (!str_fits(d->partuuid, CFG_STR_MAX))
+	if (!str_fits(d->partuuid, VMON_ID_MAX))
 		return "drive partuuid";
 	return NULL;
 }
 
 static const char *net_check(const struct net_config *n)
 {
-	if (!str_fits(n->id, CFG_STR_MAX))
+	if (!n->id || !str_fits(n->id, VMON_ID_MAX))
 		return "interface id";
 	if (!transport_ok(n->transport))
 		return "virtio transport";
-	if (!str_fits(n->tap, CFG_STR_MAX))
+	if (n->tap && (!*n->tap || !str_fits(n->tap, IFNAMSIZ) || strchr(n->tap, '/')))
 		return "interface host_dev_name";
+	if (n->has_mac && (n->mac[0] & 1))
+		return "interface MAC (multicast)";
+	if (n->mtu && n->mtu < 68)
+		return "interface MTU";
 	if (n->nr_fwd < 0 || n->nr_fwd > NET_MAX_HOSTFWD)
 		return "number of port forwards";
 	return NULL;
@@ -64,12 +77,14 @@ static const char *config_check(const struct vm_config *c)
 		return "vCPU count";
 	if (c->memory < VMON_MIN_MEMORY || c->memory % 4096 || c->memory > VMON_MAX_MEMORY)
 		return "memory size";
+	if (c->hugepages && c->memory % (2 * MiB))
+		return "memory size (not whole 2 MiB huge pages)";
 	if (!transport_ok(c->transport) || !transport_ok(c->rng_transport) ||
 	    !transport_ok(c->console_transport))
 		return "virtio transport";
 	if (c->accel && strcmp(c->accel, "kvm"))
 		return "machine backend";
-	if (!str_fits(c->console, CFG_STR_MAX))
+	if (!c->console || !str_fits(c->console, CFG_STR_MAX))
 		return "console";
 	if (c->nr_disks < 0 || c->nr_disks > VMON_MAX_DISKS)
 		return "number of drives";

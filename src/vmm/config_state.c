@@ -194,24 +194,36 @@ int config_save(const struct vm_config *cfg, struct snap_buf *out)
 struct cfg_rd {
 	struct snap_rd *in;
 	const char *bad;  /* the first field found wrong */
+	bool nomem;
 };
 
+/*
+ * Present (1) or absent (0), then as snap_put_str() wrote it: a u32 length and the bytes,
+ * read here so that a string too long or with a NUL inside is named, not taken as truncation.
+ */
 static char *get_opt_str(struct cfg_rd *r, const char *what)
 {
 	uint8_t present = snap_get_u8(r->in);
+	uint32_t n;
 	char *s;
 
-	if (present > 1) {
+	if (present > 1)
+		r->bad = r->bad ?: what;
+	if (present != 1)
+		return NULL;
+	n = snap_get_u32(r->in);
+	if (n >= CFG_STR_MAX) {
 		r->bad = r->bad ?: what;
 		return NULL;
 	}
-	if (!present)
-		return NULL;
-	if (!(s = malloc(CFG_STR_MAX))) {
-		r->bad = r->bad ?: "memory";
+	if (!(s = malloc(n + 1))) {
+		r->nomem = true;
 		return NULL;
 	}
-	snap_get_str(r->in, s, CFG_STR_MAX);
+	snap_get_bytes(r->in, s, n);
+	s[n] = '\0';
+	if (!r->in->error && strlen(s) != n)
+		r->bad = r->bad ?: what;
 	return s;
 }
 
@@ -330,13 +342,16 @@ int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, 
 	for (int i = 0; !r.bad && i < nr; i++, c.nr_nets++)
 		get_net(&r, &c.nets[i]);
 	if (!r.bad && snap_rd_end(in))
-		r.bad = "length";
+		r.bad = in->error ? "length: truncated" : "length: bytes after the last field";
 	if (!r.bad)
 		r.bad = config_check(&c);
-	if (r.bad) {
-		snprintf(err, errlen, "the snapshot's configuration is corrupt (%s)", r.bad);
+	if (r.bad || r.nomem) {
+		if (r.nomem)
+			snprintf(err, errlen, "out of memory for the snapshot's configuration");
+		else
+			snprintf(err, errlen, "the snapshot's configuration is corrupt (%s)", r.bad);
 		config_clear(&c);
-		return -EINVAL;
+		return r.nomem ? -ENOMEM : -EINVAL;
 	}
 	config_clear(cfg);
 	*cfg = c;

@@ -193,6 +193,7 @@ int config_save(const struct vm_config *cfg, struct snap_buf *out)
 
 struct cfg_rd {
 	struct snap_rd *in;
+	uint32_t version;
 	const char *bad;  /* the first field found wrong */
 	bool nomem;
 };
@@ -247,10 +248,14 @@ static enum virtio_transport get_transport(struct cfg_rd *r)
 
 static void get_bucket(struct cfg_rd *r, struct token_bucket_spec *t)
 {
-	t->set = get_flag(r, "token bucket");
+	if (r->version >= 2)
+		t->set = get_flag(r, "token bucket");
 	t->size = snap_get_u64(r->in);
 	t->one_time_burst = snap_get_u64(r->in);
 	t->refill_time_ms = snap_get_u64(r->in);
+	/* Version 1 kept no flag: a bucket the API was not given is all zero. */
+	if (r->version < 2)
+		t->set = t->size || t->one_time_burst || t->refill_time_ms;
 }
 
 static void get_limiter(struct cfg_rd *r, struct rate_limiter_spec *rl)
@@ -323,11 +328,11 @@ int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, 
 		   size_t errlen)
 {
 	struct vm_config c = { .no_net = true, .log_level = cfg->log_level };
-	struct cfg_rd r = { .in = in };
+	struct cfg_rd r = { .in = in, .version = version };
 
-	if (version != CONFIG_STATE_VERSION) {
-		snprintf(err, errlen, "the configuration section has version %u; this vmon reads %u",
-			 version, CONFIG_STATE_VERSION);
+	if (version < 1 || version > CONFIG_STATE_VERSION) {
+		snprintf(err, errlen, "the configuration section has version %u; this vmon reads 1 "
+			 "to %u", version, CONFIG_STATE_VERSION);
 		return -EINVAL;
 	}
 	get_machine(&r, &c);

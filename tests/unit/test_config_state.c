@@ -718,13 +718,53 @@ static void test_versions(void **state)
 	save_ok(&c, &b);
 	snap_rd_init(&r, b.data, b.len);
 	assert_int_equal(config_restore(&target, &r, 0, err, sizeof(err)), -EINVAL);
-	/* Version 1 had no token bucket flags. */
-	assert_int_equal(config_restore(&target, &r, 1, err, sizeof(err)), -EINVAL);
 	assert_int_equal(config_restore(&target, &r, CONFIG_STATE_VERSION + 1, err, sizeof(err)),
 			 -EINVAL);
 	assert_non_null(strstr(err, "version"));
 	assert_int_equal(r.pos, 0);
 	assert_int_equal(target.cpus, 0);
+	snap_buf_free(&b);
+	config_clear(&c);
+}
+
+/*
+ * Version 1, written by hand: no token bucket flags, a bucket with any value non-zero is
+ * set. A small machine with an entropy device whose ops bucket the API was not given.
+ */
+static void test_version_1(void **state)
+{
+	struct vm_config c = { 0 };
+	struct snap_buf b;
+	struct snap_rd r;
+	(void)state;
+
+	snap_buf_init(&b);
+	snap_put_u64(&b, 64 * MiB);
+	snap_put_u32(&b, 2);
+	snap_put_bytes(&b, "\0\1\0\0\1", 5);     /* hugepages ... host_quirks */
+	snap_put_u8(&b, TRANSPORT_MMIO);
+	snap_put_u8(&b, 0);                         /* accel */
+	snap_put_u8(&b, 1);
+	snap_put_str(&b, "stdio");
+	snap_put_u8(&b, 1);                         /* rng */
+	snap_put_u8(&b, TRANSPORT_PCI);
+	snap_put_u8(&b, 1);                         /* its limiter: bandwidth, then ops */
+	snap_put_u64(&b, 4096);
+	snap_put_u64(&b, 0);
+	snap_put_u64(&b, 100);
+	for (int i = 0; i < 3; i++)
+		snap_put_u64(&b, 0);
+	snap_put_bytes(&b, "\0\0\0\0", 4);     /* virtio console, its transport, no devices */
+	snap_rd_init(&r, b.data, b.len);
+	assert_int_equal(config_restore(&c, &r, 1, err, sizeof(err)), 0);
+	assert_true(c.memory == 64 * MiB);
+	assert_int_equal(c.cpus, 2);
+	assert_true(c.thp && c.host_quirks && !c.hugepages);
+	assert_string_equal(c.console, "stdio");
+	assert_true(c.rng && c.rng_limiter.set && c.rng_limiter.bandwidth.set);
+	assert_true(c.rng_limiter.bandwidth.size == 4096 && c.rng_limiter.bandwidth.refill_time_ms == 100);
+	assert_false(c.rng_limiter.ops.set);
+	assert_int_equal(c.nr_disks + c.nr_nets, 0);
 	snap_buf_free(&b);
 	config_clear(&c);
 }
@@ -833,6 +873,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_net_values),
 		cmocka_unit_test(test_hostile_huge_pages),
 		cmocka_unit_test(test_versions),
+		cmocka_unit_test(test_version_1),
 		cmocka_unit_test(test_longest_strings),
 		cmocka_unit_test(test_save_refuses_invalid),
 	};

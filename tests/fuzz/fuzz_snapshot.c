@@ -472,7 +472,11 @@ static void restore_one_file(const uint8_t *data, size_t size)
 	machine_destroy(m);
 }
 
-/* ---- the virtio seed: VMON_FUZZ_WRITE_SEED=FILE build-fuzz/fuzz_snapshot writes it ------ */
+/*
+ * ---- the seeds this harness writes itself, so that they always have the current layouts:
+ * VMON_FUZZ_WRITE_SEED=FILE build-fuzz/fuzz_snapshot writes the machine with its virtio
+ * devices, VMON_FUZZ_WRITE_CONFIG_SEED=FILE the legacy machine with a vm-config section.
+ */
 
 /* Queue q of virtio device i: descriptor table, avail and used ring, a page each. */
 static uint64_t seed_ring(int i, int q, int which)
@@ -526,7 +530,54 @@ static void seed_live(struct fuzz_virtio *v, int i)
 		v->net.offloads = 1; /* TUN_F_CSUM */
 }
 
-static void write_seed(const char *path)
+static void must(int ret)
+{
+	if (ret)
+		abort();
+}
+
+/* What a VM set up through the API holds: each kind of device, limits, forwards. */
+static void seed_config(struct vm_config *c)
+{
+	const struct token_bucket_spec bw = { true, 1 << 20, 1 << 16, 100 }, ops = { true, 1000, 0, 1000 };
+
+	c->memory = 256 * MiB;
+	c->cpus = 2;
+	c->track_dirty_pages = true;
+	c->host_quirks = true;
+	must(config_set(&c->accel, "kvm"));
+	must(config_set(&c->console, "file:/tmp/vmon-console.log"));
+	c->rng = true;
+	c->rng_limiter = (struct rate_limiter_spec){ .set = true, .ops = ops };
+	c->virtio_console = true;
+	c->console_transport = TRANSPORT_PCI;
+	c->nr_disks = 2;
+	must(config_set(&c->disks[0].id, "rootfs"));
+	must(config_set(&c->disks[0].path, "/var/lib/vmon/rootfs.ext4"));
+	must(config_set(&c->disks[0].serial, "rootfs"));
+	must(config_set(&c->disks[0].partuuid, "0badc0de-01"));
+	c->disks[0].root = c->disks[0].readonly = true;
+	c->disks[0].limiter = (struct rate_limiter_spec){ .set = true, .bandwidth = bw, .ops = ops };
+	must(config_set(&c->disks[1].id, "scratch"));
+	must(config_set(&c->disks[1].path, "/var/lib/vmon/scratch.img"));
+	c->disks[1].transport = TRANSPORT_PCI;
+	c->disks[1].sync = c->disks[1].writeback = true;
+	c->nr_nets = 2;
+	must(config_set(&c->nets[0].id, "eth0"));
+	must(config_set(&c->nets[0].tap, "tap0"));
+	memcpy(c->nets[0].mac, "\x06\x00\xac\x10\x00\x02", 6);
+	c->nets[0].has_mac = true;
+	c->nets[0].mtu = 1500;
+	c->nets[0].rx_limiter = (struct rate_limiter_spec){ .set = true, .bandwidth = bw };
+	must(config_set(&c->nets[1].id, "net1"));
+	c->nets[1].transport = TRANSPORT_MMIO;
+	c->nets[1].nr_fwd = 2;
+	c->nets[1].fwd[0] = (struct net_hostfwd){ false, 0, 2222, 0, 22 };
+	c->nets[1].fwd[1] = (struct net_hostfwd){ true, 0x0100007f, 5353, 0x0f02000a, 53 };
+	c->nets[1].tx_limiter = (struct rate_limiter_spec){ .set = true, .ops = ops };
+}
+
+static void write_seed(const char *path, bool virtio, bool config)
 {
 	static struct snap_file f;
 	struct machine *m = calloc(1, sizeof(*m));
@@ -534,17 +585,21 @@ static void write_seed(const char *path)
 	char err[256];
 	FILE *out;
 
-	m->has_virtio = true;
+	m->has_virtio = virtio;
+	m->has_config = config;
 	machine_build(m);
-	for (int i = 0; i < NR_VIRTIO; i++)
+	for (int i = 0; virtio && i < NR_VIRTIO; i++)
 		seed_live(&m->virtio[i], i);
+	if (config)
+		seed_config(&m->cfg);
 	snap_buf_init(&b);
 	if (device_list_save(&m->list, &b, err, sizeof(err)))
 		abort();
 	machine_destroy(m);
 	/* Only a file this harness restores makes a seed. */
 	m = calloc(1, sizeof(*m));
-	m->has_virtio = true;
+	m->has_virtio = virtio;
+	m->has_config = config;
 	machine_build(m);
 	if (snap_file_parse(&f, b.data, b.len, err, sizeof(err)) ||
 	    device_list_restore(&m->list, &f, err, sizeof(err))) {
@@ -561,11 +616,14 @@ static void write_seed(const char *path)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *seed = getenv("VMON_FUZZ_WRITE_SEED");
+	const char *config_seed = getenv("VMON_FUZZ_WRITE_CONFIG_SEED");
 
-	if (seed) {
-		write_seed(seed);
+	if (seed)
+		write_seed(seed, true, false);
+	if (config_seed)
+		write_seed(config_seed, false, true);
+	if (seed || config_seed)
 		exit(0);
-	}
 	return 0;
 }
 

@@ -3,6 +3,12 @@
 
 #include <string.h>
 
+/*
+ * The longest refill time, in ns (about 292 years): refill_time_ms * 1000000 must not wrap,
+ * since a refill_ns of 0 is a division by zero, and a wait must fit in 64 bits.
+ */
+#define REFILL_NS_MAX (UINT64_MAX / 2)
+
 static void bucket_init(struct token_bucket *b, const struct token_bucket_spec *s, uint64_t now)
 {
 	memset(b, 0, sizeof(*b));
@@ -10,7 +16,8 @@ static void bucket_init(struct token_bucket *b, const struct token_bucket_spec *
 		return;
 	b->size = s->size;
 	b->burst = s->one_time_burst;
-	b->refill_ns = s->refill_time_ms * 1000000ull;
+	b->refill_ns = s->refill_time_ms < REFILL_NS_MAX / 1000000 ? s->refill_time_ms * 1000000ull
+								      : REFILL_NS_MAX;
 	b->tokens = s->size;
 	b->last_ns = now;
 }

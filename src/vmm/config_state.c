@@ -2,14 +2,104 @@
 #include "vmm/config_state.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
 
-/* Longest string a configuration holds (a path); longer ones are refused on save. */
-#define CFG_STR_MAX 4096
+/*
+ * Longest string the section holds, with its NUL: a console's "file:" or "unix:" and a path
+ * of up to PATH_MAX. Restore reads none longer, so save writes none longer.
+ */
+#define CFG_STR_MAX (PATH_MAX + 8)
+
+/* ---- what save writes and restore accepts ------------------------------------------------ */
+
+/* virtio-blk's device ID: the serial the guest reads, without a NUL. */
+#define DISK_SERIAL_MAX 20
+
+/* NULL, or shorter than max with its NUL. */
+static bool str_fits(const char *s, size_t max)
+{
+	return !s || strlen(s) < max;
+}
+
+static bool transport_ok(enum virtio_transport t)
+{
+	return (unsigned int)t <= TRANSPORT_PCI;
+}
+
+/*
+ * The limits the command line and the API hold an entry to, which the builder and the API
+ * rely on after a restore (an id they strcmp(), a path they open, a TAP name for ifreq).
+ */
+static const char *disk_check(const struct disk_config *d)
+{
+	if (!d->id || !str_fits(d->id, VMON_ID_MAX))
+		return "drive id";
+	if (!transport_ok(d->transport))
+		return "virtio transport";
+	if (!d->path || !*d->path || !str_fits(d->path, PATH_MAX))
+		return "drive path";
+	if (!str_fits(d->serial, DISK_SERIAL_MAX + 1))
+		return "drive serial";
+	if (!str_fits(d->partuuid, VMON_ID_MAX))
+		return "drive partuuid";
+	return NULL;
+}
+
+static const char *net_check(const struct net_config *n)
+{
+	if (!n->id || !str_fits(n->id, VMON_ID_MAX))
+		return "interface id";
+	if (!transport_ok(n->transport))
+		return "virtio transport";
+	if (n->tap && (!*n->tap || !str_fits(n->tap, IFNAMSIZ) || strchr(n->tap, '/')))
+		return "interface host_dev_name";
+	if (n->has_mac && (n->mac[0] & 1))
+		return "interface MAC (multicast)";
+	if (n->mtu && n->mtu < 68)
+		return "interface MTU";
+	if (n->nr_fwd < 0 || n->nr_fwd > NET_MAX_HOSTFWD)
+		return "number of port forwards";
+	return NULL;
+}
+
+/* The first field out of range, or NULL. A snapshot that cannot be restored is not written. */
+static const char *config_check(const struct vm_config *c)
+{
+	const char *bad;
+
+	if (c->cpus < 1 || c->cpus > VMON_MAX_CPUS)
+		return "vCPU count";
+	if (c->memory < VMON_MIN_MEMORY || c->memory % 4096 || c->memory > VMON_MAX_MEMORY)
+		return "memory size";
+	if (c->hugepages && c->memory % (2 * MiB))
+		return "memory size (not whole 2 MiB huge pages)";
+	if (!transport_ok(c->transport) || !transport_ok(c->rng_transport) ||
+	    !transport_ok(c->console_transport))
+		return "virtio transport";
+	if (c->accel && strcmp(c->accel, "kvm"))
+		return "machine backend";
+	if (!c->console || !str_fits(c->console, CFG_STR_MAX))
+		return "console";
+	if (c->nr_disks < 0 || c->nr_disks > VMON_MAX_DISKS)
+		return "number of drives";
+	for (int i = 0; i < c->nr_disks; i++)
+		if ((bad = disk_check(&c->disks[i])))
+			return bad;
+	if (c->nr_nets < 0 || c->nr_nets > VMON_MAX_NETS)
+		return "number of network interfaces";
+	for (int i = 0; i < c->nr_nets; i++)
+		if ((bad = net_check(&c->nets[i])))
+			return bad;
+	return NULL;
+}
+
+/* ---- save ------------------------------------------------------------------------------ */
 
 static void put_opt_str(struct snap_buf *b, const char *s)
 {
@@ -20,6 +110,7 @@ static void put_opt_str(struct snap_buf *b, const char *s)
 
 static void put_bucket(struct snap_buf *b, const struct token_bucket_spec *t)
 {
+	snap_put_u8(b, t->set);
 	snap_put_u64(b, t->size);
 	snap_put_u64(b, t->one_time_burst);
 	snap_put_u64(b, t->refill_time_ms);
@@ -68,6 +159,12 @@ static void put_net(struct snap_buf *b, const struct net_config *n)
 
 int config_save(const struct vm_config *cfg, struct snap_buf *out)
 {
+	const char *bad = config_check(cfg);
+
+	if (bad) {
+		pr_err("snapshot: the VM's configuration cannot be saved: bad %s", bad);
+		return -EINVAL;
+	}
 	snap_put_u64(out, cfg->memory);
 	snap_put_u32(out, (uint32_t)cfg->cpus);
 	snap_put_u8(out, cfg->hugepages);
@@ -96,25 +193,38 @@ int config_save(const struct vm_config *cfg, struct snap_buf *out)
 
 struct cfg_rd {
 	struct snap_rd *in;
+	uint32_t version;
 	const char *bad;  /* the first field found wrong */
+	bool nomem;
 };
 
+/*
+ * Present (1) or absent (0), then as snap_put_str() wrote it: a u32 length and the bytes,
+ * read here so that a string too long or with a NUL inside is named, not taken as truncation.
+ */
 static char *get_opt_str(struct cfg_rd *r, const char *what)
 {
 	uint8_t present = snap_get_u8(r->in);
+	uint32_t n;
 	char *s;
 
-	if (present > 1) {
+	if (present > 1)
+		r->bad = r->bad ?: what;
+	if (present != 1)
+		return NULL;
+	n = snap_get_u32(r->in);
+	if (n >= CFG_STR_MAX) {
 		r->bad = r->bad ?: what;
 		return NULL;
 	}
-	if (!present)
-		return NULL;
-	if (!(s = malloc(CFG_STR_MAX))) {
-		r->bad = r->bad ?: "memory";
+	if (!(s = malloc(n + 1))) {
+		r->nomem = true;
 		return NULL;
 	}
-	snap_get_str(r->in, s, CFG_STR_MAX);
+	snap_get_bytes(r->in, s, n);
+	s[n] = '\0';
+	if (!r->in->error && strlen(s) != n)
+		r->bad = r->bad ?: what;
 	return s;
 }
 
@@ -138,9 +248,14 @@ static enum virtio_transport get_transport(struct cfg_rd *r)
 
 static void get_bucket(struct cfg_rd *r, struct token_bucket_spec *t)
 {
+	if (r->version >= 2)
+		t->set = get_flag(r, "token bucket");
 	t->size = snap_get_u64(r->in);
 	t->one_time_burst = snap_get_u64(r->in);
 	t->refill_time_ms = snap_get_u64(r->in);
+	/* Version 1 kept no flag: a bucket the API was not given is all zero. */
+	if (r->version < 2)
+		t->set = t->size || t->one_time_burst || t->refill_time_ms;
 }
 
 static void get_limiter(struct cfg_rd *r, struct rate_limiter_spec *rl)
@@ -162,8 +277,6 @@ static void get_disk(struct cfg_rd *r, struct disk_config *d)
 	d->root = get_flag(r, "drive root flag");
 	d->partuuid = get_opt_str(r, "drive partuuid");
 	d->writeback = get_flag(r, "drive cache type");
-	if (!d->path)
-		r->bad = r->bad ?: "drive path";
 }
 
 static void get_net(struct cfg_rd *r, struct net_config *n)
@@ -195,11 +308,7 @@ static void get_machine(struct cfg_rd *r, struct vm_config *c)
 {
 	c->memory = snap_get_u64(r->in);
 	uint32_t cpus = snap_get_u32(r->in);
-	if (cpus < 1 || cpus > VMON_MAX_CPUS)
-		r->bad = r->bad ?: "vCPU count";
-	c->cpus = (int)MIN(cpus, (uint32_t)VMON_MAX_CPUS);
-	if (c->memory < VMON_MIN_MEMORY || c->memory % 4096 || c->memory > VMON_MAX_MEMORY)
-		r->bad = r->bad ?: "memory size";
+	c->cpus = cpus <= VMON_MAX_CPUS ? (int)cpus : 0; /* 0: refused by config_check() */
 	c->hugepages = get_flag(r, "huge pages flag");
 	c->thp = get_flag(r, "transparent huge pages flag");
 	c->track_dirty_pages = get_flag(r, "track_dirty_pages");
@@ -219,11 +328,11 @@ int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, 
 		   size_t errlen)
 {
 	struct vm_config c = { .no_net = true, .log_level = cfg->log_level };
-	struct cfg_rd r = { .in = in };
+	struct cfg_rd r = { .in = in, .version = version };
 
-	if (version != CONFIG_STATE_VERSION) {
-		snprintf(err, errlen, "the configuration section has version %u; this vmon reads %u",
-			 version, CONFIG_STATE_VERSION);
+	if (version < 1 || version > CONFIG_STATE_VERSION) {
+		snprintf(err, errlen, "the configuration section has version %u; this vmon reads 1 "
+			 "to %u", version, CONFIG_STATE_VERSION);
 		return -EINVAL;
 	}
 	get_machine(&r, &c);
@@ -238,13 +347,16 @@ int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, 
 	for (int i = 0; !r.bad && i < nr; i++, c.nr_nets++)
 		get_net(&r, &c.nets[i]);
 	if (!r.bad && snap_rd_end(in))
-		r.bad = "length";
-	if (!r.bad && c.accel && strcmp(c.accel, "kvm"))
-		r.bad = "machine backend";
-	if (r.bad) {
-		snprintf(err, errlen, "the snapshot's configuration is corrupt (%s)", r.bad);
+		r.bad = in->error ? "length: truncated" : "length: bytes after the last field";
+	if (!r.bad)
+		r.bad = config_check(&c);
+	if (r.bad || r.nomem) {
+		if (r.nomem)
+			snprintf(err, errlen, "out of memory for the snapshot's configuration");
+		else
+			snprintf(err, errlen, "the snapshot's configuration is corrupt (%s)", r.bad);
 		config_clear(&c);
-		return -EINVAL;
+		return r.nomem ? -ENOMEM : -EINVAL;
 	}
 	config_clear(cfg);
 	*cfg = c;

@@ -10,13 +10,18 @@
 #include "snapshot/format.h"
 #include "vmm/config.h"
 
-#define CONFIG_STATE_VERSION 1
+/*
+ * 1: the first layout; 2: each token bucket's own `set` flag (version 1 restores a bucket
+ * as set when any of its values is non-zero).
+ */
+#define CONFIG_STATE_VERSION 2
 
 int config_save(const struct vm_config *cfg, struct snap_buf *out) __must_check;
 
 /*
- * Replace *cfg by the configuration in `in` (written by config_save at `version`). Every
- * value is checked; on failure *cfg is unchanged and err names the bad field.
+ * Replace *cfg by the configuration in `in`, written by config_save at `version` (1 up to
+ * CONFIG_STATE_VERSION). Every value is checked; on failure *cfg is unchanged and err
+ * names the bad field.
  */
 int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, char *err,
 		   size_t errlen) __must_check;

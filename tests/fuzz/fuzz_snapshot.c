@@ -21,6 +21,7 @@
 #include "devices/virtio/pci.h"
 #include "devices/virtio/rng.h"
 #include "snapshot/format.h"
+#include "vmm/config_state.h"
 
 enum virtio_kind { V_BLK, V_NET, V_CONSOLE, V_RNG };
 
@@ -68,6 +69,8 @@ struct machine {
 	bool has_virtio;
 	struct eventloop loop;
 	struct fuzz_virtio virtio[NR_VIRTIO];
+	bool has_config;
+	struct vm_config cfg;
 };
 
 /* Wiring that goes nowhere: the harness checks memory safety and save/restore symmetry. */
@@ -201,8 +204,29 @@ static void virtio_destroy(struct fuzz_virtio *v, enum virtio_kind kind, bool pc
 		close(v->be.rx_fd);
 }
 
+/* The configuration's section, listed as vmm/snapshot.c lists it, restored into m->cfg. */
+static int config_dev_save(struct device *d, struct snap_buf *out)
+{
+	return config_save(d->model, out);
+}
+
+static int config_dev_restore(struct device *d, struct snap_rd *in, uint32_t version)
+{
+	char err[160];
+
+	return config_restore(d->model, in, version, err, sizeof(err));
+}
+
+static const struct device_ops config_dev_ops = {
+	.kind = "configuration",
+	.state_version = CONFIG_STATE_VERSION,
+	.save = config_dev_save,
+	.restore = config_dev_restore,
+};
+
 static void machine_destroy(struct machine *m)
 {
+	config_clear(&m->cfg);
 	for (int i = 0; m->has_virtio && i < NR_VIRTIO; i++)
 		virtio_destroy(&m->virtio[i], virtio_devs[i].kind, virtio_devs[i].pci);
 	if (m->has_virtio)
@@ -238,6 +262,8 @@ static void machine_build(struct machine *m)
 	    device_list_add(&m->list, &pci_device_state_ops, "pci-host", &m->host) ||
 	    device_list_add(&m->list, &pci_device_state_ops, "pci-dev", &m->dev))
 		abort();
+	if (m->has_config && device_list_add(&m->list, &config_dev_ops, "vm-config", &m->cfg))
+		abort();
 	if (m->has_virtio && eventloop_init(&m->loop))
 		abort();
 	for (int i = 0; m->has_virtio && i < NR_VIRTIO; i++)
@@ -265,7 +291,7 @@ static void check_rebuilds(const struct snap_file *f, const uint8_t *data, size_
 	snap_buf_free(&b);
 }
 
-/* Restore then save must give back each accepted section byte for byte. */
+/* Restore then save must give back each accepted section byte for byte (at its version). */
 static void check_saves_back(struct machine *m, const struct snap_file *in)
 {
 	static struct snap_file out;
@@ -278,8 +304,9 @@ static void check_saves_back(struct machine *m, const struct snap_file *in)
 		abort();
 	for (unsigned int i = 0; i < out.nr; i++) {
 		const struct snap_section *s = snap_file_find(in, out.sections[i].id);
-		if (!s || s->len != out.sections[i].len ||
-		    memcmp(s->payload, out.sections[i].payload, s->len))
+		if (!s || (s->version == out.sections[i].version &&
+			   (s->len != out.sections[i].len ||
+			    memcmp(s->payload, out.sections[i].payload, s->len))))
 			abort();
 	}
 	snap_buf_free(&b);
@@ -390,6 +417,38 @@ static void fix_up(uint8_t *p, size_t size)
 	}
 }
 
+/*
+ * The configuration section on its own, whatever the rest of the file: refused with the
+ * target untouched, or accepted and saved back to the same bytes (the layout is canonical).
+ */
+static void check_config(const struct snap_file *f)
+{
+	const struct snap_section *s = snap_file_find(f, "vm-config");
+	struct vm_config c, before;
+	struct snap_buf b;
+	struct snap_rd rd;
+	char err[160] = "";
+
+	if (!s)
+		return;
+	memset(&c, 0, sizeof(c));
+	c.log_level = 2;
+	memcpy(&before, &c, sizeof(c));
+	snap_rd_init(&rd, s->payload, s->len);
+	if (config_restore(&c, &rd, s->version, err, sizeof(err))) {
+		if (memcmp(&c, &before, sizeof(c)) || !err[0])
+			abort();
+		return;
+	}
+	snap_buf_init(&b);
+	/* Version 1 saves back as the current version: only the current one must match. */
+	if (config_save(&c, &b) || (s->version == CONFIG_STATE_VERSION &&
+				    (b.len != s->len || memcmp(b.data, s->payload, s->len))))
+		abort();
+	snap_buf_free(&b);
+	config_clear(&c);
+}
+
 static void restore_one_file(const uint8_t *data, size_t size)
 {
 	static struct snap_file f;
@@ -399,10 +458,12 @@ static void restore_one_file(const uint8_t *data, size_t size)
 	if (snap_file_parse(&f, data, size, err, sizeof(err)))
 		return;
 	check_rebuilds(&f, data, size);
+	check_config(&f);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		abort();
 	m->has_virtio = names_virtio(&f);
+	m->has_config = snap_file_find(&f, "vm-config") != NULL;
 	machine_build(m);
 	if (!device_list_restore(&m->list, &f, err, sizeof(err))) {
 		check_saves_back(m, &f);
@@ -411,7 +472,11 @@ static void restore_one_file(const uint8_t *data, size_t size)
 	machine_destroy(m);
 }
 
-/* ---- the virtio seed: VMON_FUZZ_WRITE_SEED=FILE build-fuzz/fuzz_snapshot writes it ------ */
+/*
+ * ---- the seeds this harness writes itself, so that they always have the current layouts:
+ * VMON_FUZZ_WRITE_SEED=FILE build-fuzz/fuzz_snapshot writes the machine with its virtio
+ * devices, VMON_FUZZ_WRITE_CONFIG_SEED=FILE the legacy machine with a vm-config section.
+ */
 
 /* Queue q of virtio device i: descriptor table, avail and used ring, a page each. */
 static uint64_t seed_ring(int i, int q, int which)
@@ -465,7 +530,54 @@ static void seed_live(struct fuzz_virtio *v, int i)
 		v->net.offloads = 1; /* TUN_F_CSUM */
 }
 
-static void write_seed(const char *path)
+static void must(int ret)
+{
+	if (ret)
+		abort();
+}
+
+/* What a VM set up through the API holds: each kind of device, limits, forwards. */
+static void seed_config(struct vm_config *c)
+{
+	const struct token_bucket_spec bw = { true, 1 << 20, 1 << 16, 100 }, ops = { true, 1000, 0, 1000 };
+
+	c->memory = 256 * MiB;
+	c->cpus = 2;
+	c->track_dirty_pages = true;
+	c->host_quirks = true;
+	must(config_set(&c->accel, "kvm"));
+	must(config_set(&c->console, "file:/tmp/vmon-console.log"));
+	c->rng = true;
+	c->rng_limiter = (struct rate_limiter_spec){ .set = true, .ops = ops };
+	c->virtio_console = true;
+	c->console_transport = TRANSPORT_PCI;
+	c->nr_disks = 2;
+	must(config_set(&c->disks[0].id, "rootfs"));
+	must(config_set(&c->disks[0].path, "/var/lib/vmon/rootfs.ext4"));
+	must(config_set(&c->disks[0].serial, "rootfs"));
+	must(config_set(&c->disks[0].partuuid, "0badc0de-01"));
+	c->disks[0].root = c->disks[0].readonly = true;
+	c->disks[0].limiter = (struct rate_limiter_spec){ .set = true, .bandwidth = bw, .ops = ops };
+	must(config_set(&c->disks[1].id, "scratch"));
+	must(config_set(&c->disks[1].path, "/var/lib/vmon/scratch.img"));
+	c->disks[1].transport = TRANSPORT_PCI;
+	c->disks[1].sync = c->disks[1].writeback = true;
+	c->nr_nets = 2;
+	must(config_set(&c->nets[0].id, "eth0"));
+	must(config_set(&c->nets[0].tap, "tap0"));
+	memcpy(c->nets[0].mac, "\x06\x00\xac\x10\x00\x02", 6);
+	c->nets[0].has_mac = true;
+	c->nets[0].mtu = 1500;
+	c->nets[0].rx_limiter = (struct rate_limiter_spec){ .set = true, .bandwidth = bw };
+	must(config_set(&c->nets[1].id, "net1"));
+	c->nets[1].transport = TRANSPORT_MMIO;
+	c->nets[1].nr_fwd = 2;
+	c->nets[1].fwd[0] = (struct net_hostfwd){ false, 0, 2222, 0, 22 };
+	c->nets[1].fwd[1] = (struct net_hostfwd){ true, 0x0100007f, 5353, 0x0f02000a, 53 };
+	c->nets[1].tx_limiter = (struct rate_limiter_spec){ .set = true, .ops = ops };
+}
+
+static void write_seed(const char *path, bool virtio, bool config)
 {
 	static struct snap_file f;
 	struct machine *m = calloc(1, sizeof(*m));
@@ -473,17 +585,21 @@ static void write_seed(const char *path)
 	char err[256];
 	FILE *out;
 
-	m->has_virtio = true;
+	m->has_virtio = virtio;
+	m->has_config = config;
 	machine_build(m);
-	for (int i = 0; i < NR_VIRTIO; i++)
+	for (int i = 0; virtio && i < NR_VIRTIO; i++)
 		seed_live(&m->virtio[i], i);
+	if (config)
+		seed_config(&m->cfg);
 	snap_buf_init(&b);
 	if (device_list_save(&m->list, &b, err, sizeof(err)))
 		abort();
 	machine_destroy(m);
 	/* Only a file this harness restores makes a seed. */
 	m = calloc(1, sizeof(*m));
-	m->has_virtio = true;
+	m->has_virtio = virtio;
+	m->has_config = config;
 	machine_build(m);
 	if (snap_file_parse(&f, b.data, b.len, err, sizeof(err)) ||
 	    device_list_restore(&m->list, &f, err, sizeof(err))) {
@@ -500,11 +616,14 @@ static void write_seed(const char *path)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *seed = getenv("VMON_FUZZ_WRITE_SEED");
+	const char *config_seed = getenv("VMON_FUZZ_WRITE_CONFIG_SEED");
 
-	if (seed) {
-		write_seed(seed);
+	if (seed)
+		write_seed(seed, true, false);
+	if (config_seed)
+		write_seed(config_seed, false, true);
+	if (seed || config_seed)
 		exit(0);
-	}
 	return 0;
 }
 

@@ -119,8 +119,10 @@ def state_file(sections):
 
 
 # The machine tests/fuzz/fuzz_snapshot.c builds, in a state a guest could have left it in.
-# (corpus/snapshot/virtio, the same machine with its virtio devices, is written by the harness
-# itself, so that it always has the current layouts: VMON_FUZZ_WRITE_SEED=FILE fuzz_snapshot.)
+# (corpus/snapshot/virtio, the same machine with its virtio devices, and corpus/snapshot/vm-config,
+# the machine with a VM configuration section, are written by the harness itself, so that they
+# always have the current layouts: VMON_FUZZ_WRITE_SEED=FILE and VMON_FUZZ_WRITE_CONFIG_SEED=FILE
+# build-fuzz/fuzz_snapshot.)
 cmos = bytearray(128)
 cmos[0x0a], cmos[0x0b], cmos[0x0d] = 0x26, 0x02, 0x80
 cmos[0x18] = cmos[0x31] = 0xfc

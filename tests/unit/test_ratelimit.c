@@ -62,12 +62,36 @@ static void test_bandwidth_and_burst(void **state)
 	assert_false(rate_limiter_consume(&rl, 1, 1100 * MS, &wait));
 }
 
+/* A refill time the API takes (any u63) whose nanoseconds wrap to 0: a very slow bucket. */
+static void test_refill_time_wraps(void **state)
+{
+	struct rate_limiter_spec spec = { .set = true,
+					  .ops = { .set = true, .size = 2, .refill_time_ms = 1ull << 58 } };
+	struct rate_limiter rl;
+	uint64_t wait = 0;
+	(void)state;
+
+	rate_limiter_init(&rl, &spec, 0);
+	assert_true(rate_limiter_consume(&rl, 1, 0, &wait));
+	assert_true(rate_limiter_consume(&rl, 1, 0, &wait));
+	assert_false(rate_limiter_consume(&rl, 1, 0, &wait));
+	assert_true(wait > 100ull * 365 * 24 * 3600 * 1000 * MS);
+	assert_false(rate_limiter_consume(&rl, 1, 1000 * MS, &wait));
+	spec.ops.refill_time_ms = UINT64_MAX;
+	rate_limiter_init(&rl, &spec, 0);
+	assert_true(rate_limiter_consume(&rl, 2, 0, &wait));
+	assert_true(rate_limiter_consume(&rl, 2, 0, &wait));
+	assert_false(rate_limiter_consume(&rl, 1, 1, &wait));
+	assert_true(wait > 100ull * 365 * 24 * 3600 * 1000 * MS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unlimited),
 		cmocka_unit_test(test_ops_bucket),
 		cmocka_unit_test(test_bandwidth_and_burst),
+		cmocka_unit_test(test_refill_time_wraps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

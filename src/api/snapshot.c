@@ -103,16 +103,15 @@ static bool load_overrides(json_t *body, struct snapshot_load *l, struct api_rep
 		return false;
 	}
 	json_array_foreach(arr, i, o) {
+		l->nr_overrides = (int)i + 1; /* what snapshot_load_clear() frees */
 		if (!api_check(o, override_fields, r) ||
 		    !api_dup(&l->overrides[i].iface_id, VMON_ID_MAX, o, "iface_id", r) ||
 		    !api_dup(&l->overrides[i].host_dev_name, 16, o, "host_dev_name", r))
 			return false;
 		if (!l->overrides[i].iface_id || !l->overrides[i].host_dev_name) {
 			api_bad(r, "network_overrides: iface_id and host_dev_name must not be empty.");
-			l->nr_overrides = (int)i + 1;
 			return false;
 		}
-		l->nr_overrides = (int)i + 1;
 	}
 	return true;
 }

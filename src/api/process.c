@@ -76,6 +76,13 @@ static int vmm_serve(struct vmm *vmm, const char *api_sock, const char *config, 
 		fprintf(stderr, "vmon: cannot open the metrics file '%s'\n", metrics);
 		return VMON_EXIT_SETUP;
 	}
+	/* A request that arrives before the main thread reaches vmm_wait_start() must still be
+	 * built there, never on the API thread (whose seccomp filter forbids it). */
+	if (!config) {
+		pthread_mutex_lock(&vmm->lock);
+		vmm->main_waiting = true;
+		pthread_mutex_unlock(&vmm->lock);
+	}
 	if (api_sock && !(api = api_server_start(vmm, api_sock, err, sizeof(err)))) {
 		fprintf(stderr, "vmon: %s\n", err);
 		return VMON_EXIT_SETUP;
@@ -170,7 +177,8 @@ static int vmm_serve_cli(struct vmm *vmm)
 	return vmm_finish(vmm, api);
 }
 
-int vmm_run_cli(struct vm_config *cfg)
+/* A VMM for the command line's VM: set up, `serve` it, take it down. */
+static int with_vmm(int (*serve)(struct vmm *vmm, struct vm_config *cfg), struct vm_config *cfg)
 {
 	struct vmm *vmm = malloc(sizeof(*vmm));
 	int status;
@@ -179,13 +187,23 @@ int vmm_run_cli(struct vm_config *cfg)
 		fprintf(stderr, "vmon: out of memory or file descriptors\n");
 		status = VMON_EXIT_SETUP;
 	} else {
-		vmm_adopt(vmm, cfg);
-		status = vmm_serve_cli(vmm);
+		status = serve(vmm, cfg);
 	}
 	if (vmm)
 		vmm_destroy(vmm);
 	free(vmm);
 	return status;
+}
+
+static int vmm_adopt_and_serve(struct vmm *vmm, struct vm_config *cfg)
+{
+	vmm_adopt(vmm, cfg);
+	return vmm_serve_cli(vmm);
+}
+
+int vmm_run_cli(struct vm_config *cfg)
+{
+	return with_vmm(vmm_adopt_and_serve, cfg);
 }
 
 /* vmon run --restore: the snapshot's VM, with the API on --api-sock if given. */
@@ -220,17 +238,5 @@ static int vmm_restore_cli(struct vmm *vmm, struct vm_config *cfg)
 
 int vmm_run_restore(struct vm_config *cfg)
 {
-	struct vmm *vmm = malloc(sizeof(*vmm));
-	int status;
-
-	if (!vmm || vmm_init(vmm, NULL)) {
-		fprintf(stderr, "vmon: out of memory or file descriptors\n");
-		status = VMON_EXIT_SETUP;
-	} else {
-		status = vmm_restore_cli(vmm, cfg);
-	}
-	if (vmm)
-		vmm_destroy(vmm);
-	free(vmm);
-	return status;
+	return with_vmm(vmm_restore_cli, cfg);
 }

@@ -351,7 +351,8 @@ if [ -z "${VMON_SKIP_BENCH:-}" ]; then
 	else
 		bench/run --quick > "$LOGDIR/bench.log" 2> "$LOGDIR/bench.err"
 		brc=$?
-		for b in exits startup api-ready rss pss creation binary shared-libs blk net boot; do
+		for b in exits startup api-ready rss pss creation binary shared-libs blk net boot \
+			 restore snap-create snap-state snap-mem; do
 			if [ "$brc" = 0 ] && grep -qE "^$b +vmon" "$LOGDIR/bench.log"; then
 				pass "bench/$b"
 			else

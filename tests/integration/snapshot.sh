@@ -12,7 +12,7 @@ set -uo pipefail
 SUITE=snapshot
 TESTS=(snapshot/create-needs-pause snapshot/create snapshot/restore-continues snapshot/restore-devices
        snapshot/disk-clean snapshot/clones snapshot/diff-merge snapshot/uffd snapshot/bad-inputs
-       snapshot/cli-restore)
+       snapshot/cli-restore snapshot/serial-input)
 . "$(dirname "$0")/lib.sh"
 
 work=$(mktemp -d)
@@ -280,4 +280,35 @@ else
 fi
 kill -9 $f 2>/dev/null
 wait $f 2>/dev/null
+
+# --- the UART across a snapshot: without virtio-console, input reaches ttyS0 -----------------------
+# The shell reads the serial console; a line typed after the restore comes back through the
+# restored 16550 (its FIFOs, interrupt enables and line state) and the guest's tty.
+open_console g
+echo_cmd='echo serial-ready; while read -r l; do echo ttyS0-echo:$l; done'
+"$VMON" run --kernel "$dir/vmlinux" --initrd "$dir/initramfs.cpio" --memory 128M --net none \
+	--api-sock "$work/g.sock" --cmdline "console=ttyS0 reboot=k panic=-1 quiet vmon_check=1 vmon_cmd=\"$echo_cmd\"" \
+	< "$work/g.in" > "$LOGDIR/snapshot-g.console" 2> "$LOGDIR/snapshot-g.log" &
+g=$!; pids+=($g)
+wait_sock "$work/g.sock"
+wait_for "$LOGDIR/snapshot-g.console" serial-ready $g
+say g "before-snapshot"
+for _ in $(seq 1 40); do grep -q 'ttyS0-echo:before-snapshot' "$LOGDIR/snapshot-g.console" && break; sleep 0.5; done
+api "$work/g.sock" PATCH /vm '{"state": "Paused"}' > /dev/null
+code=$(api "$work/g.sock" PUT /snapshot/create "{\"snapshot_path\": \"$work/g.state\", \"mem_file_path\": \"$work/g.mem\"}")
+kill -9 $g; wait $g 2>/dev/null
+open_console h
+"$VMON" run --restore "$work/g.state" --mem "$work/g.mem" < "$work/h.in" > "$LOGDIR/snapshot-h.console" 2> "$LOGDIR/snapshot-h.log" &
+h2=$!; pids+=($h2)
+sleep 1
+say h "after-restore"
+for _ in $(seq 1 40); do grep -q 'ttyS0-echo:after-restore' "$LOGDIR/snapshot-h.console" && break; sleep 0.5; done
+if [ "$code" = 204 ] && grep -q 'ttyS0-echo:before-snapshot' "$LOGDIR/snapshot-g.console" &&
+   grep -q 'ttyS0-echo:after-restore' "$LOGDIR/snapshot-h.console"; then
+	result PASS snapshot/serial-input "a line typed on ttyS0 after the restore is echoed"
+else
+	result FAIL snapshot/serial-input "create $code, see $LOGDIR/snapshot-g.console and snapshot-h.console"
+fi
+kill -9 $h2 2>/dev/null
+wait $h2 2>/dev/null
 exit 0

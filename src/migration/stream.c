@@ -492,8 +492,9 @@ static int check_header(const struct mig_parser *p, const uint8_t *h, char *err,
 		snprintf(err, errlen, "the %s frame's payload of %u bytes is over the limit of %llu",
 			 mig_type_name(type), len, MIG_MAX_PAYLOAD);
 	else if (!mig_legal(p->phase, type))
-		snprintf(err, errlen, "a %s message came where the protocol allows %s",
-			 mig_type_name(type), phase_wants[p->phase]);
+		snprintf(err, errlen, "%s %s message came where the protocol allows %s",
+			 strchr("AE", mig_type_name(type)[0]) ? "an" : "a", mig_type_name(type),
+			 phase_wants[p->phase]);
 	else if (type == MIG_STATE && p->state_len + len > MIG_MAX_STATE)
 		snprintf(err, errlen, "the device state is over the limit of %llu bytes",
 			 MIG_MAX_STATE);

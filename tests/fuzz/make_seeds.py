@@ -137,3 +137,7 @@ put("snapshot", "legacy-and-pci", state_file([
     ("pci-host", 1, pci_function(0, 0x1b36, 0x0008, 0x06000000, 0x1af4, 0x1100, 0x02, {})),
     ("pci-dev", 1, pci_function(1, 0x1af4, 0x1000, 0, 0, 0, 0x06, {0: (0xe0002000, 1)}, 0x0a)),
 ]))
+
+# corpus/migration/source (a whole source stream) and corpus/migration/replies (ACCEPT, ACK) are
+# written by tests/fuzz/fuzz_migration.c with the stream encoder itself:
+# VMON_FUZZ_WRITE_SEED=FILE VMON_FUZZ_WRITE_REPLY_SEED=FILE build-fuzz/fuzz_migration.

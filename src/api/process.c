@@ -92,9 +92,11 @@ static int vmm_serve(struct vmm *vmm, const char *api_sock, const char *config, 
 		api_server_stop(api);
 		return VMON_EXIT_SETUP;
 	}
-	if (!config && !vmm_wait_start(vmm)) {
+	int started = config ? 1 : vmm_wait_start(vmm);
+	if (started <= 0) {
 		api_server_stop(api);
-		return VMON_EXIT_SIGNAL; /* SIGTERM before InstanceStart */
+		/* SIGTERM before InstanceStart, or an incoming migration that failed */
+		return started < 0 ? VMON_EXIT_SETUP : VMON_EXIT_SIGNAL;
 	}
 	return vmm_finish(vmm, api);
 }

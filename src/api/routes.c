@@ -35,6 +35,9 @@ static const struct api_route routes[] = {
 	{ "/metrics", false, M_GET | M_PUT, api_metrics, NULL, false },
 	{ "/snapshot/create", false, M_PUT, api_snapshot_create, NULL, false },
 	{ "/snapshot/load", false, M_PUT, api_snapshot_load, NULL, false },
+	/* vmon's own: live migration (not in firecracker.yaml). */
+	{ "/migration", false, M_GET, api_migration, NULL, false },
+	{ "/migration/", true, M_PUT, api_migration, NULL, false },
 	/* Resources of firecracker.yaml that vmon does not have (yet): a clear 400 each. */
 	NOT_YET("/vsock", false, M_PUT, "vsock devices are"),
 	NOT_YET("/balloon", false, M_GET | M_PUT | M_PATCH, "The balloon device is"),

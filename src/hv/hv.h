@@ -62,7 +62,8 @@ struct hv_ops {
 	void (*vm_destroy)(struct hv_vm *vm);
 
 	/* Map each region of guest RAM as a memory slot (slot i = region i), logging writes
-	 * by the vCPUs if dirty_log. Once, before the vCPUs are created. */
+	 * by the vCPUs if dirty_log. Before the vCPUs are created; called again later with the
+	 * same memory it switches the log on or off (live migration). */
 	int (*map_memory)(struct hv_vm *vm, const struct guest_mem *gm, bool dirty_log) __must_check;
 	/* Read and clear the vCPUs' write log of slot `slot` into `bitmap` (one bit per 4 KiB
 	 * page, KVM's layout, room for the region's pages). Only with dirty_log. */

@@ -150,6 +150,7 @@ static int build(scmp_filter_ctx ctx, enum seccomp_kind kind)
 		 * state, swap a disk's file (io_uring drain), start the metrics thread. */
 		ret = ret ?: allow_ioctls(ctx, true, true);
 		ret = ret ?: allow(ctx, sockets);
+		ret = ret ?: allow_socket(ctx); /* migration: connect to, or listen for, a peer */
 		ret = ret ?: allow(ctx, files);
 		ret = ret ?: allow(ctx, io_uring);
 		ret = ret ?: allow(ctx, epoll_ctl);

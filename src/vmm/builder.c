@@ -410,6 +410,8 @@ static int vm_create_memory(struct vm *vm, const struct vm_restore_mem *src, cha
 	const struct vm_config *cfg = vm->cfg;
 	int ret;
 
+	if (src && src->kind == RESTORE_MEM_FRESH)
+		src = NULL; /* migration: fresh RAM, filled by the stream */
 	if (src && src->kind == RESTORE_MEM_FILE)
 		return gm_create_from_file(&vm->mem, src->path, cfg->memory, cfg->hugepages, err, errlen);
 	if (src) {
@@ -469,6 +471,7 @@ static int vm_build_core(struct vm *vm, const struct vm_config *cfg,
 		BUILD_STEP(gm_dirty_enable(&vm->mem), "no memory for the dirty-page bitmap");
 	BUILD_STEP(vm->hv_ops->map_memory(vm->hv, &vm->mem, cfg->track_dirty_pages),
 		   "cannot map guest RAM into KVM");
+	vm->dirty_log = cfg->track_dirty_pages;
 	BUILD_STEP(vm->hv_ops->irqchip_create(vm->hv), "cannot create the in-kernel irqchip and PIT");
 	BUILD_STEP(vm_snapshot_register_machine(vm), "cannot list the machine's state");
 	return 0;

@@ -60,7 +60,7 @@ int vm_dirty_sync(struct vm *vm)
 {
 	int ret = 0;
 
-	if (!vm->cfg->track_dirty_pages)
+	if (!vm->dirty_log)
 		return -ENOTSUP;
 	for (int r = 0; !ret && r < vm->mem.nr_regions; r++) {
 		uint64_t *bits = calloc(gm_dirty_words(&vm->mem, r), sizeof(*bits));

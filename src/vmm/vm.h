@@ -86,6 +86,7 @@ struct vm {
 
 	/* Pause (vm_pause): vCPUs parked, I/O thread parked, nothing in flight. */
 	atomic_bool paused;
+	bool dirty_log;        /* the hypervisor logs the vCPUs' writes (track_dirty_pages, migration) */
 	uint64_t paused_clock; /* the guest clock at pause, written back at resume */
 	uint64_t snapshot_realtime; /* restored: the host's wall clock when the snapshot was taken */
 	struct uffd_backend uffd;   /* restored with a userfaultfd page server: the session */
@@ -102,7 +103,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errle
 
 /* Where a restored VM's RAM comes from: the snapshot's memory file, or a page-fault server. */
 struct vm_restore_mem {
-	enum { RESTORE_MEM_FILE, RESTORE_MEM_UFFD } kind;
+	enum { RESTORE_MEM_FILE, RESTORE_MEM_UFFD, RESTORE_MEM_FRESH } kind;
 	const char *path;   /* the memory file, or the page-fault handler's socket */
 };
 

@@ -158,7 +158,7 @@ int vmm_wait_start(struct vmm *vmm)
 	pthread_mutex_lock(&vmm->lock);
 	vmm->main_waiting = true;
 	pthread_mutex_unlock(&vmm->lock);
-	while (!started) {
+	while (started == 0) {
 		if (poll(fds, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -169,6 +169,19 @@ int vmm_wait_start(struct vmm *vmm)
 		if (read(vmm->start_fd, &v, sizeof(v)) != sizeof(v))
 			continue;
 		pthread_mutex_lock(&vmm->lock);
+		if (vmm->receive_requested) {
+			/* PUT /migration/receive: this thread takes the incoming VM. */
+			vmm->receive_requested = false;
+			if (vmm->receive(vmm, vmm->incoming_fd, vmm->receive_err, sizeof(vmm->receive_err))) {
+				pr_err("incoming migration failed: %s", vmm->receive_err);
+				fprintf(stderr, "vmon: incoming migration failed: %s\n", vmm->receive_err);
+				started = -1;
+			} else {
+				vmm->vm.api_lock = &vmm->lock;
+				vmm->state = VMM_RUNNING;
+				started = 1;
+			}
+		}
 		if (vmm->start_requested) {
 			vmm->start_requested = false;
 			vmm->start_ret = vmm_build(vmm, vmm->start_err, sizeof(vmm->start_err));
@@ -178,6 +191,10 @@ int vmm_wait_start(struct vmm *vmm)
 		}
 		if (started)
 			vmm->main_waiting = false;
+		if (started < 0) {
+			pthread_mutex_unlock(&vmm->lock);
+			break;
+		}
 		pthread_mutex_unlock(&vmm->lock);
 	}
 	close(sfd);
@@ -254,6 +271,7 @@ int vmm_net_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *rx
 void vmm_destroy(struct vmm *vmm)
 {
 	metrics_stop(&vmm->metrics);
+	free(vmm->migration);
 	config_clear(&vmm->cfg);
 	if (vmm->start_fd >= 0)
 		close(vmm->start_fd);

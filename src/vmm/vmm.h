@@ -14,6 +14,8 @@
 #include "vmm/config.h"
 #include "vmm/metrics.h"
 #include "vmm/snapshot.h"
+
+struct mig_progress;
 #include "vmm/vm.h"
 
 /* PUT /snapshot/load (or vmon run --restore): where the machine comes from. */
@@ -50,6 +52,12 @@ struct vmm {
 	struct snapshot_load load; /* with start_requested: restore instead of booting */
 	bool load_requested;
 	uint64_t snapshots_created, snapshot_create_us, snapshot_load_us;
+	struct mig_progress *migration; /* the last migration from here (migration/migrate.h) */
+	int incoming_fd;          /* PUT /migration/receive: the listening socket */
+	bool receive_requested;
+	/* Takes the incoming VM on the main thread (the migration layer's mig_receive). */
+	int (*receive)(struct vmm *vmm, int listen_fd, char *err, size_t errlen);
+	char receive_err[512];
 };
 
 /* Defaults as Firecracker has them: 1 vCPU, 128 MiB, nothing else. */
@@ -108,7 +116,8 @@ int vmm_snapshot_load(struct vmm *vmm, struct snapshot_load *l, char *err,
 /* The counters metrics lines carry (vmm/counters.c): a JSON object. vmm lock held. */
 json_t *vmm_counters(void *opaque);
 
-/* Main thread: build the VM when InstanceStart asks, until one is built (1) or a signal says quit (0). */
+/* Main thread: build the VM when InstanceStart (or a snapshot load, or an incoming migration)
+ * asks, until one is built (1), a signal says quit (0), or an incoming migration failed (-1). */
 int vmm_wait_start(struct vmm *vmm);
 
 #endif

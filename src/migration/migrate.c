@@ -1,0 +1,612 @@
+/* Live migration: sockets, the source's pre-copy loop and switch-over, the destination's receive. */
+#include "migration/migrate.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mem/dirty.h"
+#include "migration/stream.h"
+#include "security/seccomp.h"
+#include "util/log.h"
+#include "vmm/config_state.h"
+#include "vmm/vmm.h"
+
+#define MIG_MAX_PASSES 30
+#define MIG_REPLY_TIMEOUT_MS 30000
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- sockets -------------------------------------------------------------------------- */
+
+static int mig_socket(const char *url, bool listening, char *err, size_t errlen)
+{
+	int fd = -1, ret;
+
+	if (!strncmp(url, "unix:", 5) && url[5]) {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		if (strlen(url + 5) >= sizeof(a.sun_path)) {
+			snprintf(err, errlen, "migration URL '%s': the path is too long", url);
+			return -ENAMETOOLONG;
+		}
+		strcpy(a.sun_path, url + 5);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (listening)
+			unlink(a.sun_path);
+		ret = fd < 0 ? -1 : listening ? bind(fd, (void *)&a, sizeof(a)) : connect(fd, (void *)&a, sizeof(a));
+	} else if (!strncmp(url, "tcp:", 4)) {
+		char host[128];
+		const char *colon = strrchr(url + 4, ':');
+		/* Numeric addresses only: no name service files behind the API's seccomp filter. */
+		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+					  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV |
+						      (listening ? AI_PASSIVE : 0) }, *ai = NULL;
+		if (!colon || (size_t)(colon - url - 4) >= sizeof(host)) {
+			snprintf(err, errlen, "migration URL '%s': use tcp:ADDR:PORT or unix:PATH", url);
+			return -EINVAL;
+		}
+		memcpy(host, url + 4, (size_t)(colon - url - 4));
+		host[colon - url - 4] = '\0';
+		if (getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai) || !ai) {
+			snprintf(err, errlen, "migration URL '%s': cannot resolve the address", url);
+			return -EINVAL;
+		}
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int one = 1;
+		if (fd >= 0 && listening)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		ret = fd < 0 ? -1 : listening ? bind(fd, ai->ai_addr, ai->ai_addrlen)
+					     : connect(fd, ai->ai_addr, ai->ai_addrlen);
+		freeaddrinfo(ai);
+	} else {
+		snprintf(err, errlen, "migration URL '%s': use tcp:ADDR:PORT or unix:PATH", url);
+		return -EINVAL;
+	}
+	if (ret == 0 && listening)
+		ret = listen(fd, 1);
+	if (ret < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot %s %s: %s", listening ? "listen on" : "connect to", url,
+			 strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int mig_connect(const char *url, char *err, size_t errlen)
+{
+	return mig_socket(url, false, err, errlen);
+}
+
+int mig_listen(const char *url, char *err, size_t errlen)
+{
+	return mig_socket(url, true, err, errlen);
+}
+
+static int send_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		p += n, len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Send what `b` holds and empty it. */
+static int flush_buf(int fd, struct snap_buf *b)
+{
+	int ret = snap_buf_error(b) ?: send_all(fd, b->data, b->len);
+
+	b->len = 0;
+	return ret;
+}
+
+/* Read until the parser yields one message (timeout_ms < 0: wait forever). */
+static int read_msg(int fd, struct mig_parser *p, uint8_t *buf, size_t cap, size_t *have,
+		    struct mig_msg *m, int timeout_ms, char *err, size_t errlen)
+{
+	for (;;) {
+		size_t used = 0;
+		int ret = mig_parser_feed(p, buf, *have, &used, m, err, errlen);
+
+		memmove(buf, buf + used, *have - used);
+		*have -= used;
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, timeout_ms) == 0) {
+			snprintf(err, errlen, "the peer did not answer within %d s", timeout_ms / 1000);
+			return -ETIMEDOUT;
+		}
+		ssize_t n = recv(fd, buf + *have, cap - *have, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "the connection closed%s", n < 0 ? " with an error" : "");
+			return -ECONNRESET;
+		}
+		*have += (size_t)n;
+	}
+}
+
+/* ---- source ---------------------------------------------------------------------------- */
+
+struct mig_source {
+	struct vmm *vmm;
+	struct mig_send_params p;
+	int fd;
+	struct snap_buf out;
+	uint64_t pages_sent;
+	uint32_t passes;
+	uint64_t cap_start_ns, cap_bytes; /* max_bandwidth_mbps accounting */
+};
+
+/* Sleep as long as the bytes sent so far are ahead of the bandwidth limit. */
+static void bandwidth_wait(struct mig_source *s, uint64_t bytes)
+{
+	uint64_t bps = s->p.max_bandwidth_mbps * 1000000 / 8;
+
+	if (!bps)
+		return;
+	if (!s->cap_start_ns)
+		s->cap_start_ns = now_ns();
+	s->cap_bytes += bytes;
+	uint64_t due = s->cap_start_ns + s->cap_bytes * 1000000000ull / bps, now = now_ns();
+	if (due > now) {
+		struct timespec ts = { (time_t)((due - now) / 1000000000ull), (long)((due - now) % 1000000000ull) };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void fail_progress(struct mig_progress *pr, int state, const char *why)
+{
+	snprintf(pr->error, sizeof(pr->error), "%s", why);
+	atomic_store(&pr->state, state);
+	pr_err("migration %s: %s", state == MIG_CANCELLED ? "cancelled" : "failed", why);
+}
+
+/* Send pages [first, first + n) of region r (n <= MIG_MAX_PAGES), honouring the bandwidth cap. */
+static int send_pages(struct mig_source *s, int r, uint64_t first, uint32_t n)
+{
+	const struct gm_region *g = &s->vmm->vm.mem.regions[r];
+	struct mig_progress *pr = s->vmm->migration;
+	int ret = mig_put_ram(&s->out, g->fd_offset + first * MIG_PAGE_SIZE,
+			      g->host + first * MIG_PAGE_SIZE, n);
+
+	if (!ret)
+		ret = flush_buf(s->fd, &s->out);
+	s->pages_sent += n;
+	atomic_fetch_add(&pr->ram_sent, (uint64_t)n * MIG_PAGE_SIZE);
+	bandwidth_wait(s, (uint64_t)n * MIG_PAGE_SIZE);
+	if (atomic_load(&pr->cancel))
+		return -ECANCELED;
+	return ret;
+}
+
+/* Every page set in bits (region r), in runs; all of the region when bits is NULL. */
+static int send_region(struct mig_source *s, int r, const uint64_t *bits)
+{
+	uint64_t pages = s->vmm->vm.mem.regions[r].size / MIG_PAGE_SIZE;
+	int ret = 0;
+
+	for (uint64_t i = 0; !ret && i < pages;) {
+		if (bits && !(bits[i / 64] & (1ull << (i % 64)))) {
+			i++;
+			continue;
+		}
+		uint32_t n = 1;
+		while (i + n < pages && n < MIG_MAX_PAGES && (!bits || (bits[(i + n) / 64] & (1ull << ((i + n) % 64)))))
+			n++;
+		ret = send_pages(s, r, i, n);
+		i += n;
+	}
+	return ret;
+}
+
+/* One pass: the pages dirtied since the last harvest (all RAM in pass 0). Returns bytes sent. */
+static int send_pass(struct mig_source *s, bool all, uint64_t *bytes)
+{
+	struct vm *vm = &s->vmm->vm;
+	uint64_t before = s->pages_sent;
+	int ret = vm_dirty_sync(vm);
+
+	for (int r = 0; !ret && r < vm->mem.nr_regions; r++) {
+		uint64_t *bits = calloc(gm_dirty_words(&vm->mem, r), sizeof(*bits));
+		if (!bits)
+			return -ENOMEM;
+		ret = gm_dirty_harvest(&vm->mem, r, bits);
+		if (!ret)
+			ret = send_region(s, r, all ? NULL : bits);
+		free(bits);
+	}
+	*bytes = (s->pages_sent - before) * MIG_PAGE_SIZE;
+	s->passes++;
+	return ret;
+}
+
+/* Dirty pages not yet sent (a count of the bitmap, after folding in KVM's log). */
+static uint64_t dirty_bytes(struct vm *vm)
+{
+	if (vm_dirty_sync(vm))
+		return UINT64_MAX;
+	return gm_dirty_count(&vm->mem) * MIG_PAGE_SIZE;
+}
+
+static int precopy(struct mig_source *s)
+{
+	struct mig_progress *pr = s->vmm->migration;
+	struct vm *vm = &s->vmm->vm;
+	uint64_t bytes, t0 = now_ns();
+	int ret = send_pass(s, true, &bytes);
+
+	for (uint32_t pass = 1; !ret && pass < MIG_MAX_PASSES; pass++) {
+		uint64_t dt = now_ns() - t0 ?: 1, bw = bytes * 1000000000ull / dt;
+		uint64_t left = dirty_bytes(vm);
+
+		atomic_store(&pr->pass, pass);
+		atomic_store(&pr->bandwidth, bw);
+		atomic_store(&pr->dirty_rate, left * 1000000000ull / dt);
+		atomic_store(&pr->ram_remaining, left);
+		atomic_store(&pr->expected_downtime_ms, bw ? left * 1000 / bw : 0);
+		if (bw && left * 1000 / bw <= s->p.downtime_limit_ms)
+			break;
+		t0 = now_ns();
+		ret = send_pass(s, false, &bytes);
+	}
+	return ret;
+}
+
+/* Paused: the last dirty pages, the device state, DONE; then wait for the destination's ACK. */
+static int switch_over(struct mig_source *s, char *err, size_t errlen)
+{
+	struct vm *vm = &s->vmm->vm;
+	struct snap_buf state;
+	uint64_t bytes;
+	int ret = send_pass(s, false, &bytes);
+
+	snap_buf_init(&state);
+	if (!ret)
+		ret = device_list_save(&vm->devices, &state, err, errlen);
+	if (!ret)
+		ret = mig_put_state_all(&s->out, state.data, state.len) ?:
+		      mig_put_done(&s->out, s->pages_sent, s->passes) ?: flush_buf(s->fd, &s->out);
+	snap_buf_free(&state);
+	if (ret) {
+		if (!err[0])
+			snprintf(err, errlen, "cannot send the final state: %s", strerror(-ret));
+		return ret;
+	}
+	struct mig_parser p;
+	struct mig_msg m;
+	uint8_t buf[2048];
+	size_t have = 0;
+	mig_parser_init(&p, MIG_AT_SOURCE);
+	p.phase = MIG_WANT_ACK;
+	ret = read_msg(s->fd, &p, buf, sizeof(buf), &have, &m, MIG_REPLY_TIMEOUT_MS, err, errlen);
+	if (!ret && m.type != MIG_ACK) {
+		snprintf(err, errlen, "the destination failed: %.*s", (int)m.text.len, m.text.text);
+		ret = -EPROTO;
+	}
+	mig_parser_free(&p);
+	return ret;
+}
+
+/* HELLO with the configuration; ACCEPT or REFUSE. */
+static int handshake(struct mig_source *s, char *err, size_t errlen)
+{
+	struct vm *vm = &s->vmm->vm;
+	struct snap_buf cfg;
+	int ret;
+
+	snap_buf_init(&cfg);
+	ret = config_save(&s->vmm->cfg, &cfg) ?:
+	      mig_put_hello(&s->out, vm->mem.size, 0, cfg.data, cfg.len) ?: flush_buf(s->fd, &s->out);
+	snap_buf_free(&cfg);
+	if (ret) {
+		snprintf(err, errlen, "cannot send the configuration: %s", strerror(-ret));
+		return ret;
+	}
+	struct mig_parser p;
+	struct mig_msg m;
+	uint8_t buf[2048];
+	size_t have = 0;
+	mig_parser_init(&p, MIG_AT_SOURCE);
+	ret = read_msg(s->fd, &p, buf, sizeof(buf), &have, &m, MIG_REPLY_TIMEOUT_MS, err, errlen);
+	if (!ret && m.type != MIG_ACCEPT) {
+		snprintf(err, errlen, "the destination refused: %.*s", (int)m.text.len, m.text.text);
+		ret = -EPROTO;
+	}
+	mig_parser_free(&p);
+	return ret;
+}
+
+/* Dirty logging for the whole migration, whether or not the VM was built with it. */
+static int track_dirty(struct vm *vm)
+{
+	int ret = gm_dirty_enable(&vm->mem);
+
+	if (!ret && !vm->dirty_log) {
+		ret = vm->hv_ops->map_memory(vm->hv, &vm->mem, true);
+		vm->dirty_log = !ret;
+	}
+	return ret;
+}
+
+static int migrate(struct mig_source *s, char *err, size_t errlen)
+{
+	struct vmm *vmm = s->vmm;
+	int ret = handshake(s, err, errlen);
+
+	if (!ret && (ret = track_dirty(&vmm->vm)))
+		snprintf(err, errlen, "cannot log dirty pages: %s", strerror(-ret));
+	if (!ret && (ret = precopy(s)) && !err[0])
+		snprintf(err, errlen, ret == -ECANCELED ? "cancelled" : "the transfer failed: %s", strerror(-ret));
+	if (ret)
+		return ret;
+	/* Switch-over: no API request may pause or resume under us from here. */
+	pthread_mutex_lock(&vmm->lock);
+	bool was_running = vmm->state == VMM_RUNNING;
+	uint64_t t0 = now_ns();
+	if (was_running && (ret = vm_pause(&vmm->vm)))
+		snprintf(err, errlen, "cannot pause the VM for the switch-over");
+	if (!ret)
+		ret = switch_over(s, err, errlen);
+	if (ret) {
+		if (was_running && vm_resume(&vmm->vm))
+			pr_warn("migration: the guest clock could not be restored");
+	} else {
+		atomic_store(&vmm->migration->downtime_ms, (now_ns() - t0) / 1000000);
+		atomic_store(&vmm->migration->state, MIG_COMPLETED);
+		pr_warn("migrated to %s: %llu pages in %u passes, %llu ms paused", s->p.url,
+			(unsigned long long)s->pages_sent, s->passes,
+			(unsigned long long)atomic_load(&vmm->migration->downtime_ms));
+		vm_request_stop(&vmm->vm, VMON_EXIT_POWEROFF, "the VM migrated");
+	}
+	pthread_mutex_unlock(&vmm->lock);
+	return ret;
+}
+
+static void *mig_thread(void *arg)
+{
+	struct mig_source *s = arg;
+	char err[512] = "";
+
+	seccomp_thread_start(SECCOMP_API, "migration");
+	if (migrate(s, err, sizeof(err)))
+		fail_progress(s->vmm->migration,
+			      atomic_load(&s->vmm->migration->cancel) ? MIG_CANCELLED : MIG_FAILED, err);
+	close(s->fd);
+	snap_buf_free(&s->out);
+	free(s);
+	return NULL;
+}
+
+int mig_send_start(struct vmm *vmm, const struct mig_send_params *p, char *err, size_t errlen)
+{
+	struct mig_progress *pr = vmm->migration;
+	struct mig_source *s;
+	pthread_t t;
+
+	if (pr && atomic_load(&pr->state) == MIG_ACTIVE) {
+		snprintf(err, errlen, "A migration is already under way.");
+		return -EBUSY;
+	}
+	int fd = mig_connect(p->url, err, errlen);
+	if (fd < 0)
+		return fd;
+	if (!(s = calloc(1, sizeof(*s)))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	*s = (struct mig_source){ .vmm = vmm, .p = *p, .fd = fd };
+	snap_buf_init(&s->out);
+	if (!pr && !(pr = vmm->migration = calloc(1, sizeof(*pr)))) {
+		close(fd);
+		free(s);
+		return -ENOMEM;
+	}
+	memset(pr, 0, sizeof(*pr));
+	atomic_store(&pr->ram_total, vmm->vm.mem.size);
+	atomic_store(&pr->state, MIG_ACTIVE);
+	if (pthread_create(&t, NULL, mig_thread, s)) {
+		atomic_store(&pr->state, MIG_FAILED);
+		close(fd);
+		free(s);
+		snprintf(err, errlen, "cannot start the migration thread");
+		return -EAGAIN;
+	}
+	pthread_detach(t);
+	return 0;
+}
+
+/* ---- destination ------------------------------------------------------------------------ */
+
+struct mig_dest {
+	struct vmm *vmm;
+	int fd;
+	struct mig_parser p;
+	uint8_t *buf;
+	size_t have;
+	struct snap_buf state;
+	bool built;
+};
+
+#define RECV_BUF (MIG_MAX_PAYLOAD + MIG_HEADER_SIZE)
+
+static void dest_reply(struct mig_dest *d, bool refuse, const char *why)
+{
+	struct snap_buf b;
+
+	snap_buf_init(&b);
+	if (!(refuse ? mig_put_refuse(&b, why) : mig_put_error(&b, why)))
+		(void)flush_buf(d->fd, &b);
+	snap_buf_free(&b);
+}
+
+/* HELLO: the configuration becomes the VMM's and the VM is built around fresh RAM. */
+static int dest_hello(struct mig_dest *d, const struct mig_msg *m, char *err, size_t errlen)
+{
+	struct vmm *vmm = d->vmm;
+	struct vm_config fresh = { .log_level = vmm->cfg.log_level }, old = vmm->cfg;
+	struct vm_restore_mem src = { .kind = RESTORE_MEM_FRESH };
+	struct snap_rd rd;
+	int ret;
+
+	if (m->hello.version != MIG_PROTOCOL_VERSION || m->hello.flags) {
+		snprintf(err, errlen, "this vmon speaks migration protocol %d without local memory passing",
+			 MIG_PROTOCOL_VERSION);
+		return -EPROTO;
+	}
+	snap_rd_init(&rd, m->hello.config, m->hello.config_len);
+	if ((ret = config_restore(&fresh, &rd, CONFIG_STATE_VERSION, err, errlen)))
+		return ret;
+	if (fresh.memory != m->hello.ram_size) {
+		snprintf(err, errlen, "the configuration's %llu MiB do not match the %llu MiB of RAM sent",
+			 (unsigned long long)(fresh.memory / MiB), (unsigned long long)(m->hello.ram_size / MiB));
+		config_clear(&fresh);
+		return -EINVAL;
+	}
+	vmm->cfg = fresh;
+	ret = vm_build_restore(&vmm->vm, &vmm->cfg, &src, err, errlen);
+	if (ret) {
+		config_clear(&vmm->cfg);
+		vmm->cfg = old;
+		return ret;
+	}
+	vmm->cfg.api_sock = old.api_sock, old.api_sock = NULL;
+	config_clear(&old);
+	d->built = true;
+	return 0;
+}
+
+static int dest_ram(struct mig_dest *d, const struct mig_msg *m)
+{
+	struct guest_mem *gm = &d->vmm->vm.mem;
+	struct mig_ram_iter it;
+	uint64_t off;
+	const uint8_t *page;
+
+	mig_ram_iter_init(&it, m);
+	while (mig_ram_next(&it, &off, &page)) {
+		if (off + MIG_PAGE_SIZE > gm->size)
+			return -EINVAL;
+		if (page)
+			memcpy(gm->base + off, page, MIG_PAGE_SIZE);
+		else
+			memset(gm->base + off, 0, MIG_PAGE_SIZE);
+	}
+	return 0;
+}
+
+/* DONE: load the state into the VM built at HELLO. */
+static int dest_done(struct mig_dest *d, char *err, size_t errlen)
+{
+	struct snapshot_image img = { .data = d->state.data, .len = d->state.len };
+	char why[256];
+	int ret = snap_file_parse(&img.file, img.data, img.len, why, sizeof(why));
+
+	if (ret) {
+		snprintf(err, errlen, "the device state is corrupt: %s", why);
+		return ret;
+	}
+	return vm_snapshot_restore(&d->vmm->vm, &img, false, err, errlen);
+}
+
+static int dest_loop(struct mig_dest *d, char *err, size_t errlen)
+{
+	struct mig_msg m;
+	int ret;
+
+	for (;;) {
+		ret = read_msg(d->fd, &d->p, d->buf, RECV_BUF, &d->have, &m, -1, err, errlen);
+		if (ret)
+			return ret;
+		switch (m.type) {
+		case MIG_HELLO: {
+			struct snap_buf b;
+
+			ret = dest_hello(d, &m, err, errlen);
+			if (ret) {
+				dest_reply(d, true, err);
+				return ret;
+			}
+			snap_buf_init(&b);
+			ret = mig_put_accept(&b) ?: flush_buf(d->fd, &b);
+			snap_buf_free(&b);
+			break;
+		}
+		case MIG_RAM:
+			ret = dest_ram(d, &m);
+			break;
+		case MIG_STATE:
+			snap_put_bytes(&d->state, m.state.data, m.state.len);
+			ret = snap_buf_error(&d->state);
+			break;
+		case MIG_DONE:
+			return dest_done(d, err, errlen);
+		default:
+			snprintf(err, errlen, "the source ended the migration: %.*s", (int)m.text.len,
+				 m.text.text);
+			return -ECONNABORTED;
+		}
+		if (ret) {
+			if (!err[0])
+				snprintf(err, errlen, "cannot take the stream: %s", strerror(-ret));
+			return ret;
+		}
+	}
+}
+
+int mig_receive(struct vmm *vmm, int listen_fd, char *err, size_t errlen)
+{
+	struct mig_dest d = { .vmm = vmm };
+	int ret;
+
+	err[0] = '\0';
+	d.fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	close(listen_fd);
+	if (d.fd < 0) {
+		snprintf(err, errlen, "cannot accept the source: %s", strerror(errno));
+		return -errno;
+	}
+	d.buf = malloc(RECV_BUF);
+	mig_parser_init(&d.p, MIG_AT_DESTINATION);
+	snap_buf_init(&d.state);
+	ret = d.buf ? dest_loop(&d, err, errlen) : -ENOMEM;
+	if (!ret) {
+		struct snap_buf b;
+		snap_buf_init(&b);
+		ret = mig_put_ack(&b) ?: flush_buf(d.fd, &b);
+		snap_buf_free(&b);
+		if (ret)
+			snprintf(err, errlen, "cannot acknowledge to the source: %s", strerror(-ret));
+	}
+	if (ret && d.built)
+		vm_destroy(&vmm->vm);
+	if (ret && err[0])
+		dest_reply(&d, false, err);
+	mig_parser_free(&d.p);
+	snap_buf_free(&d.state);
+	free(d.buf);
+	close(d.fd);
+	return ret;
+}

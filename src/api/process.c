@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/api.h"
+#include "migration/migrate.h"
 #include "security/seccomp.h"
 #include "util/log.h"
 
@@ -51,11 +53,24 @@ static const struct option opts[] = {
 	{ 0 },
 };
 
+/* A migration still sending when the VM ends must let go of it before it is torn down. */
+static void vmm_stop_migration(struct vmm *vmm)
+{
+	struct mig_progress *pr = vmm->migration;
+
+	if (!pr || atomic_load(&pr->state) != MIG_ACTIVE)
+		return;
+	atomic_store(&pr->cancel, true);
+	for (int i = 0; i < 400 && atomic_load(&pr->state) == MIG_ACTIVE; i++)
+		usleep(100 * 1000);
+}
+
 /* Run the started VM on this thread, then take everything down. */
 static int vmm_finish(struct vmm *vmm, struct api_server *api)
 {
 	int status = vm_run(&vmm->vm);
 
+	vmm_stop_migration(vmm);
 	api_server_stop(api);
 	pthread_mutex_lock(&vmm->lock);
 	if (metrics_flush(&vmm->metrics) == -EIO)

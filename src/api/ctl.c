@@ -5,7 +5,10 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 struct buf {
 	char *data;
@@ -28,7 +31,13 @@ static size_t ctl_collect(char *p, size_t size, size_t n, void *opaque)
 }
 
 /* One request; prints the body (pretty JSON) or the fault. Returns the exit status. */
-static int ctl_request(const char *sock, const char *method, const char *path, const char *body)
+/*
+ * One request. 0 with the answer's JSON in *reply (NULL when it had no body; the caller
+ * decrefs it) for a 2xx; 1 after printing the fault for anything else; 2 when the VMM could
+ * not be reached (quiet if `quiet`).
+ */
+static int ctl_fetch_q(const char *sock, const char *method, const char *path, const char *body,
+		       json_t **reply, bool quiet)
 {
 	struct buf out = { 0 };
 	char url[512];
@@ -37,6 +46,7 @@ static int ctl_request(const char *sock, const char *method, const char *path, c
 	CURL *c = curl_easy_init();
 	int ret = 1;
 
+	*reply = NULL;
 	if (!c)
 		return 1;
 	snprintf(url, sizeof(url), "http://localhost%s", path);
@@ -51,30 +61,124 @@ static int ctl_request(const char *sock, const char *method, const char *path, c
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	CURLcode rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
-		fprintf(stderr, "vmon ctl: %s: %s\n", sock, curl_easy_strerror(rc));
+		if (!quiet)
+			fprintf(stderr, "vmon ctl: %s: %s\n", sock, curl_easy_strerror(rc));
+		ret = 2;
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	json_t *j = out.len ? json_loads(out.data, 0, NULL) : NULL;
 	if (status >= 200 && status < 300) {
-		if (j) {
-			char *s = json_dumps(j, JSON_INDENT(2));
-			if (s)
-				puts(s);
-			free(s);
-		}
+		*reply = j;
 		ret = 0;
 	} else {
 		const char *fault = json_string_value(json_object_get(j, "fault_message"));
 		fprintf(stderr, "vmon ctl: %s %s: %ld %s\n", method, path, status,
 			fault ? fault : out.data ? out.data : "");
+		json_decref(j);
 	}
-	json_decref(j);
 out:
 	free(out.data);
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
 	return ret;
+}
+
+static int ctl_fetch(const char *sock, const char *method, const char *path, const char *body,
+		     json_t **reply)
+{
+	return ctl_fetch_q(sock, method, path, body, reply, false);
+}
+
+/* One request, its answer printed. */
+static int ctl_request(const char *sock, const char *method, const char *path, const char *body)
+{
+	json_t *j;
+	int ret = ctl_fetch(sock, method, path, body, &j);
+
+	if (!ret && j) {
+		char *s = json_dumps(j, JSON_INDENT(2));
+		if (s)
+			puts(s);
+		free(s);
+	}
+	json_decref(j);
+	return ret;
+}
+
+static uint64_t jint(json_t *o, const char *k)
+{
+	return (uint64_t)json_integer_value(json_object_get(o, k));
+}
+
+/* Follow GET /migration until it ends: a line in place on a terminal, plain lines otherwise. */
+static int ctl_follow_migration(const char *sock)
+{
+	bool tty = isatty(STDOUT_FILENO);
+	uint64_t last_pass = UINT64_MAX;
+
+	for (;;) {
+		json_t *j;
+		int ret = ctl_fetch_q(sock, "GET", "/migration", NULL, &j, last_pass != UINT64_MAX);
+		/* The source stops once the destination runs the VM: its socket goes with it. */
+		if (ret == 2 && last_pass != UINT64_MAX) {
+			printf("%smigration: the source VMM has exited (after an acknowledged migration "
+			       "it always does; see the destination)\n", tty ? "\n" : "");
+			return 0;
+		}
+		if (ret)
+			return 1;
+		const char *st = json_string_value(json_object_get(j, "state"));
+		uint64_t total = jint(j, "ram_total"), sent = jint(j, "ram_sent"), pass = jint(j, "pass");
+		if (st && !strcmp(st, "active") && (tty || pass != last_pass))
+			printf("%smigration: pass %llu, %llu%% of RAM sent, %.1f MB/s, dirtying %.1f MB/s%s",
+			       tty ? "\r" : "", (unsigned long long)pass,
+			       (unsigned long long)(total ? sent * 100 / total : 0), jint(j, "bandwidth") / 1e6,
+			       jint(j, "dirty_rate") / 1e6, tty ? "   " : "\n");
+		fflush(stdout);
+		last_pass = pass;
+		if (!st || strcmp(st, "active")) {
+			int ok = st && !strcmp(st, "completed");
+			printf("%smigration %s%s%s, downtime %llu ms\n", tty ? "\n" : "", st ? st : "?",
+			       ok ? "" : ": ", ok ? "" : json_string_value(json_object_get(j, "error")) ?: "",
+			       (unsigned long long)jint(j, "downtime_ms"));
+			json_decref(j);
+			return ok ? 0 : 1;
+		}
+		json_decref(j);
+		usleep(200 * 1000);
+	}
+}
+
+/* vmon ctl migrate --to URL [--downtime-limit MS] [--max-bandwidth MBPS] */
+static int ctl_migrate(const char *sock, int argc, char **argv)
+{
+	const char *to = NULL;
+	unsigned long long downtime = 300, bw = 0;
+	char body[768];
+
+	for (int i = 0; i < argc; i++) {
+		if (i + 1 < argc && !strcmp(argv[i], "--to"))
+			to = argv[++i];
+		else if (i + 1 < argc && !strcmp(argv[i], "--downtime-limit"))
+			downtime = strtoull(argv[++i], NULL, 10);
+		else if (i + 1 < argc && !strcmp(argv[i], "--max-bandwidth"))
+			bw = strtoull(argv[++i], NULL, 10);
+		else
+			to = NULL, argc = 0;
+	}
+	if (!to || strlen(to) > 256 || strpbrk(to, "\"\\")) {
+		fprintf(stderr, "usage: vmon ctl --api-sock PATH migrate --to tcp:ADDR:PORT|unix:PATH "
+				"[--downtime-limit MS] [--max-bandwidth MBPS]\n");
+		return 2;
+	}
+	snprintf(body, sizeof(body), "{\"url\": \"%s\", \"downtime_limit_ms\": %llu, \"max_bandwidth_mbps\": %llu}",
+		 to, downtime, bw);
+	json_t *j;
+	if (ctl_fetch(sock, "PUT", "/migration/send", body, &j))
+		return 1;
+	json_decref(j);
+	return ctl_follow_migration(sock);
 }
 
 static void ctl_usage(FILE *f)
@@ -89,6 +193,8 @@ static void ctl_usage(FILE *f)
 		"  flush-metrics   write a line to the metrics sink now\n"
 		"  start           InstanceStart\n"
 		"  pause, resume   stop and restart every vCPU\n"
+		"  migrate --to URL [--downtime-limit MS] [--max-bandwidth MBPS]\n"
+		"                  live-migrate the VM (tcp:ADDR:PORT or unix:PATH), following it\n"
 		"  ctrl-alt-del    press Ctrl+Alt+Del on the guest's keyboard\n"
 		"  get PATH | put PATH JSON | patch PATH JSON   any request\n");
 }
@@ -132,6 +238,8 @@ int ctl_main(int argc, char **argv)
 	if ((!strcmp(cmd, "pause") || !strcmp(cmd, "resume")) && !rest)
 		return ctl_request(sock, "PATCH", "/vm",
 				   cmd[0] == 'p' ? "{\"state\": \"Paused\"}" : "{\"state\": \"Resumed\"}");
+	if (!strcmp(cmd, "migrate"))
+		return ctl_migrate(sock, rest, argv + i + 1);
 	if (!strcmp(cmd, "get") && rest == 1)
 		return ctl_request(sock, "GET", argv[i + 1], NULL);
 	if ((!strcmp(cmd, "put") || !strcmp(cmd, "patch")) && rest == 2)

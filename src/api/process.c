@@ -34,11 +34,13 @@ void vmm_usage(FILE *out)
 		"  --level LEVEL        Error, Warning (default), Info, Debug, Trace or Off\n"
 		"  --metrics-path PATH  write metrics lines to PATH (as PUT /metrics)\n"
 		"  --no-seccomp         no seccomp filters (debugging only)\n"
+		"  --incoming URL       wait for a VM migrated to tcp:ADDR:PORT or unix:PATH\n"
 		"\n"
 		"Exit status as for `vmon run` (see vmon run --help).\n");
 }
 
-enum { O_API = 256, O_CONFIG, O_NO_API, O_ID, O_LOG, O_LEVEL, O_METRICS, O_HELP, O_NO_SECCOMP };
+enum { O_API = 256, O_CONFIG, O_NO_API, O_ID, O_LOG, O_LEVEL, O_METRICS, O_HELP, O_NO_SECCOMP,
+       O_INCOMING };
 
 static const struct option opts[] = {
 	{ "api-sock", required_argument, NULL, O_API },
@@ -49,6 +51,7 @@ static const struct option opts[] = {
 	{ "level", required_argument, NULL, O_LEVEL },
 	{ "metrics-path", required_argument, NULL, O_METRICS },
 	{ "no-seccomp", no_argument, NULL, O_NO_SECCOMP },
+	{ "incoming", required_argument, NULL, O_INCOMING },
 	{ "help", no_argument, NULL, O_HELP },
 	{ 0 },
 };
@@ -82,7 +85,25 @@ static int vmm_finish(struct vmm *vmm, struct api_server *api)
 }
 
 /* vmon --api-sock: metrics, the API, the config file; then wait for InstanceStart and run. */
-static int vmm_serve(struct vmm *vmm, const char *api_sock, const char *config, const char *metrics)
+/* --incoming URL: listen now; the main thread takes the VM as PUT /migration/receive does. */
+static int vmm_incoming(struct vmm *vmm, const char *url)
+{
+	char err[512];
+	uint64_t one = 1;
+	int fd = mig_listen(url, err, sizeof(err));
+
+	if (fd < 0) {
+		fprintf(stderr, "vmon: %s\n", err);
+		return -1;
+	}
+	vmm->incoming_fd = fd;
+	vmm->receive = mig_receive;
+	vmm->receive_requested = vmm->configured = true;
+	return write(vmm->start_fd, &one, sizeof(one)) == sizeof(one) ? 0 : -1;
+}
+
+static int vmm_serve(struct vmm *vmm, const char *api_sock, const char *config, const char *metrics,
+		     const char *incoming)
 {
 	char err[1024] = "";
 	struct api_server *api = NULL;
@@ -98,6 +119,9 @@ static int vmm_serve(struct vmm *vmm, const char *api_sock, const char *config, 
 		vmm->main_waiting = true;
 		pthread_mutex_unlock(&vmm->lock);
 	}
+	if (incoming && (config || vmm_incoming(vmm, incoming)))
+		return config ? (fprintf(stderr, "vmon: --incoming and --config-file exclude each other\n"),
+				 VMON_EXIT_USAGE) : VMON_EXIT_SETUP;
 	if (api_sock && !(api = api_server_start(vmm, api_sock, err, sizeof(err)))) {
 		fprintf(stderr, "vmon: %s\n", err);
 		return VMON_EXIT_SETUP;
@@ -119,6 +143,7 @@ static int vmm_serve(struct vmm *vmm, const char *api_sock, const char *config, 
 int vmm_main(int argc, char **argv)
 {
 	const char *api_sock = NULL, *config = NULL, *id = NULL, *log_path = NULL, *metrics = NULL;
+	const char *incoming = NULL;
 	bool no_api = false;
 	int level = -2, opt, status;
 	struct vmm *vmm;
@@ -141,6 +166,7 @@ int vmm_main(int argc, char **argv)
 			}
 			break;
 		case O_NO_SECCOMP: seccomp_enabled = false; break;
+		case O_INCOMING: incoming = optarg; break;
 		case O_HELP: vmm_usage(stdout); return 0;
 		default:
 			fprintf(stderr, "vmon: unknown or incomplete option '%s' (see vmon --help)\n", argv[optind - 1]);
@@ -166,7 +192,7 @@ int vmm_main(int argc, char **argv)
 		status = VMON_EXIT_SETUP;
 	} else {
 		vmm->cfg.log_level = log_threshold;
-		status = vmm_serve(vmm, api_sock, config, metrics);
+		status = vmm_serve(vmm, api_sock, config, metrics, incoming);
 	}
 	if (vmm)
 		vmm_destroy(vmm);

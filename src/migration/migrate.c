@@ -275,6 +275,27 @@ static int precopy(struct mig_source *s)
 	return ret;
 }
 
+/* The destination's answer at `phase`: `want`, or its REFUSE/ERROR text after `what`. */
+static int read_reply(struct mig_source *s, enum mig_phase phase, enum mig_type want,
+		      const char *what, char *err, size_t errlen)
+{
+	struct mig_parser p;
+	struct mig_msg m;
+	uint8_t buf[2048];
+	size_t have = 0;
+	int ret;
+
+	mig_parser_init(&p, MIG_AT_SOURCE);
+	p.phase = phase;
+	ret = read_msg(s->fd, &p, buf, sizeof(buf), &have, &m, MIG_REPLY_TIMEOUT_MS, err, errlen);
+	if (!ret && m.type != want) {
+		snprintf(err, errlen, "%s: %.*s", what, (int)m.text.len, m.text.text);
+		ret = -EPROTO;
+	}
+	mig_parser_free(&p);
+	return ret;
+}
+
 /* Paused: the last dirty pages, the device state, DONE; then wait for the destination's ACK. */
 static int switch_over(struct mig_source *s, char *err, size_t errlen)
 {
@@ -295,19 +316,7 @@ static int switch_over(struct mig_source *s, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot send the final state: %s", strerror(-ret));
 		return ret;
 	}
-	struct mig_parser p;
-	struct mig_msg m;
-	uint8_t buf[2048];
-	size_t have = 0;
-	mig_parser_init(&p, MIG_AT_SOURCE);
-	p.phase = MIG_WANT_ACK;
-	ret = read_msg(s->fd, &p, buf, sizeof(buf), &have, &m, MIG_REPLY_TIMEOUT_MS, err, errlen);
-	if (!ret && m.type != MIG_ACK) {
-		snprintf(err, errlen, "the destination failed: %.*s", (int)m.text.len, m.text.text);
-		ret = -EPROTO;
-	}
-	mig_parser_free(&p);
-	return ret;
+	return read_reply(s, MIG_WANT_ACK, MIG_ACK, "the destination failed", err, errlen);
 }
 
 /* HELLO with the configuration; ACCEPT or REFUSE. */
@@ -325,18 +334,7 @@ static int handshake(struct mig_source *s, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot send the configuration: %s", strerror(-ret));
 		return ret;
 	}
-	struct mig_parser p;
-	struct mig_msg m;
-	uint8_t buf[2048];
-	size_t have = 0;
-	mig_parser_init(&p, MIG_AT_SOURCE);
-	ret = read_msg(s->fd, &p, buf, sizeof(buf), &have, &m, MIG_REPLY_TIMEOUT_MS, err, errlen);
-	if (!ret && m.type != MIG_ACCEPT) {
-		snprintf(err, errlen, "the destination refused: %.*s", (int)m.text.len, m.text.text);
-		ret = -EPROTO;
-	}
-	mig_parser_free(&p);
-	return ret;
+	return read_reply(s, MIG_WANT_REPLY, MIG_ACCEPT, "the destination refused", err, errlen);
 }
 
 /* Dirty logging for the whole migration, whether or not the VM was built with it. */

@@ -20,6 +20,27 @@ wait_for() {
 	return 1
 }
 all_results() { for t in "${TESTS[@]}"; do result "$1" "$t" "$2"; done; }
+# ---- for the suites that drive several VMMs (snapshot, migration) ----------------------------
+# api SOCKET METHOD PATH [BODY]: prints the HTTP status; the body lands in $work/body.
+api() {
+	curl -s --max-time 60 --unix-socket "$1" -o "$work/body" -w '%{http_code}' -X "$2" \
+		${4:+-H 'Content-Type: application/json' --data-binary "$4"} "http://localhost$3"
+}
+wait_sock() { for _ in $(seq 1 100); do [ -S "$1" ] && return 0; sleep 0.1; done; return 1; }
+# The highest and the first tick-N on a console log.
+last_tick() { grep -ao 'tick-[0-9]*' "$1" | tail -n 1 | cut -d- -f2; }
+first_tick() { grep -ao 'tick-[0-9]*' "$1" | head -n 1 | cut -d- -f2; }
+# wait_tick LOG N PID: until the console shows a tick of N or more (PID still alive).
+wait_tick() {
+	for _ in $(seq 1 240); do
+		local t
+		t=$(last_tick "$1")
+		[ -n "$t" ] && [ "$t" -ge "$2" ] && return 0
+		kill -0 "$3" 2>/dev/null || return 1
+		sleep 0.5
+	done
+	return 1
+}
 # A suite that needs neither KVM nor the Linux guest sets LIB_NO_GUEST=1.
 [ -n "${LIB_NO_GUEST:-}" ] && return 0
 

@@ -15,24 +15,7 @@ work=$(mktemp -d)
 pids=()
 NS=vmon-mig-$$
 trap 'for p in "${pids[@]}"; do kill -9 $p 2>/dev/null; done; ip netns del $NS 2>/dev/null; ip link del vmig$$ 2>/dev/null; rm -rf "$work"' EXIT
-api() { # SOCKET METHOD PATH [BODY]
-	curl -s --max-time 60 --unix-socket "$1" -o "$work/body" -w '%{http_code}' -X "$2" \
-		${4:+-H 'Content-Type: application/json' --data-binary "$4"} "http://localhost$3"
-}
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2],""))' "$work/body" "$1" 2>/dev/null; }
-wait_sock() { for _ in $(seq 1 100); do [ -S "$1" ] && return 0; sleep 0.1; done; return 1; }
-last_tick() { grep -ao 'tick-[0-9]*' "$1" | tail -n 1 | cut -d- -f2; }
-first_tick() { grep -ao 'tick-[0-9]*' "$1" | head -n 1 | cut -d- -f2; }
-wait_tick() { # LOG N PID
-	for _ in $(seq 1 240); do
-		local t
-		t=$(last_tick "$1")
-		[ -n "$t" ] && [ "$t" -ge "$2" ] && return 0
-		kill -0 "$3" 2>/dev/null || return 1
-		sleep 0.5
-	done
-	return 1
-}
 mig_state() { api "$1" GET /migration > /dev/null; field state; }
 wait_state() { # SOCKET STATE
 	for _ in $(seq 1 120); do [ "$(mig_state "$1")" = "$2" ] && return 0; sleep 0.5; done; return 1
@@ -125,16 +108,22 @@ ip netns add $NS && ip link add vmig$$ type veth peer name vmigp$$ && ip link se
 	ip addr add 10.79.0.1/24 dev vmig$$ && ip link set vmig$$ up &&
 	ip netns exec $NS ip addr add 10.79.0.2/24 dev vmigp$$ && ip netns exec $NS ip link set vmigp$$ up &&
 	ip netns exec $NS ip link set lo up
-dest c ip netns exec $NS
-api "$work/c.sock" PUT /migration/receive '{"url": "tcp:10.79.0.2:4444"}' > /dev/null
+# C listens from its command line (--incoming); B is sent with `vmon ctl migrate`.
+ip netns exec $NS "$VMON" --api-sock "$work/c.sock" --incoming tcp:10.79.0.2:4444 \
+	< /dev/null > "$LOGDIR/migration-c.out" 2> "$LOGDIR/migration-c.log" &
+pid_c=$!; pids+=($pid_c)
+wait_sock "$work/c.sock"
 before=$(last_tick "$work/console.log")
-api "$work/b.sock" PUT /migration/send '{"url": "tcp:10.79.0.2:4444", "downtime_limit_ms": 300}' > /dev/null
+"$VMON" ctl --api-sock "$work/b.sock" migrate --to tcp:10.79.0.2:4444 --downtime-limit 300 \
+	> "$LOGDIR/migration-ctl.out" 2>&1
+crc=$?
 wait $pid_b
 brc=$?
-if [ "$brc" = 0 ] && wait_tick "$work/console.log" $((before + 3)) $pid_c; then
-	result PASS migration/tcp-veth "$(grep -o 'migrated to .*' "$LOGDIR/migration-b.log")"
+if [ "$brc" = 0 ] && [ "$crc" = 0 ] && grep -q '^migration: pass' "$LOGDIR/migration-ctl.out" &&
+   wait_tick "$work/console.log" $((before + 3)) $pid_c; then
+	result PASS migration/tcp-veth "$(grep -o 'migrated to .*' "$LOGDIR/migration-b.log"); vmon ctl printed $(grep -c '^migration: pass' "$LOGDIR/migration-ctl.out") progress lines"
 else
-	result FAIL migration/tcp-veth "B exited $brc; ticks up to $(last_tick "$work/console.log") after $before"
+	result FAIL migration/tcp-veth "B exited $brc, vmon ctl $crc ($(tail -n 1 "$LOGDIR/migration-ctl.out")); ticks up to $(last_tick "$work/console.log") after $before"
 fi
 # The buffer the guest wrote before any migration still has its checksum on C.
 for _ in $(seq 1 60); do

@@ -19,26 +19,7 @@ work=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill -9 $p 2>/dev/null; done; rm -rf "$work"' EXIT
 port=$((20000 + $$ % 20000))
-api() { # SOCKET METHOD PATH [BODY]: prints the status; the body lands in $work/body
-	curl -s --max-time 60 --unix-socket "$1" -o "$work/body" -w '%{http_code}' -X "$2" \
-		${4:+-H 'Content-Type: application/json' --data-binary "$4"} "http://localhost$3"
-}
 fault() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("fault_message",""))' "$work/body" 2>/dev/null; }
-wait_sock() { for _ in $(seq 1 100); do [ -S "$1" ] && return 0; sleep 0.1; done; return 1; }
-# The highest tick-N on a console log.
-last_tick() { grep -ao 'tick-[0-9]*' "$1" | tail -n 1 | cut -d- -f2; }
-first_tick() { grep -ao 'tick-[0-9]*' "$1" | head -n 1 | cut -d- -f2; }
-# wait_tick LOG N PID: until the console shows a tick of N or more.
-wait_tick() {
-	for _ in $(seq 1 240); do
-		local t
-		t=$(last_tick "$1")
-		[ -n "$t" ] && [ "$t" -ge "$2" ] && return 0
-		kill -0 "$3" 2>/dev/null || return 1
-		sleep 0.5
-	done
-	return 1
-}
 # A console: vmon's stdin is a FIFO the test writes lines into (they go to hvc0).
 open_console() { mkfifo "$work/$1.in"; exec {fd}<>"$work/$1.in"; eval "fd_$1=$fd"; }
 say() { local v="fd_$1"; printf '%s\n' "$2" >&"${!v}"; }

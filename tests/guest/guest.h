@@ -62,4 +62,10 @@ void paging_user_identity(void);
 /* Run fn at CPL3 with IOPL 3 (port I/O allowed), interrupts off; fn must not return. */
 __attribute__((noreturn)) void enter_user(void (*fn)(void), void *stack_top);
 
+/* The split virtqueue's descriptor and a virtio-blk request header, as the drivers here use them. */
+#define VRING_DESC_F_NEXT 1
+#define VRING_DESC_F_WRITE 2
+struct desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
+struct req_hdr { uint32_t type, reserved; uint64_t sector; };
+
 #endif

@@ -13,8 +13,6 @@
 #define NEEDS_RESET 0x40
 #define SPIN 50000000UL
 
-struct desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
-struct req_hdr { uint32_t type, reserved; uint64_t sector; };
 struct ring {
 	struct desc desc[QSZ] __attribute__((aligned(4096)));
 	struct { uint16_t flags, idx, ring[QSZ], used_event; } avail __attribute__((aligned(4096)));

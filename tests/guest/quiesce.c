@@ -18,13 +18,11 @@
 #define MAX_QD 64
 #define SECTOR 512
 #define MAGIC 0x51455351u /* "QSEQ": a sector this guest wrote */
-#define F_NEXT 1
-#define F_WRITE 2
+#define F_NEXT VRING_DESC_F_NEXT
+#define F_WRITE VRING_DESC_F_WRITE
 #define T_IN 0
 #define T_OUT 1
 
-struct desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
-struct req_hdr { uint32_t type, reserved; uint64_t sector; };
 
 static struct desc ring_desc[QSZ] __attribute__((aligned(4096)));
 static struct { uint16_t flags, idx, ring[QSZ], used_event; } avail __attribute__((aligned(4096)));

@@ -14,8 +14,6 @@
 #define MAX_QD 32
 #define MAX_BS 65536
 
-struct desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
-struct req_hdr { uint32_t type, reserved; uint64_t sector; };
 
 static struct desc ring_desc[QSZ] __attribute__((aligned(4096)));
 static struct { uint16_t flags, idx, ring[QSZ], used_event; } avail __attribute__((aligned(4096)));

@@ -10,7 +10,6 @@
 #define MAX_QD 32
 #define FRAME_MAX 1600
 
-struct desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
 
 static struct desc ring_desc[QSZ] __attribute__((aligned(4096)));
 static struct { uint16_t flags, idx, ring[QSZ], used_event; } avail __attribute__((aligned(4096)));

@@ -150,11 +150,12 @@ static int ctl_follow_migration(const char *sock)
 	}
 }
 
-/* vmon ctl migrate --to URL [--downtime-limit MS] [--max-bandwidth MBPS] */
+/* vmon ctl migrate --to URL [--downtime-limit MS] [--max-bandwidth MBPS] [--local] */
 static int ctl_migrate(const char *sock, int argc, char **argv)
 {
 	const char *to = NULL;
 	unsigned long long downtime = 300, bw = 0;
+	bool local = false;
 	char body[768];
 
 	for (int i = 0; i < argc; i++) {
@@ -164,16 +165,19 @@ static int ctl_migrate(const char *sock, int argc, char **argv)
 			downtime = strtoull(argv[++i], NULL, 10);
 		else if (i + 1 < argc && !strcmp(argv[i], "--max-bandwidth"))
 			bw = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--local"))
+			local = true;
 		else
 			to = NULL, argc = 0;
 	}
 	if (!to || strlen(to) > 256 || strpbrk(to, "\"\\")) {
 		fprintf(stderr, "usage: vmon ctl --api-sock PATH migrate --to tcp:ADDR:PORT|unix:PATH "
-				"[--downtime-limit MS] [--max-bandwidth MBPS]\n");
+				"[--downtime-limit MS] [--max-bandwidth MBPS] [--local]\n");
 		return 2;
 	}
-	snprintf(body, sizeof(body), "{\"url\": \"%s\", \"downtime_limit_ms\": %llu, \"max_bandwidth_mbps\": %llu}",
-		 to, downtime, bw);
+	snprintf(body, sizeof(body), "{\"url\": \"%s\", \"downtime_limit_ms\": %llu, "
+		 "\"max_bandwidth_mbps\": %llu, \"local\": %s}", to, downtime, bw,
+		 local ? "true" : "false");
 	json_t *j;
 	if (ctl_fetch(sock, "PUT", "/migration/send", body, &j))
 		return 1;
@@ -193,8 +197,9 @@ static void ctl_usage(FILE *f)
 		"  flush-metrics   write a line to the metrics sink now\n"
 		"  start           InstanceStart\n"
 		"  pause, resume   stop and restart every vCPU\n"
-		"  migrate --to URL [--downtime-limit MS] [--max-bandwidth MBPS]\n"
-		"                  live-migrate the VM (tcp:ADDR:PORT or unix:PATH), following it\n"
+		"  migrate --to URL [--downtime-limit MS] [--max-bandwidth MBPS] [--local]\n"
+		"                  live-migrate the VM (tcp:ADDR:PORT or unix:PATH), following it;\n"
+		"                  --local: to a vmon on this host, passing RAM instead of copying it\n"
 		"  ctrl-alt-del    press Ctrl+Alt+Del on the guest's keyboard\n"
 		"  get PATH | put PATH JSON | patch PATH JSON   any request\n");
 }

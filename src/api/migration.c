@@ -60,10 +60,7 @@ static void api_migration_send(struct vmm *vmm, json_t *body, struct api_reply *
 	}
 	if (!api_check(body, send_fields, r) || !api_copy(p.url, sizeof(p.url), body, "url", r))
 		return;
-	if (api_bool(body, "local", false)) {
-		api_bad(r, "Local migration (passing the memfd) is not supported by vmon yet.");
-		return;
-	}
+	p.local = api_bool(body, "local", false);
 	p.downtime_limit_ms = api_uint(body, "downtime_limit_ms", 300);
 	p.max_bandwidth_mbps = api_uint(body, "max_bandwidth_mbps", 0);
 	if (mig_send_start(vmm, &p, err, sizeof(err)))

@@ -150,6 +150,39 @@ out_close:
 	return ret;
 }
 
+int gm_create_from_memfd(struct guest_mem *gm, int fd, uint64_t size, bool hugepages,
+			 char *err, size_t errlen)
+{
+	void *base;
+	int ret;
+
+	gm_reset(gm);
+	if (!gm_size_ok(size, hugepages)) {
+		snprintf(err, errlen, "guest RAM of %llu bytes is not a whole number of %s pages",
+			 (unsigned long long)size, hugepages ? "2 MiB" : "4 KiB");
+		return -EINVAL;
+	}
+	ret = gm_check_file(fd, "passed by the source", size, err, errlen);
+	if (ret)
+		return ret;
+	gm->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (gm->fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot keep the guest RAM passed by the source: %s", strerror(-ret));
+		return ret;
+	}
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, gm->fd, 0);
+	if (base == MAP_FAILED) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot map the guest RAM passed by the source: %s", strerror(-ret));
+		close(gm->fd);
+		gm->fd = -1;
+		return ret;
+	}
+	gm_place(gm, base, size);
+	return 0;
+}
+
 int gm_create_anon(struct guest_mem *gm, uint64_t size, bool hugepages)
 {
 	/* Huge pages are reserved at map time, as gm_create()'s hugetlb memfd reserves them. */

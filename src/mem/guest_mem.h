@@ -59,6 +59,14 @@ int gm_create_from_file(struct guest_mem *gm, const char *path, uint64_t size, b
 			char *err, size_t errlen) __must_check;
 
 /*
+ * RAM that another process already holds: the memfd `fd` (of exactly `size` bytes) is mapped
+ * shared, and a duplicate of it becomes gm->fd, so both processes see the same pages (local
+ * migration). The caller keeps `fd`. 0 or -errno, with one sentence in `err`.
+ */
+int gm_create_from_memfd(struct guest_mem *gm, int fd, uint64_t size, bool hugepages,
+			 char *err, size_t errlen) __must_check;
+
+/*
  * RAM as private anonymous memory, laid out as gm_create() does, for a userfaultfd backend
  * to register and fill: nothing is allocated until a page is touched (MAP_NORESERVE).
  * With hugepages, 2 MiB hugetlb pages reserved at map time (so a short pool fails here, not

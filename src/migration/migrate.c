@@ -111,6 +111,32 @@ static int send_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* The first bytes of a message with a descriptor attached (SCM_RIGHTS); 0 or -errno. */
+static int send_fd(int fd, const uint8_t *p, size_t len, int passed)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} ctl = { 0 };
+	struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+			     .msg_controllen = sizeof(ctl.b) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	ssize_t n;
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &passed, sizeof(int));
+	do
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return n < 0 ? -errno : -EPIPE;
+	/* The descriptor went with the first byte; the rest is plain. */
+	return send_all(fd, p + n, len - (size_t)n);
+}
+
 /* Send what `b` holds and empty it. */
 static int flush_buf(int fd, struct snap_buf *b)
 {
@@ -120,10 +146,53 @@ static int flush_buf(int fd, struct snap_buf *b)
 	return ret;
 }
 
-/* Read until the parser yields one message (timeout_ms < 0: wait forever). */
-static int read_msg(int fd, struct mig_parser *p, uint8_t *buf, size_t cap, size_t *have,
-		    struct mig_msg *m, int timeout_ms, char *err, size_t errlen)
+/*
+ * recv() that also takes descriptors passed with SCM_RIGHTS: the first into *passed (when
+ * passed is not NULL and holds -1), every other one closed and counted in *extra.
+ */
+static ssize_t recv_fds(int fd, void *buf, size_t len, int *passed, int *extra)
 {
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(4 * sizeof(int))];
+	} ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+			     .msg_controllen = sizeof(ctl.b) };
+	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+
+	if (n < 0)
+		return n;
+	if (mh.msg_flags & MSG_CTRUNC)
+		(*extra)++;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int nr = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < nr; i++) {
+			int got;
+
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (passed && *passed < 0) {
+				*passed = got;
+			} else {
+				close(got);
+				(*extra)++;
+			}
+		}
+	}
+	return n;
+}
+
+/*
+ * Read until the parser yields one message (timeout_ms < 0: wait forever). A descriptor
+ * passed on the way lands in *passed (NULL: none may come).
+ */
+static int read_msg(int fd, struct mig_parser *p, uint8_t *buf, size_t cap, size_t *have,
+		    struct mig_msg *m, int timeout_ms, int *passed, char *err, size_t errlen)
+{
+	int extra = 0;
+
 	for (;;) {
 		size_t used = 0;
 		int ret = mig_parser_feed(p, buf, *have, &used, m, err, errlen);
@@ -137,9 +206,13 @@ static int read_msg(int fd, struct mig_parser *p, uint8_t *buf, size_t cap, size
 			snprintf(err, errlen, "the peer did not answer within %d s", timeout_ms / 1000);
 			return -ETIMEDOUT;
 		}
-		ssize_t n = recv(fd, buf + *have, cap - *have, 0);
+		ssize_t n = recv_fds(fd, buf + *have, cap - *have, passed, &extra);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (extra) {
+			snprintf(err, errlen, "the peer passed file descriptors where the protocol has none");
+			return -EPROTO;
+		}
 		if (n <= 0) {
 			snprintf(err, errlen, "the connection closed%s", n < 0 ? " with an error" : "");
 			return -ECONNRESET;
@@ -287,7 +360,8 @@ static int read_reply(struct mig_source *s, enum mig_phase phase, enum mig_type 
 
 	mig_parser_init(&p, MIG_AT_SOURCE);
 	p.phase = phase;
-	ret = read_msg(s->fd, &p, buf, sizeof(buf), &have, &m, MIG_REPLY_TIMEOUT_MS, err, errlen);
+	ret = read_msg(s->fd, &p, buf, sizeof(buf), &have, &m, MIG_REPLY_TIMEOUT_MS, NULL, err,
+		       errlen);
 	if (!ret && m.type != want) {
 		snprintf(err, errlen, "%s: %.*s", what, (int)m.text.len, m.text.text);
 		ret = -EPROTO;
@@ -302,7 +376,8 @@ static int switch_over(struct mig_source *s, char *err, size_t errlen)
 	struct vm *vm = &s->vmm->vm;
 	struct snap_buf state;
 	uint64_t bytes;
-	int ret = send_pass(s, false, &bytes);
+	/* Local: the destination maps the same RAM, there is nothing to copy. */
+	int ret = s->p.local ? 0 : send_pass(s, false, &bytes);
 
 	snap_buf_init(&state);
 	if (!ret)
@@ -328,7 +403,12 @@ static int handshake(struct mig_source *s, char *err, size_t errlen)
 
 	snap_buf_init(&cfg);
 	ret = config_save(&s->vmm->cfg, &cfg) ?:
-	      mig_put_hello(&s->out, vm->mem.size, 0, cfg.data, cfg.len) ?: flush_buf(s->fd, &s->out);
+	      mig_put_hello(&s->out, vm->mem.size, s->p.local ? MIG_HELLO_LOCAL_MEMFD : 0, cfg.data,
+			    cfg.len) ?: snap_buf_error(&s->out);
+	if (!ret)
+		ret = s->p.local ? send_fd(s->fd, s->out.data, s->out.len, vm->mem.fd)
+				 : send_all(s->fd, s->out.data, s->out.len);
+	s->out.len = 0;
 	snap_buf_free(&cfg);
 	if (ret) {
 		snprintf(err, errlen, "cannot send the configuration: %s", strerror(-ret));
@@ -354,9 +434,9 @@ static int migrate(struct mig_source *s, char *err, size_t errlen)
 	struct vmm *vmm = s->vmm;
 	int ret = handshake(s, err, errlen);
 
-	if (!ret && (ret = track_dirty(&vmm->vm)))
+	if (!ret && !s->p.local && (ret = track_dirty(&vmm->vm)))
 		snprintf(err, errlen, "cannot log dirty pages: %s", strerror(-ret));
-	if (!ret && (ret = precopy(s)) && !err[0])
+	if (!ret && !s->p.local && (ret = precopy(s)) && !err[0])
 		snprintf(err, errlen, ret == -ECANCELED ? "cancelled" : "the transfer failed: %s", strerror(-ret));
 	if (ret)
 		return ret;
@@ -408,6 +488,17 @@ int mig_send_start(struct vmm *vmm, const struct mig_send_params *p, char *err, 
 		snprintf(err, errlen, "A migration is already under way.");
 		return -EBUSY;
 	}
+	if (p->local && strncmp(p->url, "unix:", 5)) {
+		snprintf(err, errlen, "A local migration passes guest RAM over a Unix socket: use a "
+			 "unix:PATH URL.");
+		return -EINVAL;
+	}
+	if (p->local && vmm->vm.mem.fd < 0) {
+		snprintf(err, errlen, "This VM's RAM is not in a memfd (it was restored from a snapshot's "
+			 "memory file or through userfaultfd), so it cannot be passed: migrate it without "
+			 "\"local\".");
+		return -EINVAL;
+	}
 	int fd = mig_connect(p->url, err, errlen);
 	if (fd < 0)
 		return fd;
@@ -445,6 +536,7 @@ struct mig_dest {
 	uint8_t *buf;
 	size_t have;
 	struct snap_buf state;
+	int memfd; /* a local migration's RAM, passed with HELLO, or -1 */
 	bool built;
 };
 
@@ -465,13 +557,21 @@ static int dest_hello(struct mig_dest *d, const struct mig_msg *m, char *err, si
 {
 	struct vmm *vmm = d->vmm;
 	struct vm_config fresh = { .log_level = vmm->cfg.log_level }, old = vmm->cfg;
-	struct vm_restore_mem src = { .kind = RESTORE_MEM_FRESH };
+	bool local = m->hello.flags & MIG_HELLO_LOCAL_MEMFD;
+	struct vm_restore_mem src = { .kind = local ? RESTORE_MEM_MEMFD : RESTORE_MEM_FRESH,
+				      .fd = d->memfd };
 	struct snap_rd rd;
 	int ret;
 
-	if (m->hello.version != MIG_PROTOCOL_VERSION || m->hello.flags) {
-		snprintf(err, errlen, "this vmon speaks migration protocol %d without local memory passing",
-			 MIG_PROTOCOL_VERSION);
+	if (m->hello.version != MIG_PROTOCOL_VERSION) {
+		snprintf(err, errlen, "this vmon speaks migration protocol %d, the source %u",
+			 MIG_PROTOCOL_VERSION, m->hello.version);
+		return -EPROTO;
+	}
+	if (local != (d->memfd >= 0)) {
+		snprintf(err, errlen, local ? "a local migration's HELLO came without the RAM's memfd "
+					      "(local migration works over Unix sockets only)"
+					    : "a memfd came with a HELLO that is not a local migration's");
 		return -EPROTO;
 	}
 	snap_rd_init(&rd, m->hello.config, m->hello.config_len);
@@ -535,7 +635,7 @@ static int dest_loop(struct mig_dest *d, char *err, size_t errlen)
 	int ret;
 
 	for (;;) {
-		ret = read_msg(d->fd, &d->p, d->buf, RECV_BUF, &d->have, &m, -1, err, errlen);
+		ret = read_msg(d->fd, &d->p, d->buf, RECV_BUF, &d->have, &m, -1, &d->memfd, err, errlen);
 		if (ret)
 			return ret;
 		switch (m.type) {
@@ -576,7 +676,7 @@ static int dest_loop(struct mig_dest *d, char *err, size_t errlen)
 
 int mig_receive(struct vmm *vmm, int listen_fd, char *err, size_t errlen)
 {
-	struct mig_dest d = { .vmm = vmm };
+	struct mig_dest d = { .vmm = vmm, .memfd = -1 };
 	int ret;
 
 	err[0] = '\0';
@@ -606,5 +706,7 @@ int mig_receive(struct vmm *vmm, int listen_fd, char *err, size_t errlen)
 	snap_buf_free(&d.state);
 	free(d.buf);
 	close(d.fd);
+	if (d.memfd >= 0)
+		close(d.memfd); /* the VM maps its own duplicate */
 	return ret;
 }

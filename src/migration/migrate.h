@@ -32,6 +32,7 @@ struct mig_send_params {
 	char url[256];
 	uint64_t downtime_limit_ms;   /* 300 unless given */
 	uint64_t max_bandwidth_mbps;  /* 0: no limit */
+	bool local;                   /* pass guest RAM's memfd (unix: URLs), copy no RAM */
 };
 
 /* "tcp:ADDR:PORT" or "unix:PATH": a connected or a listening socket, or -errno. */

@@ -495,6 +495,9 @@ static int check_header(const struct mig_parser *p, const uint8_t *h, char *err,
 		snprintf(err, errlen, "%s %s message came where the protocol allows %s",
 			 strchr("AE", mig_type_name(type)[0]) ? "an" : "a", mig_type_name(type),
 			 phase_wants[p->phase]);
+	else if (type == MIG_RAM && p->local)
+		snprintf(err, errlen, "a RAM message came in a local migration (RAM is the memfd passed "
+			 "with HELLO)");
 	else if (type == MIG_STATE && p->state_len + len > MIG_MAX_STATE)
 		snprintf(err, errlen, "the device state is over the limit of %llu bytes",
 			 MIG_MAX_STATE);
@@ -523,8 +526,10 @@ static int take_frame(struct mig_parser *p, struct mig_msg *m, char *err, size_t
 			 (unsigned long long)m->done.pages, (unsigned long long)p->pages);
 		return -EINVAL;
 	}
-	if (m->type == MIG_HELLO)
+	if (m->type == MIG_HELLO) {
 		p->ram_size = m->hello.ram_size;
+		p->local = m->hello.flags & MIG_HELLO_LOCAL_MEMFD;
+	}
 	else if (m->type == MIG_RAM)
 		p->pages += m->ram.nr_pages;
 	else if (m->type == MIG_STATE)

@@ -25,6 +25,10 @@
  *   ACK     empty: the guest runs on the destination
  *   ERROR   as REFUSE; either side, at any time, ends the migration
  *
+ * Local migration (MIG_HELLO_LOCAL_MEMFD, Unix sockets only): the memfd holding guest RAM
+ * travels with HELLO's bytes as SCM_RIGHTS ancillary data; no RAM frame may follow, and
+ * DONE counts 0 pages.
+ *
  * Order. What the source sends: HELLO, RAM*, STATE+ (the last without MORE), DONE.
  * What the destination sends: ACCEPT or REFUSE, and after ACCEPT: ACK. ERROR may replace
  * any message. Each parser reads one direction and knows which one (enum mig_side).
@@ -190,6 +194,7 @@ struct mig_parser {
 	size_t need;          /* its whole size, once the header is in (else the header's) */
 	bool header_ok;       /* the header is in and was checked */
 	bool failed;
+	bool local;           /* HELLO had MIG_HELLO_LOCAL_MEMFD: no RAM frames may follow */
 };
 
 void mig_parser_init(struct mig_parser *p, enum mig_side side);

@@ -412,6 +412,8 @@ static int vm_create_memory(struct vm *vm, const struct vm_restore_mem *src, cha
 
 	if (src && src->kind == RESTORE_MEM_FRESH)
 		src = NULL; /* migration: fresh RAM, filled by the stream */
+	if (src && src->kind == RESTORE_MEM_MEMFD)
+		return gm_create_from_memfd(&vm->mem, src->fd, cfg->memory, cfg->hugepages, err, errlen);
 	if (src && src->kind == RESTORE_MEM_FILE)
 		return gm_create_from_file(&vm->mem, src->path, cfg->memory, cfg->hugepages, err, errlen);
 	if (src) {
@@ -499,7 +501,9 @@ static int vm_build_with(struct vm *vm, const struct vm_config *cfg,
 	BUILD_STEP(vm_create_vcpus(vm, src ? NULL : &entry), "cannot create %d vCPUs: %s", cfg->cpus,
 		   strerror(-ret));
 	BUILD_STEP(vm_snapshot_register_late(vm), "cannot list the vCPUs' state");
-	BUILD_STEP(console_open(&vm->console, cfg->console, err, errlen), "cannot open the console");
+	/* A restored or migrated VM goes on writing where its console file ended. */
+	BUILD_STEP(console_open(&vm->console, cfg->console, src != NULL, err, errlen),
+		   "cannot open the console");
 	return 0;
 fail:
 	if (!err[0])

@@ -13,7 +13,7 @@
 
 #define CTRL_A 0x01
 
-int console_open(struct console *c, const char *spec, char *err, size_t errlen)
+int console_open(struct console *c, const char *spec, bool append, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
 	c->in_fd = -1;
@@ -33,7 +33,8 @@ int console_open(struct console *c, const char *spec, char *err, size_t errlen)
 		return 0;
 	}
 	if (!strncmp(spec, "file:", 5) && spec[5]) {
-		c->out_fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		c->out_fd = open(spec + 5, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC),
+				 0644);
 		if (c->out_fd < 0) {
 			int e = errno;
 			snprintf(err, errlen, "console file '%s': %s", spec + 5, strerror(e));

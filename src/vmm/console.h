@@ -23,8 +23,12 @@ struct console {
 	bool escape; /* Ctrl-A seen, waiting for the command key */
 };
 
-/* "stdio", "file:PATH", "unix:PATH" or "none". -errno (and a message in err) on failure. */
-int console_open(struct console *c, const char *spec, char *err, size_t errlen) __must_check;
+/*
+ * "stdio", "file:PATH", "unix:PATH" or "none". A file is truncated, or with `append` (a
+ * restored or migrated VM) written on at its end. -errno (and a message in err) on failure.
+ */
+int console_open(struct console *c, const char *spec, bool append, char *err,
+		 size_t errlen) __must_check;
 void console_close(struct console *c);
 
 /* unix:PATH: take a waiting client (dropping a previous one). */

@@ -101,10 +101,14 @@ struct vm {
 /* Build the VM from its configuration. On failure writes one sentence into err. */
 int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen) __must_check;
 
-/* Where a restored VM's RAM comes from: the snapshot's memory file, or a page-fault server. */
+/*
+ * Where a restored VM's RAM comes from: the snapshot's memory file, a page-fault server,
+ * fresh RAM an incoming migration fills, or the source's own memfd (a local migration).
+ */
 struct vm_restore_mem {
-	enum { RESTORE_MEM_FILE, RESTORE_MEM_UFFD, RESTORE_MEM_FRESH } kind;
+	enum { RESTORE_MEM_FILE, RESTORE_MEM_UFFD, RESTORE_MEM_FRESH, RESTORE_MEM_MEMFD } kind;
 	const char *path;   /* the memory file, or the page-fault handler's socket */
+	int fd;             /* RESTORE_MEM_MEMFD: the memfd (the build maps a duplicate) */
 };
 
 /*

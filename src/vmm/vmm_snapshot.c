@@ -115,7 +115,8 @@ static int restore_machine(struct vmm *vmm, const struct snapshot_load *l, char 
 			   size_t errlen)
 {
 	struct vm_config old = vmm->cfg, fresh = { .log_level = vmm->cfg.log_level };
-	struct vm_restore_mem src = { l->uffd ? RESTORE_MEM_UFFD : RESTORE_MEM_FILE, l->mem_path };
+	struct vm_restore_mem src = { .kind = l->uffd ? RESTORE_MEM_UFFD : RESTORE_MEM_FILE,
+				      .path = l->mem_path, .fd = -1 };
 	struct snapshot_image img;
 	int ret = snapshot_image_read(&img, l->state_path, err, errlen);
 

@@ -108,7 +108,7 @@ static void source_stream(struct snap_buf *b)
 {
 	fill_pages();
 	snap_buf_init(b);
-	assert_int_equal(mig_put_hello(b, 64 * MIG_PAGE_SIZE, MIG_HELLO_LOCAL_MEMFD, "cfg!", 4), 0);
+	assert_int_equal(mig_put_hello(b, 64 * MIG_PAGE_SIZE, 0, "cfg!", 4), 0);
 	assert_int_equal(mig_put_ram(b, 0, pages, 10), 0);
 	assert_int_equal(mig_put_ram(b, 54 * MIG_PAGE_SIZE, pages, 10), 0);
 	assert_int_equal(mig_put_state(b, "dev-", 4, true), 0);
@@ -131,7 +131,7 @@ static void test_source_messages(void **state)
 	assert_int_equal(nr, 6);
 	assert_int_equal(s[0].type, MIG_HELLO);
 	assert_true(s[0].a == 64 * MIG_PAGE_SIZE);
-	assert_int_equal(s[0].b, MIG_HELLO_LOCAL_MEMFD);
+	assert_int_equal(s[0].b, 0);
 	assert_int_equal(s[0].len, 4);
 	assert_int_equal(s[0].crc, (uint32_t)crc32(0, (const uint8_t *)"cfg!", 4));
 	assert_int_equal(s[1].type, MIG_RAM);
@@ -147,7 +147,41 @@ static void test_source_messages(void **state)
 	assert_int_equal(s[5].b, 3);
 	/* The wire bytes of HELLO, exactly. */
 	assert_memory_equal(b.data, "VMIG\x01\0\0\0\x14\0\0\0", 12);
-	assert_memory_equal(b.data + 16, "\x01\0\0\0\0\0\x04\0\0\0\0\0\x01\0\0\0cfg!", 20);
+	assert_memory_equal(b.data + 16, "\x01\0\0\0\0\0\x04\0\0\0\0\0\0\0\0\0cfg!", 20);
+	mig_parser_free(&p);
+	snap_buf_free(&b);
+}
+
+/* A local migration's stream: HELLO with the memfd flag, the state, DONE; never a RAM frame. */
+static void test_local_stream(void **state)
+{
+	struct mig_parser p;
+	struct snap_buf b;
+	struct seen s[4];
+	int nr;
+	(void)state;
+
+	fill_pages();
+	snap_buf_init(&b);
+	assert_int_equal(mig_put_hello(&b, 64 * MIG_PAGE_SIZE, MIG_HELLO_LOCAL_MEMFD, "cfg", 3), 0);
+	assert_int_equal(mig_put_state(&b, "state", 5, false), 0);
+	assert_int_equal(mig_put_done(&b, 0, 0), 0);
+	mig_parser_init(&p, MIG_AT_DESTINATION);
+	assert_int_equal(parse(&p, b.data, b.len, 7, s, 4, &nr), 0);
+	assert_int_equal(mig_parser_finish(&p, err, sizeof(err)), 0);
+	assert_int_equal(nr, 3);
+	assert_int_equal(s[0].b, MIG_HELLO_LOCAL_MEMFD);
+	assert_int_equal(s[2].type, MIG_DONE);
+	mig_parser_free(&p);
+
+	/* A RAM frame after a local HELLO would write into the source's live RAM: refused. */
+	b.len = 0;
+	assert_int_equal(mig_put_hello(&b, 64 * MIG_PAGE_SIZE, MIG_HELLO_LOCAL_MEMFD, "cfg", 3), 0);
+	assert_int_equal(mig_put_ram(&b, 0, pages, 1), 0);
+	mig_parser_init(&p, MIG_AT_DESTINATION);
+	assert_int_equal(parse(&p, b.data, b.len, b.len, s, 4, &nr), -EINVAL);
+	assert_int_equal(nr, 1);
+	assert_non_null(strstr(err, "a RAM message came in a local migration"));
 	mig_parser_free(&p);
 	snap_buf_free(&b);
 }
@@ -674,6 +708,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_source_messages),
+		cmocka_unit_test(test_local_stream),
 		cmocka_unit_test(test_ram_roundtrip),
 		cmocka_unit_test(test_replies),
 		cmocka_unit_test(test_state_split),

@@ -46,6 +46,7 @@ static const struct api_field send_fields[] = {
 	{ "downtime_limit_ms", T_UINT, false },
 	{ "max_bandwidth_mbps", T_UINT, false },
 	{ "local", T_BOOL, false },
+	{ "auto_converge", T_BOOL, false },
 	{ 0 },
 };
 
@@ -61,6 +62,7 @@ static void api_migration_send(struct vmm *vmm, json_t *body, struct api_reply *
 	if (!api_check(body, send_fields, r) || !api_copy(p.url, sizeof(p.url), body, "url", r))
 		return;
 	p.local = api_bool(body, "local", false);
+	p.auto_converge = api_bool(body, "auto_converge", true);
 	p.downtime_limit_ms = api_uint(body, "downtime_limit_ms", 300);
 	p.max_bandwidth_mbps = api_uint(body, "max_bandwidth_mbps", 0);
 	if (mig_send_start(vmm, &p, err, sizeof(err)))
@@ -69,30 +71,9 @@ static void api_migration_send(struct vmm *vmm, json_t *body, struct api_reply *
 		api_no_content(r);
 }
 
-static const char *const state_names[] = { "none", "active", "completed", "failed", "cancelled" };
-
 static void api_migration_status(struct vmm *vmm, struct api_reply *r)
 {
-	struct mig_progress *pr = vmm->migration;
-
-	if (!pr) {
-		api_ok(r, json_pack("{s:s}", "state", "none"));
-		return;
-	}
-	int st = atomic_load(&pr->state);
-	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			      "state", state_names[st < 0 || st > MIG_CANCELLED ? 0 : st],
-			      "pass", (json_int_t)atomic_load(&pr->pass),
-			      "ram_total", (json_int_t)atomic_load(&pr->ram_total),
-			      "ram_sent", (json_int_t)atomic_load(&pr->ram_sent),
-			      "ram_remaining", (json_int_t)atomic_load(&pr->ram_remaining),
-			      "dirty_rate", (json_int_t)atomic_load(&pr->dirty_rate),
-			      "bandwidth", (json_int_t)atomic_load(&pr->bandwidth),
-			      "expected_downtime_ms", (json_int_t)atomic_load(&pr->expected_downtime_ms),
-			      "downtime_ms", (json_int_t)atomic_load(&pr->downtime_ms));
-	if (o && (st == MIG_FAILED || st == MIG_CANCELLED))
-		json_object_set_new(o, "error", json_string(pr->error));
-	api_ok(r, o);
+	api_ok(r, mig_progress_json(vmm->migration));
 }
 
 void api_migration(struct vmm *vmm, enum api_method m, const char *id, json_t *body,

@@ -78,6 +78,7 @@ void vcpus_init(struct vcpu_set *set, const struct cpu_backend_ops *ops, struct 
 	atomic_init(&set->stopping, false);
 	pthread_mutex_init(&set->pause_lock, NULL);
 	pthread_cond_init(&set->pause_cond, NULL);
+	pthread_mutex_init(&set->throttle_lock, NULL);
 }
 
 int vcpus_create(struct vcpu_set *set, int nr, const struct boot_entry *entry)
@@ -157,12 +158,79 @@ static struct exit_outcome vcpu_handle_exit(struct vcpu *vcpu, struct vcpu_exit 
 	return exit_dispatch(&set->env, vcpu, exit);
 }
 
+uint64_t vcpu_throttle_sleep_ns(unsigned pct)
+{
+	pct = MIN(pct, 99u);
+	return (uint64_t)VCPU_THROTTLE_SLICE_MS * 1000000ull * pct / (100 - pct);
+}
+
+/* One throttle sleep, cut short when the VM stops or the throttle is lifted. */
+static void vcpu_throttle_sleep(struct vcpu_set *set)
+{
+	uint64_t left = vcpu_throttle_sleep_ns(atomic_load(&set->throttle_pct));
+
+	while (left && !atomic_load(&set->stopping) && atomic_load(&set->throttle_pct)) {
+		uint64_t step = MIN(left, 20000000ull);
+		struct timespec ts = { 0, (long)step };
+
+		nanosleep(&ts, NULL);
+		left -= step;
+	}
+}
+
+static void vcpus_kick(struct vcpu_set *set);
+
+/* The ticker: one sleep request to every vCPU per slice of running plus the sleep. */
+static void *throttle_thread(void *arg)
+{
+	struct vcpu_set *set = arg;
+	unsigned pct;
+
+	while ((pct = atomic_load(&set->throttle_pct)) && !atomic_load(&set->stopping)) {
+		uint64_t period = VCPU_THROTTLE_SLICE_MS * 1000000ull + vcpu_throttle_sleep_ns(pct);
+
+		for (int i = 0; i < set->nr; i++)
+			atomic_store(&set->vcpus[i].throttle_due, true);
+		vcpus_kick(set);
+		for (uint64_t slept = 0; slept < period && atomic_load(&set->throttle_pct) == pct;) {
+			uint64_t step = MIN(period - slept, 5000000ull);
+			struct timespec ts = { 0, (long)step };
+
+			nanosleep(&ts, NULL);
+			slept += step;
+		}
+	}
+	return NULL;
+}
+
+int vcpus_throttle(struct vcpu_set *set, unsigned pct)
+{
+	int ret = 0;
+
+	pct = MIN(pct, 99u);
+	pthread_mutex_lock(&set->throttle_lock);
+	atomic_store(&set->throttle_pct, pct);
+	if (pct && !set->throttle_running) {
+		ret = -pthread_create(&set->throttle_thread, NULL, throttle_thread, set);
+		set->throttle_running = !ret;
+		if (ret)
+			atomic_store(&set->throttle_pct, 0);
+	} else if (!pct && set->throttle_running) {
+		pthread_join(set->throttle_thread, NULL);
+		set->throttle_running = false;
+	}
+	pthread_mutex_unlock(&set->throttle_lock);
+	return ret;
+}
+
 static void vcpu_run_loop(struct vcpu *vcpu)
 {
 	struct vcpu_set *set = vcpu->set;
 	struct vcpu_exit exit;
 
 	while (!atomic_load(&set->stopping)) {
+		if (atomic_exchange(&vcpu->throttle_due, false))
+			vcpu_throttle_sleep(set);
 		/* Parks only between exits (or before the first: a restored VM starts paused). */
 		if (__atomic_load_n(&set->pause_requested, __ATOMIC_ACQUIRE)) {
 			pthread_mutex_lock(&set->pause_lock);
@@ -309,6 +377,7 @@ void vcpus_destroy(struct vcpu_set *set)
 {
 	if (!set->vcpus)
 		return;
+	(void)vcpus_throttle(set, 0);
 	for (int i = 0; i < set->nr; i++)
 		set->ops->vcpu_destroy(&set->vcpus[i]);
 	free(set->vcpus);

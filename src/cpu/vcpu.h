@@ -35,6 +35,7 @@ struct vcpu {
 	void *priv;            /* the backend's state (KVM: the vCPU fd and kvm_run) */
 	pthread_t thread;
 	bool thread_started;
+	atomic_bool throttle_due; /* the throttle's ticker asks for one sleep */
 	struct vcpu_stats stats;
 };
 
@@ -80,6 +81,12 @@ struct vcpu_set {
 	pthread_cond_t pause_cond;
 	bool pause_requested;
 	int nr_parked;
+
+	/* Throttle (migration's auto-converge): a ticker thread makes every vCPU sleep. */
+	pthread_mutex_t throttle_lock;
+	_Atomic unsigned throttle_pct;
+	pthread_t throttle_thread;
+	bool throttle_running;
 };
 
 /* The exit table: one handler per enum vcpu_exit_reason. Pure with respect to the VM. */
@@ -110,6 +117,16 @@ int vcpus_pause(struct vcpu_set *set) __must_check;
 void vcpus_resume(struct vcpu_set *set);
 /* Before vcpus_start(): the threads park before their first run, until vcpus_resume(). */
 void vcpus_start_paused(struct vcpu_set *set);
+
+/*
+ * Throttle: every vCPU spends `pct` percent (0..99) of its time asleep outside the guest, in
+ * slices of VCPU_THROTTLE_SLICE_MS of running, as QEMU's cpu-throttle does. 0 lets them run
+ * freely again and joins the ticker thread. Any thread but a vCPU's; vcpus_destroy() stops it.
+ */
+#define VCPU_THROTTLE_SLICE_MS 10
+int vcpus_throttle(struct vcpu_set *set, unsigned pct);
+/* The nanoseconds a vCPU sleeps per slice at `pct` (pure). */
+uint64_t vcpu_throttle_sleep_ns(unsigned pct);
 
 /* Every saveable MSR index into ctx (for a full context get). */
 void vcpu_context_all_msrs(struct vcpu *vcpu, struct vcpu_context *ctx);

@@ -2,6 +2,7 @@
 #include "migration/migrate.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -20,6 +21,11 @@
 #include "vmm/vmm.h"
 
 #define MIG_MAX_PASSES 30
+/* Auto-converge, as QEMU's defaults: engage after two passes in which the guest dirtied more
+ * than half of what was sent, at 20 %; then 10 % more after each such pass, up to 99 %. */
+#define MIG_THROTTLE_INITIAL 20
+#define MIG_THROTTLE_STEP 10
+#define MIG_THROTTLE_MAX 99
 #define MIG_REPLY_TIMEOUT_MS 30000
 
 static uint64_t now_ns(void)
@@ -221,6 +227,37 @@ static int read_msg(int fd, struct mig_parser *p, uint8_t *buf, size_t cap, size
 	}
 }
 
+/* ---- progress ---------------------------------------------------------------------------- */
+
+static const char *const state_names[] = { "none", "active", "completed", "failed", "cancelled" };
+
+json_t *mig_progress_json(const struct mig_progress *pr)
+{
+	if (!pr)
+		return json_pack("{s:s}", "state", "none");
+	int st = atomic_load(&pr->state);
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			      "state", state_names[st < 0 || st > MIG_CANCELLED ? 0 : st],
+			      "pass", (json_int_t)atomic_load(&pr->pass),
+			      "ram_total", (json_int_t)atomic_load(&pr->ram_total),
+			      "ram_sent", (json_int_t)atomic_load(&pr->ram_sent),
+			      "ram_remaining", (json_int_t)atomic_load(&pr->ram_remaining),
+			      "dirty_rate", (json_int_t)atomic_load(&pr->dirty_rate),
+			      "bandwidth", (json_int_t)atomic_load(&pr->bandwidth),
+			      "expected_downtime_ms", (json_int_t)atomic_load(&pr->expected_downtime_ms),
+			      "downtime_ms", (json_int_t)atomic_load(&pr->downtime_ms),
+			      "bytes_sent", (json_int_t)atomic_load(&pr->bytes_sent),
+			      "throttle_percent", (json_int_t)atomic_load(&pr->throttle_pct));
+	if (o && (st == MIG_FAILED || st == MIG_CANCELLED))
+		json_object_set_new(o, "error", json_string(pr->error));
+	return o;
+}
+
+static json_t *mig_metrics(struct vmm *vmm)
+{
+	return mig_progress_json(vmm->migration);
+}
+
 /* ---- source ---------------------------------------------------------------------------- */
 
 struct mig_source {
@@ -231,6 +268,7 @@ struct mig_source {
 	uint64_t pages_sent;
 	uint32_t passes;
 	uint64_t cap_start_ns, cap_bytes; /* max_bandwidth_mbps accounting */
+	unsigned dirty_high;              /* passes in a row that dirtied over half they sent */
 };
 
 /* Sleep as long as the bytes sent so far are ahead of the bandwidth limit. */
@@ -265,6 +303,7 @@ static int send_pages(struct mig_source *s, int r, uint64_t first, uint32_t n)
 	int ret = mig_put_ram(&s->out, g->fd_offset + first * MIG_PAGE_SIZE,
 			      g->host + first * MIG_PAGE_SIZE, n);
 
+	atomic_fetch_add(&pr->bytes_sent, s->out.len);
 	if (!ret)
 		ret = flush_buf(s->fd, &s->out);
 	s->pages_sent += n;
@@ -324,6 +363,31 @@ static uint64_t dirty_bytes(struct vm *vm)
 	return gm_dirty_count(&vm->mem) * MIG_PAGE_SIZE;
 }
 
+/* After a pass that sent `sent` bytes while the guest dirtied `dirtied`: throttle more? */
+static void auto_converge(struct mig_source *s, uint64_t sent, uint64_t dirtied)
+{
+	struct mig_progress *pr = s->vmm->migration;
+	unsigned pct = atomic_load(&pr->throttle_pct), next = pct;
+
+	if (dirtied <= sent / 2) {
+		s->dirty_high = 0;
+		return;
+	}
+	if (pct)
+		next = MIN(pct + MIG_THROTTLE_STEP, (unsigned)MIG_THROTTLE_MAX);
+	else if (++s->dirty_high >= 2)
+		next = MIG_THROTTLE_INITIAL;
+	if (next == pct)
+		return;
+	if (vcpus_throttle(&s->vmm->vm.vcpus, next)) {
+		pr_warn("migration: cannot throttle the vCPUs (no thread)");
+		return;
+	}
+	atomic_store(&pr->throttle_pct, next);
+	pr_info("migration: the guest dirties memory faster than it can be sent; vCPUs throttled "
+		"to %u %%", 100 - next);
+}
+
 static int precopy(struct mig_source *s)
 {
 	struct mig_progress *pr = s->vmm->migration;
@@ -342,6 +406,8 @@ static int precopy(struct mig_source *s)
 		atomic_store(&pr->expected_downtime_ms, bw ? left * 1000 / bw : 0);
 		if (bw && left * 1000 / bw <= s->p.downtime_limit_ms)
 			break;
+		if (s->p.auto_converge)
+			auto_converge(s, bytes, left);
 		t0 = now_ns();
 		ret = send_pass(s, false, &bytes);
 	}
@@ -384,7 +450,11 @@ static int switch_over(struct mig_source *s, char *err, size_t errlen)
 		ret = device_list_save(&vm->devices, &state, err, errlen);
 	if (!ret)
 		ret = mig_put_state_all(&s->out, state.data, state.len) ?:
-		      mig_put_done(&s->out, s->pages_sent, s->passes) ?: flush_buf(s->fd, &s->out);
+		      mig_put_done(&s->out, s->pages_sent, s->passes);
+	if (!ret) {
+		atomic_fetch_add(&s->vmm->migration->bytes_sent, s->out.len);
+		ret = flush_buf(s->fd, &s->out);
+	}
 	snap_buf_free(&state);
 	if (ret) {
 		if (!err[0])
@@ -429,6 +499,13 @@ static int track_dirty(struct vm *vm)
 	return ret;
 }
 
+/* The guest runs at full speed again (the figure stays in the progress). */
+static void unthrottle(struct mig_source *s)
+{
+	if (atomic_load(&s->vmm->migration->throttle_pct))
+		(void)vcpus_throttle(&s->vmm->vm.vcpus, 0);
+}
+
 static int migrate(struct mig_source *s, char *err, size_t errlen)
 {
 	struct vmm *vmm = s->vmm;
@@ -438,14 +515,17 @@ static int migrate(struct mig_source *s, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot log dirty pages: %s", strerror(-ret));
 	if (!ret && !s->p.local && (ret = precopy(s)) && !err[0])
 		snprintf(err, errlen, ret == -ECANCELED ? "cancelled" : "the transfer failed: %s", strerror(-ret));
-	if (ret)
+	if (ret) {
+		unthrottle(s);
 		return ret;
+	}
 	/* Switch-over: no API request may pause or resume under us from here. */
 	pthread_mutex_lock(&vmm->lock);
 	bool was_running = vmm->state == VMM_RUNNING;
 	uint64_t t0 = now_ns();
 	if (was_running && (ret = vm_pause(&vmm->vm)))
 		snprintf(err, errlen, "cannot pause the VM for the switch-over");
+	unthrottle(s);
 	if (!ret)
 		ret = switch_over(s, err, errlen);
 	if (ret) {
@@ -514,6 +594,7 @@ int mig_send_start(struct vmm *vmm, const struct mig_send_params *p, char *err, 
 		return -ENOMEM;
 	}
 	memset(pr, 0, sizeof(*pr));
+	vmm->migration_metrics = mig_metrics;
 	atomic_store(&pr->ram_total, vmm->vm.mem.size);
 	atomic_store(&pr->state, MIG_ACTIVE);
 	if (pthread_create(&t, NULL, mig_thread, s)) {
@@ -697,6 +778,8 @@ int mig_receive(struct vmm *vmm, int listen_fd, char *err, size_t errlen)
 		snap_buf_free(&b);
 		if (ret)
 			snprintf(err, errlen, "cannot acknowledge to the source: %s", strerror(-ret));
+		else
+			vm_announce(&vmm->vm); /* the guest's new port, once it runs here */
 	}
 	if (ret && d.built)
 		vm_destroy(&vmm->vm);

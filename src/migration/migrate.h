@@ -7,6 +7,7 @@
 #ifndef VMON_MIGRATION_MIGRATE_H
 #define VMON_MIGRATION_MIGRATE_H
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -24,15 +25,21 @@ struct mig_progress {
 	_Atomic uint64_t dirty_rate;    /* bytes per second, last pass */
 	_Atomic uint64_t bandwidth;     /* bytes per second, last pass */
 	_Atomic uint64_t expected_downtime_ms, downtime_ms;
+	_Atomic uint64_t bytes_sent;    /* on the wire: frames of RAM, state and DONE */
+	_Atomic unsigned throttle_pct;  /* auto-converge: the share of time the vCPUs sleep */
 	atomic_bool cancel;
 	char error[512];                /* once state is FAILED or CANCELLED */
 };
+
+/* GET /migration and the metrics' "migration": {"state": "none"} when pr is NULL. */
+json_t *mig_progress_json(const struct mig_progress *pr);
 
 struct mig_send_params {
 	char url[256];
 	uint64_t downtime_limit_ms;   /* 300 unless given */
 	uint64_t max_bandwidth_mbps;  /* 0: no limit */
 	bool local;                   /* pass guest RAM's memfd (unix: URLs), copy no RAM */
+	bool auto_converge;           /* throttle the vCPUs when they dirty faster than sent */
 };
 
 /* "tcp:ADDR:PORT" or "unix:PATH": a connected or a listening socket, or -errno. */

@@ -258,7 +258,7 @@ static int vm_wire_net(struct vm *vm, int i, char *err, size_t errlen)
 
 	if (!v)
 		return -ENOMEM;
-	v->net.rx_throttle.timer_fd = v->net.tx_throttle.timer_fd = -1;
+	v->net.rx_throttle.timer_fd = v->net.tx_throttle.timer_fd = v->net.announce_fd = -1;
 	v->net.be = nc->tap ? net_tap_open(nc->tap, err, errlen)
 			    : net_slirp_open(nc->fwd, nc->nr_fwd, err, errlen);
 	if (!v->net.be)

@@ -62,10 +62,13 @@ json_t *vmm_counters(void *opaque)
 		for (int i = 0; i < vmm->vm.nr_virtio; i++)
 			json_object_set_new(devices, vmm->vm.virtio[i]->id, device_json(vmm->vm.virtio[i]));
 	}
-	return json_pack("{s:{s:s, s:I}, s:{s:I, s:I}, s:o, s:o, s:{s:I, s:I, s:I}}", "vmm", "state",
+	json_t *o = json_pack("{s:{s:s, s:I}, s:{s:I, s:I}, s:o, s:o, s:{s:I, s:I, s:I}}", "vmm", "state",
 			 vmm_state_name(vmm->state), "rss_kib", (json_int_t)rss_kib(), "api_server",
 			 "requests", (json_int_t)vmm->api_requests, "errors", (json_int_t)vmm->api_errors,
 			 "vcpu", vcpus, "devices", devices, "snapshot", "created",
 			 (json_int_t)vmm->snapshots_created, "last_create_us",
 			 (json_int_t)vmm->snapshot_create_us, "load_us", (json_int_t)vmm->snapshot_load_us);
+	if (o && vmm->migration_metrics)
+		json_object_set_new(o, "migration", vmm->migration_metrics(vmm));
+	return o;
 }

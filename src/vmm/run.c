@@ -75,6 +75,13 @@ int vm_dirty_sync(struct vm *vm)
 	return ret;
 }
 
+void vm_announce(struct vm *vm)
+{
+	for (int i = 0; i < vm->nr_virtio; i++)
+		if (vm->virtio[i]->dev.ops == &virtio_net_ops)
+			virtio_net_announce(&vm->virtio[i]->net);
+}
+
 void vm_start_paused(struct vm *vm)
 {
 	atomic_store(&vm->paused, true);

@@ -145,6 +145,9 @@ int vm_resume(struct vm *vm) __must_check;
  */
 int vm_dirty_sync(struct vm *vm) __must_check;
 
+/* After an incoming migration: every virtio-net interface announces the guest's MAC. */
+void vm_announce(struct vm *vm);
+
 void vm_destroy(struct vm *vm);
 
 /* The device with this id ("i8250-com1", "virtio-blk0", ...), or NULL. */

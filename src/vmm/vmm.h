@@ -53,6 +53,8 @@ struct vmm {
 	bool load_requested;
 	uint64_t snapshots_created, snapshot_create_us, snapshot_load_us;
 	struct mig_progress *migration; /* the last migration from here (migration/migrate.h) */
+	/* The migration layer's figures for the metrics line, once a migration has started. */
+	json_t *(*migration_metrics)(struct vmm *vmm);
 	int incoming_fd;          /* PUT /migration/receive: the listening socket */
 	bool receive_requested;
 	/* Takes the incoming VM on the main thread (the migration layer's mig_receive). */

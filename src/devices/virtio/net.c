@@ -5,8 +5,11 @@
 #include <linux/if_tun.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
+#include "net/announce.h"
 #include "util/log.h"
 
 #define VIRTIO_NET_F_GUEST_CSUM (1ULL << 1)
@@ -185,6 +188,46 @@ static void net_tx_resume(void *opaque)
 		net_transmit(n);
 }
 
+static void announce_arm(struct virtio_net *n, unsigned ms)
+{
+	struct itimerspec its = { .it_value = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 } };
+
+	timerfd_settime(n->announce_fd, 0, &its, NULL);
+}
+
+/* One round: the frame out through the backend, as if the guest had sent it. */
+static void announce_timer(void *opaque, uint32_t events)
+{
+	struct virtio_net *n = opaque;
+	uint8_t frame[VNET_HDR_LEN + NET_ANNOUNCE_FRAME_LEN] = { 0 };
+	struct iovec iov = { .iov_base = frame, .iov_len = sizeof(frame) };
+	uint64_t expired;
+
+	(void)events;
+	if (read(n->announce_fd, &expired, sizeof(expired)) < 0)
+		return;
+	pthread_mutex_lock(&n->dev->lock);
+	if (n->announce_left && n->be) {
+		net_announce_frame(frame + VNET_HDR_LEN, n->mac);
+		if (n->be->send(n->be, &iov, 1) > 0)
+			n->announced++;
+		n->announce_left--;
+		if (n->announce_left)
+			announce_arm(n, net_announce_delay_ms(NET_ANNOUNCE_ROUNDS - n->announce_left));
+	}
+	pthread_mutex_unlock(&n->dev->lock);
+}
+
+void virtio_net_announce(struct virtio_net *n)
+{
+	if (n->announce_fd < 0)
+		return;
+	pthread_mutex_lock(&n->dev->lock);
+	n->announce_left = NET_ANNOUNCE_ROUNDS;
+	announce_arm(n, net_announce_delay_ms(0));
+	pthread_mutex_unlock(&n->dev->lock);
+}
+
 int virtio_net_attach(struct virtio_net *n, struct virtio_device *dev, struct eventloop *loop,
 		      const struct rate_limiter_spec *rx, const struct rate_limiter_spec *tx)
 {
@@ -193,7 +236,7 @@ int virtio_net_attach(struct virtio_net *n, struct virtio_device *dev, struct ev
 	n->dev = dev;
 	n->loop = loop;
 	n->rx_paused = false;
-	n->rx_throttle.timer_fd = n->tx_throttle.timer_fd = -1;
+	n->rx_throttle.timer_fd = n->tx_throttle.timer_fd = n->announce_fd = -1;
 	if (!n->be->offloads)
 		dev->features &= ~VIRTIO_NET_OFFLOAD_FEATURES;
 	if (n->mtu)
@@ -203,6 +246,11 @@ int virtio_net_attach(struct virtio_net *n, struct virtio_device *dev, struct ev
 		return ret;
 	throttle_set(&n->rx_throttle, rx);
 	throttle_set(&n->tx_throttle, tx);
+	n->announce_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (n->announce_fd < 0)
+		return -errno;
+	if ((ret = eventloop_add(loop, n->announce_fd, EPOLLIN, announce_timer, n)))
+		return ret;
 	return eventloop_add(loop, n->be->rx_fd, EPOLLIN, net_backend_event, n);
 }
 
@@ -213,6 +261,9 @@ void virtio_net_close(struct virtio_net *n)
 	n->be = NULL;
 	throttle_close(&n->rx_throttle);
 	throttle_close(&n->tx_throttle);
+	if (n->announce_fd >= 0)
+		close(n->announce_fd);
+	n->announce_fd = -1;
 }
 
 static void net_stats(struct virtio_device *d, struct virtio_stats *st)

@@ -17,6 +17,9 @@ struct virtio_net {
 	unsigned offloads; /* TUN_F_* the backend was last told (set_offload) */
 	uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, rx_dropped, tx_dropped;
 	struct throttle rx_throttle, tx_throttle;
+	int announce_fd;        /* timerfd of the self-announcement rounds (net/announce.h) */
+	unsigned announce_left; /* rounds still to send */
+	uint64_t announced;     /* RARP frames sent */
 };
 
 extern const struct virtio_device_ops virtio_net_ops;
@@ -29,6 +32,12 @@ extern const struct virtio_device_ops virtio_net_ops;
 int virtio_net_attach(struct virtio_net *n, struct virtio_device *dev, struct eventloop *loop,
 		      const struct rate_limiter_spec *rx, const struct rate_limiter_spec *tx) __must_check;
 void virtio_net_close(struct virtio_net *n);
+
+/*
+ * After a migration: announce the guest's MAC (NET_ANNOUNCE_ROUNDS RARP frames through the
+ * backend, from the I/O thread, the first NET_ANNOUNCE_INITIAL_MS from now). Any thread.
+ */
+void virtio_net_announce(struct virtio_net *n);
 
 /* Save/restore of the offloads the backend was told (net_state.c; virtio_device_ops hooks). */
 #define VIRTIO_NET_STATE_VERSION 1

@@ -130,11 +130,15 @@ static int ctl_follow_migration(const char *sock)
 			return 1;
 		const char *st = json_string_value(json_object_get(j, "state"));
 		uint64_t total = jint(j, "ram_total"), sent = jint(j, "ram_sent"), pass = jint(j, "pass");
+		uint64_t throttle = jint(j, "throttle_percent");
+		char thr[48] = "";
+		if (throttle)
+			snprintf(thr, sizeof(thr), ", vCPUs throttled %llu%%", (unsigned long long)throttle);
 		if (st && !strcmp(st, "active") && (tty || pass != last_pass))
-			printf("%smigration: pass %llu, %llu%% of RAM sent, %.1f MB/s, dirtying %.1f MB/s%s",
+			printf("%smigration: pass %llu, %llu%% of RAM sent, %.1f MB/s, dirtying %.1f MB/s%s%s",
 			       tty ? "\r" : "", (unsigned long long)pass,
 			       (unsigned long long)(total ? sent * 100 / total : 0), jint(j, "bandwidth") / 1e6,
-			       jint(j, "dirty_rate") / 1e6, tty ? "   " : "\n");
+			       jint(j, "dirty_rate") / 1e6, thr, tty ? "   " : "\n");
 		fflush(stdout);
 		last_pass = pass;
 		if (!st || strcmp(st, "active")) {

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <jansson.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,9 +96,25 @@ static int mig_socket(const char *url, bool listening, char *err, size_t errlen)
 	return fd;
 }
 
+/*
+ * A peer that takes no bytes for this long has failed (a link gone without a reset, a
+ * destination stopped): send() gives up, so the source resumes and a cancel is heard.
+ */
+#define MIG_SEND_TIMEOUT_S 10
+
 int mig_connect(const char *url, char *err, size_t errlen)
 {
-	return mig_socket(url, false, err, errlen);
+	int fd = mig_socket(url, false, err, errlen);
+	struct timeval tv = { .tv_sec = MIG_SEND_TIMEOUT_S };
+	unsigned int user_timeout_ms = MIG_SEND_TIMEOUT_S * 1000;
+
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (!strncmp(url, "tcp:", 4))
+			setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
+				   sizeof(user_timeout_ms));
+	}
+	return fd;
 }
 
 int mig_listen(const char *url, char *err, size_t errlen)
@@ -110,6 +128,8 @@ static int send_all(int fd, const uint8_t *p, size_t len)
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return -ETIMEDOUT; /* SO_SNDTIMEO: the peer took nothing for that long */
 		if (n <= 0)
 			return n < 0 ? -errno : -EPIPE;
 		p += n, len -= (size_t)n;
@@ -236,7 +256,7 @@ json_t *mig_progress_json(const struct mig_progress *pr)
 	if (!pr)
 		return json_pack("{s:s}", "state", "none");
 	int st = atomic_load(&pr->state);
-	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			      "state", state_names[st < 0 || st > MIG_CANCELLED ? 0 : st],
 			      "pass", (json_int_t)atomic_load(&pr->pass),
 			      "ram_total", (json_int_t)atomic_load(&pr->ram_total),
@@ -246,6 +266,7 @@ json_t *mig_progress_json(const struct mig_progress *pr)
 			      "bandwidth", (json_int_t)atomic_load(&pr->bandwidth),
 			      "expected_downtime_ms", (json_int_t)atomic_load(&pr->expected_downtime_ms),
 			      "downtime_ms", (json_int_t)atomic_load(&pr->downtime_ms),
+			      "downtime_us", (json_int_t)atomic_load(&pr->downtime_us),
 			      "bytes_sent", (json_int_t)atomic_load(&pr->bytes_sent),
 			      "throttle_percent", (json_int_t)atomic_load(&pr->throttle_pct));
 	if (o && (st == MIG_FAILED || st == MIG_CANCELLED))
@@ -532,11 +553,13 @@ static int migrate(struct mig_source *s, char *err, size_t errlen)
 		if (was_running && vm_resume(&vmm->vm))
 			pr_warn("migration: the guest clock could not be restored");
 	} else {
-		atomic_store(&vmm->migration->downtime_ms, (now_ns() - t0) / 1000000);
+		uint64_t us = (now_ns() - t0) / 1000;
+
+		atomic_store(&vmm->migration->downtime_us, us);
+		atomic_store(&vmm->migration->downtime_ms, us / 1000);
 		atomic_store(&vmm->migration->state, MIG_COMPLETED);
-		pr_warn("migrated to %s: %llu pages in %u passes, %llu ms paused", s->p.url,
-			(unsigned long long)s->pages_sent, s->passes,
-			(unsigned long long)atomic_load(&vmm->migration->downtime_ms));
+		pr_warn("migrated to %s: %llu pages in %u passes, %.1f ms paused", s->p.url,
+			(unsigned long long)s->pages_sent, s->passes, (double)us / 1000);
 		vm_request_stop(&vmm->vm, VMON_EXIT_POWEROFF, "the VM migrated");
 	}
 	pthread_mutex_unlock(&vmm->lock);

@@ -24,7 +24,7 @@ struct mig_progress {
 	_Atomic uint64_t ram_total, ram_sent, ram_remaining; /* bytes */
 	_Atomic uint64_t dirty_rate;    /* bytes per second, last pass */
 	_Atomic uint64_t bandwidth;     /* bytes per second, last pass */
-	_Atomic uint64_t expected_downtime_ms, downtime_ms;
+	_Atomic uint64_t expected_downtime_ms, downtime_ms, downtime_us; /* paused until the ACK */
 	_Atomic uint64_t bytes_sent;    /* on the wire: frames of RAM, state and DONE */
 	_Atomic unsigned throttle_pct;  /* auto-converge: the share of time the vCPUs sleep */
 	atomic_bool cancel;

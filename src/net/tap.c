@@ -53,7 +53,18 @@ struct net_backend *net_tap_open(const char *name, char *err, size_t errlen)
 		goto fail;
 	}
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
+	/*
+	 * Multi-queue when vmon creates the device, so that a second vmon (a local migration's
+	 * destination) can attach while the source still holds it; an existing single-queue
+	 * device refuses the flag with EINVAL and is opened as it is.
+	 */
+	ifr.ifr_flags |= IFF_MULTI_QUEUE;
+	int ret = ioctl(fd, TUNSETIFF, &ifr);
+	if (ret < 0 && errno == EINVAL) {
+		ifr.ifr_flags &= ~IFF_MULTI_QUEUE;
+		ret = ioctl(fd, TUNSETIFF, &ifr);
+	}
+	if (ret < 0 || ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
 		snprintf(err, errlen, "TAP device '%s': %s", name, strerror(errno));
 		goto fail;
 	}

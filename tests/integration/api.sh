@@ -97,11 +97,21 @@ for req in "PUT|/boot-source|{\"kernel_image_path\": \"$dir/vmlinux\"}|after sta
 	   "PUT|/drives/new|{\"drive_id\": \"new\", \"path_on_host\": \"$work/data2.img\", \"is_root_device\": false}|after starting" \
 	   'PUT|/network-interfaces/eth0|{"iface_id": "eth0", "host_dev_name": "tap0"}|after starting' \
 	   'PUT|/actions|{"action_type": "InstanceStart"}|after starting' \
-	   'PATCH|/drives/nope|{"drive_id": "nope", "path_on_host": "/etc/hostname"}|no drive'; do
+	   'PATCH|/drives/nope|{"drive_id": "nope", "path_on_host": "/etc/hostname"}|no drive' \
+	   'PUT|/migration/send|{"url": "tcp:127.0.0.1:9", "local": true}|use a unix:PATH URL' \
+	   'PUT|/migration/send|{"url": "tcp:127.0.0.1:9"}|cannot connect to tcp:127.0.0.1:9' \
+	   'PUT|/migration/send|{"url": "ftp:host"}|use tcp:ADDR:PORT or unix:PATH' \
+	   'PUT|/migration/send|{"url": "unix:/x", "downtime": 3}|unknown field `downtime`' \
+	   'PUT|/migration/receive|{"url": "unix:/tmp/x"}|needs a fresh vmon' \
+	   'PUT|/migration/cancel|{}|No migration is under way'; do
 	IFS='|' read -r m p b want <<< "$req"
 	code=$(curl_api "$m" "$p" "$b")
 	[ "$code" = 400 ] && [[ "$(fault)" == *"$want"* ]] || { echo "  $m $p: $code $(fault)"; bad=$((bad + 1)); }
 done
+# GET /migration before any: only the state.
+code=$(curl_api GET /migration)
+[ "$code" = 200 ] && [ "$(cat "$work/body")" = '{"state":"none"}' ] ||
+	{ echo "  GET /migration: $code $(cat "$work/body")"; bad=$((bad + 1)); }
 if [ $bad = 0 ]; then result PASS api/post-boot-requests; else result FAIL api/post-boot-requests "$bad wrong"; fi
 
 if python3 -c 'import yaml' 2> /dev/null; then

@@ -100,6 +100,10 @@ GET|/nonexistent||400|Invalid request method and/or path: GET /nonexistent
 DELETE|/||400|Invalid request method and/or path: DELETE /
 POST|/actions|{"action_type": "InstanceStart"}|400|Invalid request method and/or path
 PUT|/serial|{"rate_limiter": {"size": 1, "refill_time": 1}}|400|Rate-limiting the serial console
+PUT|/migration/send|{"url": "unix:/tmp/vmon-nowhere.mig"}|400|not supported before starting
+PUT|/migration/receive|{"url": "unix:/tmp/vmon-nowhere.mig"}|400|An incoming migration needs a fresh vmon
+PUT|/migration/cancel|{}|400|No migration is under way
+PUT|/migration/status|{}|400|Invalid request method and/or path: PUT /migration/status
 TABLE
 if [ "$bad" = 0 ]; then result PASS api/bad-requests; else result FAIL api/bad-requests "$bad answers differ"; fi
 

@@ -342,6 +342,9 @@ if [ -x build-san/vmon ] && [ -z "${VMON_SKIP_SANITIZE:-}" ]; then
 	B=build VMON=build/vmon GUESTS=build/tests/guest PFX=
 	LOGDIR=$main_logdir
 	unset VMON_BUILD VMON_TEST_LOGS ASAN_OPTIONS UBSAN_OPTIONS
+elif [ -z "${VMON_SKIP_SANITIZE:-}" ]; then
+	# Said, not silent: e.g. `make test BUILD=x` builds the sanitizer pass into x too.
+	skip "san/*" "build-san/vmon is not built (make sanitize-build)"
 fi
 
 # Each benchmark once, in its quick mode: the suite keeps working (figures are not judged).

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +31,8 @@
 #define MIG_THROTTLE_STEP 10
 #define MIG_THROTTLE_MAX 99
 #define MIG_REPLY_TIMEOUT_MS 30000
+/* The destination gives up on a source that sends nothing for this long. */
+#define MIG_IDLE_TIMEOUT_MS 60000
 
 static uint64_t now_ns(void)
 {
@@ -46,15 +50,22 @@ static int mig_socket(const char *url, bool listening, char *err, size_t errlen)
 
 	if (!strncmp(url, "unix:", 5) && url[5]) {
 		struct sockaddr_un a = { .sun_family = AF_UNIX };
-		if (strlen(url + 5) >= sizeof(a.sun_path)) {
+		/* A listener binds a temporary name and renames it into place once it listens,
+		 * so a source that sees the path never finds it refusing connections. */
+		if (strlen(url + 5) + (listening ? 24 : 0) >= sizeof(a.sun_path)) {
 			snprintf(err, errlen, "migration URL '%s': the path is too long", url);
 			return -ENAMETOOLONG;
 		}
-		strcpy(a.sun_path, url + 5);
+		if (listening)
+			snprintf(a.sun_path, sizeof(a.sun_path), "%s.%d.tmp", url + 5, (int)getpid());
+		else
+			strcpy(a.sun_path, url + 5);
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (listening)
 			unlink(a.sun_path);
 		ret = fd < 0 ? -1 : listening ? bind(fd, (void *)&a, sizeof(a)) : connect(fd, (void *)&a, sizeof(a));
+		if (!ret && listening && (ret = listen(fd, 1)) == 0 && (ret = rename(a.sun_path, url + 5)))
+			unlink(a.sun_path);
 	} else if (!strncmp(url, "tcp:", 4)) {
 		char host[128];
 		const char *colon = strrchr(url + 4, ':');
@@ -83,7 +94,7 @@ static int mig_socket(const char *url, bool listening, char *err, size_t errlen)
 		snprintf(err, errlen, "migration URL '%s': use tcp:ADDR:PORT or unix:PATH", url);
 		return -EINVAL;
 	}
-	if (ret == 0 && listening)
+	if (ret == 0 && listening && strncmp(url, "unix:", 5))
 		ret = listen(fd, 1);
 	if (ret < 0) {
 		int e = errno;
@@ -290,7 +301,17 @@ struct mig_source {
 	uint32_t passes;
 	uint64_t cap_start_ns, cap_bytes; /* max_bandwidth_mbps accounting */
 	unsigned dirty_high;              /* passes in a row that dirtied over half they sent */
+	uint64_t mark_ns;                 /* the last phase's end (phase()) */
 };
+
+/* Log at info level how long the phase that ends now took: where a migration's time goes. */
+static void phase(uint64_t *mark, const char *side, const char *what)
+{
+	uint64_t now = now_ns();
+
+	pr_info("migration %s: %s in %.2f ms", side, what, (double)(now - *mark) / 1e6);
+	*mark = now;
+}
 
 /* Sleep as long as the bytes sent so far are ahead of the bandwidth limit. */
 static void bandwidth_wait(struct mig_source *s, uint64_t bytes)
@@ -316,29 +337,56 @@ static void fail_progress(struct mig_progress *pr, int state, const char *why)
 	pr_err("migration %s: %s", state == MIG_CANCELLED ? "cancelled" : "failed", why);
 }
 
-/* Send pages [first, first + n) of region r (n <= MIG_MAX_PAGES), honouring the bandwidth cap. */
-static int send_pages(struct mig_source *s, int r, uint64_t first, uint32_t n)
+/*
+ * Send pages [first, first + n) of region r (n <= MIG_MAX_PAGES), honouring the bandwidth
+ * cap; `zero`: they are known to be zero and are not read.
+ */
+static int send_pages(struct mig_source *s, int r, uint64_t first, uint32_t n, bool zero)
 {
 	const struct gm_region *g = &s->vmm->vm.mem.regions[r];
 	struct mig_progress *pr = s->vmm->migration;
 	int ret = mig_put_ram(&s->out, g->fd_offset + first * MIG_PAGE_SIZE,
-			      g->host + first * MIG_PAGE_SIZE, n);
+			      zero ? NULL : g->host + first * MIG_PAGE_SIZE, n);
 
 	atomic_fetch_add(&pr->bytes_sent, s->out.len);
 	if (!ret)
 		ret = flush_buf(s->fd, &s->out);
 	s->pages_sent += n;
 	atomic_fetch_add(&pr->ram_sent, (uint64_t)n * MIG_PAGE_SIZE);
-	bandwidth_wait(s, (uint64_t)n * MIG_PAGE_SIZE);
+	bandwidth_wait(s, zero ? MIG_HEADER_SIZE + MIG_RAM_HEADER_SIZE + n / 8 : (uint64_t)n * MIG_PAGE_SIZE);
 	if (atomic_load(&pr->cancel))
 		return -ECANCELED;
 	return ret;
 }
 
+/*
+ * Where the data of region r ends, from page `i` on, if page i is data; else (a hole in the
+ * memfd: never written, zero) the negative of where the hole ends. Pages in a hole are sent
+ * as zero without being read: reading a memfd hole would allocate it. Without a memfd
+ * (RAM restored from a file or through userfaultfd) everything counts as data.
+ */
+static int64_t data_or_hole(const struct guest_mem *gm, const struct gm_region *g, uint64_t i,
+			    uint64_t pages)
+{
+	off_t at = (off_t)(g->fd_offset + i * MIG_PAGE_SIZE), end = (off_t)(g->fd_offset + g->size);
+	off_t data = gm->fd >= 0 ? lseek(gm->fd, at, SEEK_DATA) : at;
+
+	if (data < 0 || data >= end) /* ENXIO: only a hole from here to the end */
+		return errno == ENXIO || data >= end ? -(int64_t)pages : (int64_t)pages;
+	if (data > at)
+		return -(int64_t)((uint64_t)(data - (off_t)g->fd_offset) / MIG_PAGE_SIZE);
+	off_t hole = gm->fd >= 0 ? lseek(gm->fd, at, SEEK_HOLE) : end;
+	if (hole < 0 || hole > end)
+		hole = end;
+	return (int64_t)(((uint64_t)(hole - (off_t)g->fd_offset) + MIG_PAGE_SIZE - 1) / MIG_PAGE_SIZE);
+}
+
 /* Every page set in bits (region r), in runs; all of the region when bits is NULL. */
 static int send_region(struct mig_source *s, int r, const uint64_t *bits)
 {
-	uint64_t pages = s->vmm->vm.mem.regions[r].size / MIG_PAGE_SIZE;
+	const struct guest_mem *gm = &s->vmm->vm.mem;
+	uint64_t pages = gm->regions[r].size / MIG_PAGE_SIZE, run_end = 0;
+	bool hole = false;
 	int ret = 0;
 
 	for (uint64_t i = 0; !ret && i < pages;) {
@@ -346,10 +394,18 @@ static int send_region(struct mig_source *s, int r, const uint64_t *bits)
 			i++;
 			continue;
 		}
+		if (!bits && i >= run_end) { /* the whole region: data and holes in turn */
+			int64_t e = data_or_hole(gm, &gm->regions[r], i, pages);
+			hole = e < 0;
+			run_end = MIN((uint64_t)(e < 0 ? -e : e), pages);
+			if (run_end <= i)
+				run_end = i + 1, hole = false;
+		}
+		uint64_t limit = bits ? pages : run_end;
 		uint32_t n = 1;
-		while (i + n < pages && n < MIG_MAX_PAGES && (!bits || (bits[(i + n) / 64] & (1ull << ((i + n) % 64)))))
+		while (i + n < limit && n < MIG_MAX_PAGES && (!bits || (bits[(i + n) / 64] & (1ull << ((i + n) % 64)))))
 			n++;
-		ret = send_pages(s, r, i, n);
+		ret = send_pages(s, r, i, n, !bits && hole);
 		i += n;
 	}
 	return ret;
@@ -373,6 +429,10 @@ static int send_pass(struct mig_source *s, bool all, uint64_t *bytes)
 	}
 	*bytes = (s->pages_sent - before) * MIG_PAGE_SIZE;
 	s->passes++;
+	char what[64];
+	snprintf(what, sizeof(what), "pass %u (%llu pages)", s->passes - 1,
+		 (unsigned long long)(s->pages_sent - before));
+	phase(&s->mark_ns, "source", what);
 	return ret;
 }
 
@@ -469,6 +529,7 @@ static int switch_over(struct mig_source *s, char *err, size_t errlen)
 	snap_buf_init(&state);
 	if (!ret)
 		ret = device_list_save(&vm->devices, &state, err, errlen);
+	phase(&s->mark_ns, "source", "device state saved");
 	if (!ret)
 		ret = mig_put_state_all(&s->out, state.data, state.len) ?:
 		      mig_put_done(&s->out, s->pages_sent, s->passes);
@@ -482,7 +543,10 @@ static int switch_over(struct mig_source *s, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot send the final state: %s", strerror(-ret));
 		return ret;
 	}
-	return read_reply(s, MIG_WANT_ACK, MIG_ACK, "the destination failed", err, errlen);
+	phase(&s->mark_ns, "source", "state and DONE sent");
+	ret = read_reply(s, MIG_WANT_ACK, MIG_ACK, "the destination failed", err, errlen);
+	phase(&s->mark_ns, "source", "ACK");
+	return ret;
 }
 
 /* HELLO with the configuration; ACCEPT or REFUSE. */
@@ -530,10 +594,14 @@ static void unthrottle(struct mig_source *s)
 static int migrate(struct mig_source *s, char *err, size_t errlen)
 {
 	struct vmm *vmm = s->vmm;
-	int ret = handshake(s, err, errlen);
+	int ret;
 
+	s->mark_ns = now_ns();
+	ret = handshake(s, err, errlen);
+	phase(&s->mark_ns, "source", "HELLO and ACCEPT");
 	if (!ret && !s->p.local && (ret = track_dirty(&vmm->vm)))
 		snprintf(err, errlen, "cannot log dirty pages: %s", strerror(-ret));
+	phase(&s->mark_ns, "source", "dirty logging on");
 	if (!ret && !s->p.local && (ret = precopy(s)) && !err[0])
 		snprintf(err, errlen, ret == -ECANCELED ? "cancelled" : "the transfer failed: %s", strerror(-ret));
 	if (ret) {
@@ -544,9 +612,11 @@ static int migrate(struct mig_source *s, char *err, size_t errlen)
 	pthread_mutex_lock(&vmm->lock);
 	bool was_running = vmm->state == VMM_RUNNING;
 	uint64_t t0 = now_ns();
+	s->mark_ns = t0;
 	if (was_running && (ret = vm_pause(&vmm->vm)))
 		snprintf(err, errlen, "cannot pause the VM for the switch-over");
 	unthrottle(s);
+	phase(&s->mark_ns, "source", "pause");
 	if (!ret)
 		ret = switch_over(s, err, errlen);
 	if (ret) {
@@ -642,6 +712,8 @@ struct mig_dest {
 	struct snap_buf state;
 	int memfd; /* a local migration's RAM, passed with HELLO, or -1 */
 	bool built;
+	bool via_fd; /* RAM frames go into the memfd with pwritev() (not hugetlbfs) */
+	uint64_t mark_ns;
 };
 
 #define RECV_BUF (MIG_MAX_PAYLOAD + MIG_HEADER_SIZE)
@@ -697,26 +769,63 @@ static int dest_hello(struct mig_dest *d, const struct mig_msg *m, char *err, si
 	vmm->cfg.api_sock = old.api_sock, old.api_sock = NULL;
 	config_clear(&old);
 	d->built = true;
+	d->via_fd = vmm->vm.mem.fd >= 0 && !vmm->cfg.hugepages;
 	return 0;
+}
+
+/*
+ * Pages [off, off + n * 4 KiB) of the RAM file: written from iov (n entries), or zero
+ * (iov NULL). Into the memfd with pwritev() and hole punching rather than through the
+ * mapping: no page fault per page, and a zero page stays unallocated.
+ */
+static int dest_put(struct guest_mem *gm, bool via_fd, uint64_t off, const struct iovec *iov, int n)
+{
+	size_t len = (size_t)n * MIG_PAGE_SIZE;
+
+	if (!n)
+		return 0;
+	if (off > gm->size || len > gm->size - off)
+		return -EINVAL;
+	if (!via_fd) { /* hugetlbfs has no write(2): through the mapping */
+		for (int i = 0; i < n; i++)
+			if (iov)
+				memcpy(gm->base + off + (size_t)i * MIG_PAGE_SIZE, iov[i].iov_base, MIG_PAGE_SIZE);
+			else
+				memset(gm->base + off + (size_t)i * MIG_PAGE_SIZE, 0, MIG_PAGE_SIZE);
+		return 0;
+	}
+	if (iov) {
+		ssize_t w = pwritev(gm->fd, iov, n, (off_t)off);
+		return w == (ssize_t)len ? 0 : w < 0 ? -errno : -EIO;
+	}
+	return fallocate(gm->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len)
+		       ? -errno : 0;
 }
 
 static int dest_ram(struct mig_dest *d, const struct mig_msg *m)
 {
 	struct guest_mem *gm = &d->vmm->vm.mem;
+	struct iovec iov[64];
 	struct mig_ram_iter it;
-	uint64_t off;
+	uint64_t off, run_off = 0;
 	const uint8_t *page;
+	int n = 0, ret = 0;
+	bool run_zero = false;
 
 	mig_ram_iter_init(&it, m);
-	while (mig_ram_next(&it, &off, &page)) {
-		if (off + MIG_PAGE_SIZE > gm->size)
-			return -EINVAL;
+	/* Runs of data pages (up to 64 at a time) and of zero pages. */
+	while (!ret && mig_ram_next(&it, &off, &page)) {
+		if (n && (run_zero != !page || n == (int)ARRAY_SIZE(iov) || off != run_off + (uint64_t)n * MIG_PAGE_SIZE)) {
+			ret = dest_put(gm, d->via_fd, run_off, run_zero ? NULL : iov, n);
+			n = 0;
+		}
+		if (!n)
+			run_off = off, run_zero = !page;
 		if (page)
-			memcpy(gm->base + off, page, MIG_PAGE_SIZE);
-		else
-			memset(gm->base + off, 0, MIG_PAGE_SIZE);
+			iov[n] = (struct iovec){ .iov_base = (void *)page, .iov_len = MIG_PAGE_SIZE };
+		n++;
 	}
-	return 0;
+	return ret ?: dest_put(gm, d->via_fd, run_off, run_zero ? NULL : iov, n);
 }
 
 /* DONE: load the state into the VM built at HELLO. */
@@ -739,14 +848,17 @@ static int dest_loop(struct mig_dest *d, char *err, size_t errlen)
 	int ret;
 
 	for (;;) {
-		ret = read_msg(d->fd, &d->p, d->buf, RECV_BUF, &d->have, &m, -1, &d->memfd, err, errlen);
+		ret = read_msg(d->fd, &d->p, d->buf, RECV_BUF, &d->have, &m, MIG_IDLE_TIMEOUT_MS,
+			       &d->memfd, err, errlen);
 		if (ret)
 			return ret;
 		switch (m.type) {
 		case MIG_HELLO: {
 			struct snap_buf b;
 
+			phase(&d->mark_ns, "destination", "HELLO received");
 			ret = dest_hello(d, &m, err, errlen);
+			phase(&d->mark_ns, "destination", "VM built");
 			if (ret) {
 				dest_reply(d, true, err);
 				return ret;
@@ -764,7 +876,10 @@ static int dest_loop(struct mig_dest *d, char *err, size_t errlen)
 			ret = snap_buf_error(&d->state);
 			break;
 		case MIG_DONE:
-			return dest_done(d, err, errlen);
+			phase(&d->mark_ns, "destination", "RAM and state received");
+			ret = dest_done(d, err, errlen);
+			phase(&d->mark_ns, "destination", "state loaded");
+			return ret;
 		default:
 			snprintf(err, errlen, "the source ended the migration: %.*s", (int)m.text.len,
 				 m.text.text);
@@ -780,7 +895,7 @@ static int dest_loop(struct mig_dest *d, char *err, size_t errlen)
 
 int mig_receive(struct vmm *vmm, int listen_fd, char *err, size_t errlen)
 {
-	struct mig_dest d = { .vmm = vmm, .memfd = -1 };
+	struct mig_dest d = { .vmm = vmm, .memfd = -1, .mark_ns = now_ns() };
 	int ret;
 
 	err[0] = '\0';
@@ -803,6 +918,7 @@ int mig_receive(struct vmm *vmm, int listen_fd, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot acknowledge to the source: %s", strerror(-ret));
 		else
 			vm_announce(&vmm->vm); /* the guest's new port, once it runs here */
+		phase(&d.mark_ns, "destination", "ACK sent");
 	}
 	if (ret && d.built)
 		vm_destroy(&vmm->vm);

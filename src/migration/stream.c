@@ -186,7 +186,7 @@ int mig_put_ram(struct snap_buf *out, uint64_t offset, const void *pages, uint32
 	if (!n || n > MIG_MAX_PAGES || !ram_range_ok(offset, n, UINT64_MAX & ~(uint64_t)4095))
 		return -EINVAL;
 	for (uint32_t i = 0; i < n; i++)
-		if (mig_page_is_zero(p + (size_t)i * MIG_PAGE_SIZE, MIG_PAGE_SIZE))
+		if (!p || mig_page_is_zero(p + (size_t)i * MIG_PAGE_SIZE, MIG_PAGE_SIZE))
 			bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
 	start = frame_begin(out, MIG_RAM, 0);
 	snap_put_u64(out, offset);

@@ -119,7 +119,8 @@ int mig_put_refuse(struct snap_buf *out, const char *text) __must_check;
 int mig_put_error(struct snap_buf *out, const char *text) __must_check;
 /*
  * n pages (1..MIG_MAX_PAGES) read from `pages`, the first at `offset` in guest RAM order.
- * All-zero pages become a bit in the bitmap and no data.
+ * All-zero pages become a bit in the bitmap and no data; pages NULL: all n are known zero
+ * (a hole in the RAM file), nothing is read.
  */
 int mig_put_ram(struct snap_buf *out, uint64_t offset, const void *pages,
 		uint32_t n) __must_check;

@@ -153,24 +153,31 @@ int vmm_wait_start(struct vmm *vmm)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	struct pollfd fds[2] = { { .fd = vmm->start_fd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+	/* [2]: an incoming migration's listening socket, polled until the source connects, so
+	 * that the API (and SIGTERM) are served meanwhile; nothing is locked while it waits. */
+	struct pollfd fds[3] = { { .fd = vmm->start_fd, .events = POLLIN }, { .fd = sfd, .events = POLLIN },
+				 { .fd = -1, .events = POLLIN } };
 
 	pthread_mutex_lock(&vmm->lock);
 	vmm->main_waiting = true;
 	pthread_mutex_unlock(&vmm->lock);
 	while (started == 0) {
-		if (poll(fds, 2, -1) < 0) {
+		if (poll(fds, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (fds[1].revents & POLLIN)
 			break;
-		if (read(vmm->start_fd, &v, sizeof(v)) != sizeof(v))
+		bool connected = fds[2].fd >= 0 && fds[2].revents;
+		if (!connected && read(vmm->start_fd, &v, sizeof(v)) != sizeof(v))
 			continue;
 		pthread_mutex_lock(&vmm->lock);
-		if (vmm->receive_requested) {
-			/* PUT /migration/receive: this thread takes the incoming VM. */
+		if (vmm->receive_requested && !connected) {
+			fds[2].fd = vmm->incoming_fd; /* PUT /migration/receive: wait for the source */
+		} else if (connected) {
+			/* The source is there: this thread takes the incoming VM. */
+			fds[2].fd = -1;
 			vmm->receive_requested = false;
 			if (vmm->receive(vmm, vmm->incoming_fd, vmm->receive_err, sizeof(vmm->receive_err))) {
 				pr_err("incoming migration failed: %s", vmm->receive_err);

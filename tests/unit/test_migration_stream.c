@@ -174,6 +174,19 @@ static void test_local_stream(void **state)
 	assert_int_equal(s[2].type, MIG_DONE);
 	mig_parser_free(&p);
 
+	/* Pages known to be zero: the bitmap only. */
+	b.len = 0;
+	assert_int_equal(mig_put_hello(&b, 2048 * MIG_PAGE_SIZE, 0, "cfg", 3), 0);
+	size_t before = b.len;
+	assert_int_equal(mig_put_ram(&b, 1024 * MIG_PAGE_SIZE, NULL, 1024), 0);
+	assert_int_equal(b.len - before, MIG_HEADER_SIZE + MIG_RAM_HEADER_SIZE + 128);
+	mig_parser_init(&p, MIG_AT_DESTINATION);
+	assert_int_equal(parse(&p, b.data, b.len, b.len, s, 4, &nr), 0);
+	assert_int_equal(nr, 2);
+	assert_int_equal(s[1].type, MIG_RAM);
+	assert_int_equal(s[1].b, 1024);
+	mig_parser_free(&p);
+
 	/* A RAM frame after a local HELLO would write into the source's live RAM: refused. */
 	b.len = 0;
 	assert_int_equal(mig_put_hello(&b, 64 * MIG_PAGE_SIZE, MIG_HELLO_LOCAL_MEMFD, "cfg", 3), 0);

@@ -526,6 +526,7 @@ int vm_build_restore(struct vm *vm, const struct vm_config *cfg, const struct vm
 /* Everything vm_build() took, in reverse order; safe on a VM built only part-way. */
 void vm_destroy(struct vm *vm)
 {
+	vm_stop_threads(vm);
 	eventloop_destroy(&vm->io);
 	device_list_destroy(&vm->devices);
 	for (int i = vm->nr_virtio - 1; i >= 0; i--)

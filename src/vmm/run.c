@@ -144,19 +144,39 @@ static int vm_signalfd(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+int vm_start_threads(struct vm *vm)
+{
+	if (vm->threads_started)
+		return 0;
+	if (eventloop_start(&vm->io)) {
+		pr_err("cannot start the I/O thread");
+		return -EAGAIN;
+	}
+	if (vcpus_start(&vm->vcpus)) {
+		vcpus_stop(&vm->vcpus);
+		eventloop_stop(&vm->io);
+		return -EAGAIN;
+	}
+	vm->threads_started = true;
+	return 0;
+}
+
+void vm_stop_threads(struct vm *vm)
+{
+	if (!vm->threads_started)
+		return;
+	vcpus_stop(&vm->vcpus);
+	eventloop_stop(&vm->io);
+	vm->threads_started = false;
+}
+
 int vm_run(struct vm *vm)
 {
 	int sfd = vm_signalfd();
 	struct console *con = &vm->console;
 
-	if (eventloop_start(&vm->io)) {
-		pr_err("cannot start the I/O thread");
+	if (vm_start_threads(vm))
 		return VMON_EXIT_SETUP;
-	}
-	if (vcpus_start(&vm->vcpus)) {
-		vcpus_stop(&vm->vcpus);
-		return VMON_EXIT_SETUP;
-	}
 	/* Every thread runs; from here the main thread needs only its loop and teardown. */
 	if (seccomp_install(SECCOMP_MAIN))
 		vm_request_stop(vm, VMON_EXIT_SETUP, "cannot install the main thread's seccomp filter");
@@ -196,6 +216,7 @@ int vm_run(struct vm *vm)
 	if (vm->api_lock)
 		pthread_mutex_unlock(vm->api_lock);
 	eventloop_stop(&vm->io);
+	vm->threads_started = false;
 	if (sfd >= 0)
 		close(sfd);
 	return vm->exit_status;

@@ -86,6 +86,7 @@ struct vm {
 
 	/* Pause (vm_pause): vCPUs parked, I/O thread parked, nothing in flight. */
 	atomic_bool paused;
+	bool threads_started;  /* vm_start_threads() ran: the threads exist (maybe parked) */
 	bool dirty_log;        /* the hypervisor logs the vCPUs' writes (track_dirty_pages, migration) */
 	uint64_t paused_clock; /* the guest clock at pause, written back at resume */
 	uint64_t snapshot_realtime; /* restored: the host's wall clock when the snapshot was taken */
@@ -121,6 +122,14 @@ int vm_build_restore(struct vm *vm, const struct vm_config *cfg, const struct vm
 
 /* Start vm_run() with every thread parked, as a restored VM waits to be resumed. */
 void vm_start_paused(struct vm *vm);
+/*
+ * The I/O and vCPU threads, ahead of vm_run() (which then only runs its loop): an incoming
+ * migration starts them parked (vm_start_paused) while RAM arrives, so that resuming is all
+ * that is left once the state is in. vm_stop_threads() joins them (for a VM that will never
+ * run). 0 or -errno.
+ */
+int vm_start_threads(struct vm *vm) __must_check;
+void vm_stop_threads(struct vm *vm);
 
 /* Run until the guest powers off, resets, fails, or the user quits. Returns the exit status. */
 int vm_run(struct vm *vm);

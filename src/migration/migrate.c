@@ -634,8 +634,9 @@ static int migrate(struct mig_source *s, char *err, size_t errlen)
 		atomic_store(&vmm->migration->downtime_us, us);
 		atomic_store(&vmm->migration->downtime_ms, us / 1000);
 		atomic_store(&vmm->migration->state, MIG_COMPLETED);
-		pr_warn("migrated to %s: %llu pages in %u passes, %.1f ms paused", s->p.url,
-			(unsigned long long)s->pages_sent, s->passes, (double)us / 1000);
+		pr_warn("migrated to %s: %llu pages in %u passes, %llu bytes sent, %.1f ms paused",
+			s->p.url, (unsigned long long)s->pages_sent, s->passes,
+			(unsigned long long)atomic_load(&vmm->migration->bytes_sent), (double)us / 1000);
 		vm_request_stop(&vmm->vm, VMON_EXIT_POWEROFF, "the VM migrated");
 	}
 	pthread_mutex_unlock(&vmm->lock);

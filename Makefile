@@ -32,7 +32,7 @@ $(BUILD)/vmon: $(OBJS)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/vmon-ctl: $(CTL_OBJS)
+$(BUILD)/vmon-ctl: $(CTL_OBJS) $(BUILD)/src/api/top.o
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -lcurl -ljansson
 

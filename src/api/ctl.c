@@ -8,7 +8,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "api/top.h"
 
 struct buf {
 	char *data;
@@ -189,6 +192,62 @@ static int ctl_migrate(const char *sock, int argc, char **argv)
 	return ctl_follow_migration(sock);
 }
 
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* vmon ctl top [--interval S] [--count N]: the live exit view (api/top.h), redrawn in place
+ * on a terminal, one block per interval otherwise. Until the VMM goes or N refreshes. */
+static int ctl_top(const char *sock, int argc, char **argv)
+{
+	double interval = 1;
+	long count = -1;
+	bool tty = isatty(STDOUT_FILENO);
+	static char view[16384];
+
+	for (int i = 0; i < argc; i++) {
+		if (i + 1 < argc && !strcmp(argv[i], "--interval"))
+			interval = atof(argv[++i]);
+		else if (i + 1 < argc && !strcmp(argv[i], "--count"))
+			count = atol(argv[++i]);
+		else
+			interval = 0;
+	}
+	if (interval < 0.1 || interval > 3600) {
+		fprintf(stderr, "usage: vmon ctl --api-sock PATH top [--interval SECONDS] [--count N]\n");
+		return 2;
+	}
+	json_t *before, *after;
+	if (ctl_fetch_q(sock, "GET", "/metrics", NULL, &before, false))
+		return 1;
+	double t0 = mono_s();
+	for (long n = 0; count < 0 || n < count; n++) {
+		usleep((useconds_t)(interval * 1e6));
+		int ret = ctl_fetch_q(sock, "GET", "/metrics", NULL, &after, n > 0);
+		if (ret) {
+			json_decref(before);
+			if (ret == 2 && n > 0) {
+				printf("vmon top: the VMM has gone\n");
+				return 0;
+			}
+			return 1;
+		}
+		double t1 = mono_s();
+		top_render(before, after, t1 - t0, view, sizeof(view));
+		/* In place on a terminal: home, the view, clear what the last one left below. */
+		printf("%s%s", tty ? "\033[H\033[2J" : n ? "\n" : "", view);
+		fflush(stdout);
+		json_decref(before);
+		before = after, t0 = t1;
+	}
+	json_decref(before);
+	return 0;
+}
+
 static void ctl_usage(FILE *f)
 {
 	fprintf(f,
@@ -204,6 +263,9 @@ static void ctl_usage(FILE *f)
 		"  migrate --to URL [--downtime-limit MS] [--max-bandwidth MBPS] [--local]\n"
 		"                  live-migrate the VM (tcp:ADDR:PORT or unix:PATH), following it;\n"
 		"                  --local: to a vmon on this host, passing RAM instead of copying it\n"
+		"  top [--interval S] [--count N]\n"
+		"                  live view: exits/s by reason with handling-time percentiles,\n"
+		"                  the busiest port and MMIO ranges, devices, interrupts\n"
 		"  ctrl-alt-del    press Ctrl+Alt+Del on the guest's keyboard\n"
 		"  get PATH | put PATH JSON | patch PATH JSON   any request\n");
 }
@@ -249,6 +311,8 @@ int ctl_main(int argc, char **argv)
 				   cmd[0] == 'p' ? "{\"state\": \"Paused\"}" : "{\"state\": \"Resumed\"}");
 	if (!strcmp(cmd, "migrate"))
 		return ctl_migrate(sock, rest, argv + i + 1);
+	if (!strcmp(cmd, "top"))
+		return ctl_top(sock, rest, argv + i + 1);
 	if (!strcmp(cmd, "get") && rest == 1)
 		return ctl_request(sock, "GET", argv[i + 1], NULL);
 	if ((!strcmp(cmd, "put") || !strcmp(cmd, "patch")) && rest == 2)

@@ -68,7 +68,7 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len,
 		bus->cap = cap;
 	}
 	memmove(&bus->ranges[i + 1], &bus->ranges[i], sizeof(*bus->ranges) * (size_t)(bus->nr - i));
-	bus->ranges[i] = (struct bus_range){ base, len, ops, opaque, name };
+	bus->ranges[i] = (struct bus_range){ base, len, ops, opaque, name, 0 };
 	bus->nr++;
 out:
 	pthread_rwlock_unlock(&bus->lock);
@@ -118,11 +118,20 @@ static void bus_unclaimed(struct bus *bus, const char *what, uint64_t addr, uint
 		       len, (unsigned long long)addr);
 }
 
+void bus_foreach(struct bus *bus, void (*fn)(void *opaque, const struct bus_range *r), void *opaque)
+{
+	pthread_rwlock_rdlock(&bus->lock);
+	for (int i = 0; i < bus->nr; i++)
+		fn(opaque, &bus->ranges[i]);
+	pthread_rwlock_unlock(&bus->lock);
+}
+
 bool bus_read(struct bus *bus, uint64_t addr, void *data, uint32_t len)
 {
 	pthread_rwlock_rdlock(&bus->lock);
 	const struct bus_range *r = bus_find(bus, addr, len);
 	if (r) {
+		__atomic_add_fetch((uint64_t *)&r->accesses, 1, __ATOMIC_RELAXED);
 		r->ops->read(r->opaque, addr - r->base, data, len);
 		pthread_rwlock_unlock(&bus->lock);
 		return true;
@@ -138,6 +147,7 @@ bool bus_write(struct bus *bus, uint64_t addr, const void *data, uint32_t len)
 	pthread_rwlock_rdlock(&bus->lock);
 	const struct bus_range *r = bus_find(bus, addr, len);
 	if (r) {
+		__atomic_add_fetch((uint64_t *)&r->accesses, 1, __ATOMIC_RELAXED);
 		r->ops->write(r->opaque, addr - r->base, data, len);
 		pthread_rwlock_unlock(&bus->lock);
 		return true;

@@ -21,6 +21,7 @@ struct bus_range {
 	const struct bus_device_ops *ops;
 	void *opaque;
 	const char *name;
+	uint64_t accesses;   /* reads and writes dispatched to it (relaxed atomics; metrics) */
 };
 
 struct bus {
@@ -48,6 +49,9 @@ int bus_unregister(struct bus *bus, uint64_t base) __must_check;
  */
 bool bus_read(struct bus *bus, uint64_t addr, void *data, uint32_t len);
 bool bus_write(struct bus *bus, uint64_t addr, const void *data, uint32_t len);
+
+/* Call fn for every range in address order, under the bus's read lock (metrics). */
+void bus_foreach(struct bus *bus, void (*fn)(void *opaque, const struct bus_range *r), void *opaque);
 
 /* The range containing addr (for tests and debugging), or NULL. Caller holds no lock. */
 const struct bus_range *bus_lookup(struct bus *bus, uint64_t addr);

@@ -18,16 +18,23 @@ struct irq_line {
 	void *owner;  /* the maker's state (e.g. the KVM VM) */
 	uint32_t gsi;
 	int fd;       /* irqfd lines: the eventfd; -1 otherwise */
+	uint64_t raised; /* raises and MSIs sent (relaxed atomics; metrics) */
 };
 
 static inline void irq_line_set(struct irq_line *line, int level)
 {
+	if (level)
+		__atomic_add_fetch(&line->raised, 1, __ATOMIC_RELAXED);
 	line->set(line, level);
 }
 
 static inline int irq_line_set_msi(struct irq_line *line, uint64_t addr, uint32_t data)
 {
-	return line->set_msi ? line->set_msi(line, addr, data) : -ENOTSUP;
+	int ret = line->set_msi ? line->set_msi(line, addr, data) : -ENOTSUP;
+
+	if (!ret)
+		__atomic_add_fetch(&line->raised, 1, __ATOMIC_RELAXED);
+	return ret;
 }
 
 #endif

@@ -50,6 +50,23 @@ static json_t *device_json(struct vm_virtio *v)
 			 (json_int_t)st.dropped);
 }
 
+static void range_json(void *opaque, const struct bus_range *r)
+{
+	json_array_append_new(opaque, json_pack("{s:s, s:I, s:I, s:I}", "name", r->name ? r->name : "?",
+						"base", (json_int_t)r->base, "len", (json_int_t)r->len,
+						"accesses", (json_int_t)STAT_READ(r->accesses)));
+}
+
+/* Every claimed range of a bus with its access count, and the accesses nobody claimed. */
+static json_t *bus_json(struct bus *bus)
+{
+	json_t *ranges = json_array();
+
+	bus_foreach(bus, range_json, ranges);
+	return json_pack("{s:o, s:I}", "ranges", ranges, "unclaimed",
+			 (json_int_t)STAT_READ(bus->unclaimed));
+}
+
 /* metrics_init()'s collect callback. vmm lock held. */
 json_t *vmm_counters(void *opaque)
 {
@@ -68,6 +85,13 @@ json_t *vmm_counters(void *opaque)
 			 "vcpu", vcpus, "devices", devices, "snapshot", "created",
 			 (json_int_t)vmm->snapshots_created, "last_create_us",
 			 (json_int_t)vmm->snapshot_create_us, "load_us", (json_int_t)vmm->snapshot_load_us);
+	if (o && vmm->state != VMM_NOT_STARTED) {
+		json_object_set_new(o, "pio", bus_json(&vmm->vm.pio));
+		json_object_set_new(o, "mmio", bus_json(&vmm->vm.mmio));
+		json_object_set_new(o, "interrupts", json_pack("{s:I, s:I}", "com1",
+			(json_int_t)STAT_READ(vmm->vm.com1_irq.raised), "i8042",
+			(json_int_t)STAT_READ(vmm->vm.kbd_irq.raised)));
+	}
 	if (o && vmm->migration_metrics)
 		json_object_set_new(o, "migration", vmm->migration_metrics(vmm));
 	return o;

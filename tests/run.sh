@@ -319,7 +319,7 @@ if [ -z "${VMON_SKIP_FUZZ:-}" ]; then
 			PASS:) passed=$((passed + 1)) ;;
 			FAIL:) failed=$((failed + 1)); failures+=("$rest") ;;
 			esac
-		done < <(tests/fuzz/run.sh "${VMON_FUZZ_SECONDS:-10}" virtqueue virtio_mmio loader api config_file snapshot migration)
+		done < <(tests/fuzz/run.sh "${VMON_FUZZ_SECONDS:-10}" virtqueue virtio_mmio loader api config_file snapshot migration gdb)
 	else
 		skip fuzz "the harnesses are not built (make fuzz-build needs clang)"
 	fi

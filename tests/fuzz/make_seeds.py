@@ -141,3 +141,45 @@ put("snapshot", "legacy-and-pci", state_file([
 # corpus/migration/source (a whole source stream) and corpus/migration/replies (ACCEPT, ACK) are
 # written by tests/fuzz/fuzz_migration.c with the stream encoder itself:
 # VMON_FUZZ_WRITE_SEED=FILE VMON_FUZZ_WRITE_REPLY_SEED=FILE build-fuzz/fuzz_migration.
+
+
+def gdb_packet(payload):
+    return b"$" + payload + b"#%02x" % (sum(payload) & 0xff)
+
+
+def gdb_session(nr_vcpus, steps):
+    """fuzz_gdb's input: steps are (client bytes, stop reason byte or None), sent in chunks
+    of at most 63 bytes; a stop reason makes the harness report a stop after that step."""
+    out = bytes([nr_vcpus - 1])
+    for data, why in steps:
+        chunks = [data[i:i + 63] for i in range(0, len(data), 63)]
+        for i, c in enumerate(chunks):
+            last = i == len(chunks) - 1
+            stop = last and why is not None
+            out += bytes([(len(c) - 1) | (64 if stop else 0)]) + c + (bytes([why]) if stop else b"")
+    return out
+
+
+def gdb_acked(*payloads):
+    return b"".join(b"+" + gdb_packet(p) for p in payloads)
+
+
+# A gdb connecting, reading the target description and registers, breaking and stepping.
+put("gdb", "session", gdb_session(2, [
+    (gdb_acked(b"qSupported:multiprocess+;swbreak+;hwbreak+;vContSupported+;xmlRegisters=i386",
+               b"vMustReplyEmpty", b"Hg0", b"qXfer:features:read:target.xml:0,ffb",
+               b"qXfer:features:read:target.xml:ffb,ffb", b"qTStatus", b"?", b"qfThreadInfo",
+               b"qsThreadInfo", b"qAttached", b"Hc-1", b"qC", b"qOffsets", b"g", b"m0,40",
+               b"Z0,10,1", b"Z2,20,8", b"vCont?", b"vCont;c"), 1),          # swbreak on vCPU 0
+    (gdb_acked(b"z0,10,1", b"p10", b"P10=1000000000000000", b"vCont;s:2;c"), 0),
+    (gdb_acked(b"Hg2", b"M0,4:01020304", b"X0,3:}\x03}\x04z", b"qThreadExtraInfo,2",
+               b"qRcmd,70687973", b"m8,8", b"qRcmd,6c6f6e67", b"T2", b"c"), None),
+    (b"\x03", 2 << 3),                                                       # SIGINT
+    (gdb_acked(b"QStartNoAckMode") + gdb_packet(b"s") + b"-", 3),            # watch
+    (gdb_packet(b"G" + b"00" * 608) + gdb_packet(b"D"), None),
+]))
+# Broken framing: bad sums, escapes at the end, runs, an oversize packet, NAKs.
+put("gdb", "framing", gdb_session(8, [
+    (b"$g#00-+$m0,4#ff$}#00$a*" + b"#00" + gdb_packet(b"0* 1") + b"$" + b"a" * 200 + b"#zz", None),
+    (gdb_packet(b"a*~" * 200) + gdb_packet(b"vCont;s:8;c:1;t") + b"\x03", 0x80 | 7),
+]))

@@ -175,6 +175,10 @@ layering_tests() {
 	hits=$(grep -rlE '#include *"(vmm|api)/' src/cpu src/devices src/irq src/mem src/bus src/hv \
 		src/snapshot src/net src/boot 2>/dev/null)
 	if [ -z "$hits" ]; then pass "layering/no-upward-includes"; else fail "layering/no-upward-includes" "$hits"; fi
+	# The GDB stub's codec and session logic stay pure (the glue beside them is not).
+	hits=$(grep -lE 'linux/kvm\.h|[^_a-z]ioctl *\(|pthread_|[^_a-z]socket *\(|#include *"(vmm|api|hv|cpu)/' \
+		src/debug/gdb_proto.[ch] src/debug/gdb_stub.[ch] 2>/dev/null)
+	if [ -z "$hits" ]; then pass "layering/gdb-stub-pure"; else fail "layering/gdb-stub-pure" "$hits"; fi
 }
 
 # ---- command line and bad input ---------------------------------------------------------

@@ -177,7 +177,7 @@ layering_tests() {
 	if [ -z "$hits" ]; then pass "layering/no-upward-includes"; else fail "layering/no-upward-includes" "$hits"; fi
 	# The GDB stub's codec and session logic stay pure (the glue beside them is not).
 	hits=$(grep -lE 'linux/kvm\.h|[^_a-z]ioctl *\(|pthread_|[^_a-z]socket *\(|#include *"(vmm|api|hv|cpu)/' \
-		src/debug/gdb_proto.[ch] src/debug/gdb_stub.[ch] 2>/dev/null)
+		src/gdb/gdb_proto.[ch] src/gdb/gdb_stub.[ch] 2>/dev/null)
 	if [ -z "$hits" ]; then pass "layering/gdb-stub-pure"; else fail "layering/gdb-stub-pure" "$hits"; fi
 }
 

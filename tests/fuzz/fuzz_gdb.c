@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "debug/gdb_stub.h"
+#include "gdb/gdb_stub.h"
 
 static struct gdb_regs regs[8];
 static uint8_t mem[512];

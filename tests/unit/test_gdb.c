@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "debug/gdb_stub.h"
+#include "gdb/gdb_stub.h"
 
 /* ---- a fake target that records what the stub asked of it ------------------------------ */
 

@@ -1,5 +1,5 @@
 /* GDB remote protocol framing: the byte-stream receiver, the reply encoder, hex. */
-#include "debug/gdb_proto.h"
+#include "gdb/gdb_proto.h"
 
 #include <errno.h>
 #include <string.h>

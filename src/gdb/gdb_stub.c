@@ -1,5 +1,5 @@
 /* The GDB stub's session: one handler per packet, the target description, stop replies. */
-#include "debug/gdb_stub.h"
+#include "gdb/gdb_stub.h"
 
 #include <errno.h>
 #include <inttypes.h>

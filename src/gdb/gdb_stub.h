@@ -14,12 +14,12 @@
  * ftag fiseg fioff foseg fooff fop (4), 40-55 xmm0-xmm15 (16), 56 mxcsr (4), 57-58 fs_base
  * gs_base (8), 59-65 k_gs_base cr0 cr2 cr3 cr4 cr8 efer (8). 608 bytes in all.
  */
-#ifndef VMON_DEBUG_GDB_STUB_H
-#define VMON_DEBUG_GDB_STUB_H
+#ifndef VMON_GDB_STUB_H
+#define VMON_GDB_STUB_H
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "debug/gdb_proto.h"
+#include "gdb/gdb_proto.h"
 
 #define GDB_MAX_VCPUS 64        /* VMON_MAX_CPUS */
 #define GDB_NR_REGS 66

@@ -3,8 +3,8 @@
  * split of a byte stream into events ($packet#xx, Ctrl-C, acks), the reply encoder, and
  * the hex helpers. The peer is hostile: every length and every digit is checked.
  */
-#ifndef VMON_DEBUG_GDB_PROTO_H
-#define VMON_DEBUG_GDB_PROTO_H
+#ifndef VMON_GDB_PROTO_H
+#define VMON_GDB_PROTO_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -22,7 +22,7 @@ enum vcpu_exit_reason {
 	VCPU_EXIT_FAIL_ENTRY,
 	VCPU_EXIT_INTERNAL_ERROR,
 	VCPU_EXIT_INTR,           /* kicked by the VMM (pause, stop) */
-	VCPU_EXIT_DEBUG,          /* single step or hardware breakpoint (set_debug) */
+	VCPU_EXIT_DEBUG,          /* single step, breakpoint or watchpoint (set_debug) */
 	VCPU_EXIT_UNKNOWN,
 	VCPU_EXIT__MAX,
 };
@@ -108,13 +108,21 @@ struct vcpu_context {
 	struct kvm_msr_entry msrs[VCPU_CTX_MAX_MSRS];
 };
 
-/* Guest debugging (gdb stub): single-step and up to four hardware breakpoints. */
+/*
+ * Guest debugging (gdb stub): single-step, software breakpoints, up to four hardware
+ * breakpoints or watchpoints. A step holds off interrupts where the backend can, so it
+ * lands on the next instruction rather than in an interrupt handler.
+ */
 struct vcpu_debug {
 	bool enable;
 	bool single_step;
+	bool sw_breakpoints;  /* the guest's int3 (#BP) exits as VCPU_EXIT_DEBUG, exception 3 */
 	bool hw_breakpoints;  /* use db[] and dr7 */
 	uint64_t db[4];
 	uint64_t dr7;
+	/* Once: hand the guest the #DB (1) or #BP (3) that just exited but was its own, not
+	 * the debugger's. 0: none. */
+	uint8_t inject;
 };
 
 struct cpu_backend_ops {
@@ -130,8 +138,8 @@ struct cpu_backend_ops {
 	int (*vcpu_inject_irq)(struct vcpu *vcpu, uint8_t vector) __must_check;
 	/* Make a running or about-to-run vcpu_run() return -EINTR promptly. Any thread. */
 	void (*vcpu_kick)(struct vcpu *vcpu);
-	/* Single-step and hardware breakpoints; their hits are VCPU_EXIT_DEBUG. vCPU's thread
-	 * or while it is parked. */
+	/* Single-step, software and hardware breakpoints; their hits are VCPU_EXIT_DEBUG.
+	 * vCPU's thread or while it is parked. */
 	int (*vcpu_set_debug)(struct vcpu *vcpu, const struct vcpu_debug *dbg) __must_check;
 	/* The MSRs a snapshot must carry: every one the backend can save for this vCPU.
 	 * Writes up to max indices, returns how many. */

@@ -34,6 +34,7 @@ struct kvm_vm {
 	int run_size;      /* mmap size of each vCPU's kvm_run */
 	struct kvm_cpuid2 *supported_cpuid;
 	bool tsc_deadline; /* KVM_CAP_TSC_DEADLINE_TIMER */
+	uint32_t guest_debug; /* KVM_CAP_SET_GUEST_DEBUG2: the KVM_GUESTDBG_* flags it takes */
 	struct kvm_routing routing;
 	const struct guest_mem *gm;     /* what map_memory mapped (dirty-log sizes) */
 	pthread_mutex_t msr_lock;

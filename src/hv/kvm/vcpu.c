@@ -300,6 +300,15 @@ static int kvm_vcpu_set_debug(struct vcpu *vcpu, const struct vcpu_debug *dbg)
 		d.control = KVM_GUESTDBG_ENABLE;
 		if (dbg->single_step)
 			d.control |= KVM_GUESTDBG_SINGLESTEP;
+		/* Since Linux 5.16: no interrupt is taken in the middle of a step. */
+		if (dbg->single_step && (vcpu_kvm(vcpu)->guest_debug & KVM_GUESTDBG_BLOCKIRQ))
+			d.control |= KVM_GUESTDBG_BLOCKIRQ;
+		if (dbg->sw_breakpoints)
+			d.control |= KVM_GUESTDBG_USE_SW_BP;
+		if (dbg->inject == 1)
+			d.control |= KVM_GUESTDBG_INJECT_DB;
+		if (dbg->inject == 3)
+			d.control |= KVM_GUESTDBG_INJECT_BP;
 		if (dbg->hw_breakpoints) {
 			d.control |= KVM_GUESTDBG_USE_HW_BP;
 			for (int i = 0; i < 4; i++)

@@ -29,7 +29,7 @@ bool seccomp_enabled = false;
 bool seccomp_enabled = true;
 #endif
 
-static const char *const kind_names[] = { "main", "vcpu", "io", "net", "api", "metrics" };
+static const char *const kind_names[] = { "main", "vcpu", "io", "net", "api", "metrics", "gdb" };
 
 const char *seccomp_kind_name(enum seccomp_kind kind)
 {
@@ -166,6 +166,12 @@ static int build(scmp_filter_ctx ctx, enum seccomp_kind kind)
 		break;
 	case SECCOMP_METRICS:
 		ret = ret ?: allow(ctx, files);
+		break;
+	case SECCOMP_GDB:
+		/* Accepts on a socket made before the thread; registers and debug state through
+		 * KVM's vCPU ioctls (and the log's isatty()); no files, no new sockets. */
+		ret = ret ?: allow_ioctls(ctx, true, true);
+		ret = ret ?: allow(ctx, sockets);
 		break;
 	case SECCOMP_MAIN:
 		ret = ret ?: allow_ioctls(ctx, true, true);

@@ -16,6 +16,7 @@ enum seccomp_kind {
 	SECCOMP_NET,     /* libslirp's thread: the host sockets of user-mode networking */
 	SECCOMP_API,     /* the HTTP server: accepts, requests, pause/resume */
 	SECCOMP_METRICS, /* the periodic metrics writer */
+	SECCOMP_GDB,     /* the GDB stub: its client socket, the vCPUs' state, guest memory */
 	SECCOMP__MAX,
 };
 

@@ -1,0 +1,45 @@
+/*
+ * The GDB stub's server: a thread that listens on tcp:[HOST:]PORT or unix:PATH, serves one
+ * gdb client at a time, pumps its bytes through gdb_stub.c and drives the VM through
+ * gdb_target.c. A client that connects stops the VM; one that leaves without detaching is
+ * detached (breakpoints out, the VM runs on). The thread has a seccomp filter of its own.
+ */
+#ifndef VMON_GDB_SERVER_H
+#define VMON_GDB_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "cpu/vcpu.h"
+
+struct gdb_server;
+
+struct gdb_server_env {
+	struct vcpu_set *vcpus;
+	/* gdb's kill (k): end the VM. Called on the gdb thread. */
+	void (*kill)(void *opaque);
+	void *opaque;
+};
+
+/*
+ * Listen on `url` and start serving; the exit hook goes into env->vcpus. Call before
+ * vcpus_start(), or with every vCPU paused (the hook is read by the vCPU threads). With
+ * `wait` (before vcpus_start() only), the vCPUs stop before their first instruction and
+ * run once a client lets them. Without HOST a TCP port listens on 127.0.0.1 only: whoever
+ * connects owns the guest. On failure writes one sentence into err.
+ */
+int gdb_server_start(struct gdb_server **out, const struct gdb_server_env *env, const char *url,
+		     bool wait, char *err, size_t errlen) __must_check;
+
+/* The URL it listens on. */
+const char *gdb_server_url(const struct gdb_server *s);
+
+/*
+ * Stop serving (idempotent): the client's breakpoints come out, every vCPU is let go, the
+ * thread is joined. Before vcpus_stop(): a vCPU held by gdb would never leave its loop.
+ */
+void gdb_server_stop(struct gdb_server *s);
+
+/* After the vCPU threads are joined (the hook may run until then): stop and free. */
+void gdb_server_free(struct gdb_server *s);
+
+#endif

@@ -15,6 +15,7 @@
 #include "boot/layout.h"
 #include "boot/loader.h"
 #include "devices/legacy/port80.h"
+#include "gdb/gdb_server.h"
 #include "mem/dirty.h"
 #include "security/seccomp.h"
 #include "util/log.h"
@@ -504,6 +505,10 @@ static int vm_build_with(struct vm *vm, const struct vm_config *cfg,
 	/* A restored or migrated VM goes on writing where its console file ended. */
 	BUILD_STEP(console_open(&vm->console, cfg->console, src != NULL, err, errlen),
 		   "cannot open the console");
+	/* Last: its hook sees every vCPU exit from the first. */
+	if (cfg->gdb && !src)
+		BUILD_STEP(vm_gdb_start(vm, cfg->gdb, cfg->gdb_wait, err, errlen),
+			   "cannot start the GDB stub");
 	return 0;
 fail:
 	if (!err[0])
@@ -526,7 +531,10 @@ int vm_build_restore(struct vm *vm, const struct vm_config *cfg, const struct vm
 /* Everything vm_build() took, in reverse order; safe on a VM built only part-way. */
 void vm_destroy(struct vm *vm)
 {
+	gdb_server_stop(vm->gdb); /* a vCPU it holds would never leave its loop */
 	vm_stop_threads(vm);
+	gdb_server_free(vm->gdb); /* the vCPU threads, whose hook it is, are gone */
+	vm->gdb = NULL;
 	eventloop_destroy(&vm->io);
 	device_list_destroy(&vm->devices);
 	for (int i = vm->nr_virtio - 1; i >= 0; i--)

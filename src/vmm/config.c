@@ -73,6 +73,9 @@ void config_usage(FILE *out)
 		"                       handler on SOCKET); paused until resumed over --api-sock\n"
 		"  --testdev            add the test device (ports 0xf0/0xf4, MMIO 0xd0000000)\n"
 		"  --api-sock PATH      also serve the management API (Firecracker's) on PATH\n"
+		"  --gdb URL            a GDB stub on tcp:[HOST:]PORT (HOST defaults to 127.0.0.1)\n"
+		"                       or unix:PATH; gdb: target remote HOST:PORT | PATH\n"
+		"  --gdb-wait           the vCPUs wait for gdb before their first instruction\n"
 		"  --no-seccomp         no seccomp filters (debugging only)\n"
 		"  -v, --verbose        more log output (repeat for debug)\n"
 		"  -q, --quiet          errors only\n"
@@ -89,6 +92,7 @@ enum {
 	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
 	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
 	OPT_ACCEL, OPT_TRACK_DIRTY, OPT_RESTORE, OPT_RESTORE_MEM, OPT_RESTORE_UFFD, OPT_RESUME,
+	OPT_GDB, OPT_GDB_WAIT,
 };
 
 static const struct option options[] = {
@@ -116,6 +120,8 @@ static const struct option options[] = {
 	{ "mem", required_argument, NULL, OPT_RESTORE_MEM },
 	{ "uffd", required_argument, NULL, OPT_RESTORE_UFFD },
 	{ "resume", no_argument, NULL, OPT_RESUME },
+	{ "gdb", required_argument, NULL, OPT_GDB },
+	{ "gdb-wait", no_argument, NULL, OPT_GDB_WAIT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -281,6 +287,13 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_RESTORE_MEM: cfg->restore_uffd = false; return option_string(&cfg->restore_mem, arg, err, errlen);
 	case OPT_RESTORE_UFFD: cfg->restore_uffd = true; return option_string(&cfg->restore_mem, arg, err, errlen);
 	case OPT_RESUME: cfg->restore_resume = true; break;
+	case OPT_GDB:
+		if (strncmp(arg, "tcp:", 4) && strncmp(arg, "unix:", 5)) {
+			snprintf(err, errlen, "--gdb '%s': use tcp:[HOST:]PORT or unix:PATH", arg);
+			return -EINVAL;
+		}
+		return option_string(&cfg->gdb, arg, err, errlen);
+	case OPT_GDB_WAIT: cfg->gdb_wait = true; break;
 	case OPT_ACCEL:
 		if (!hv_find(arg)) {
 			snprintf(err, errlen, "--accel '%s': this vmon has only kvm", arg);
@@ -399,15 +412,21 @@ enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, ch
 			snprintf(err, errlen, "--restore STATE needs --mem FILE (or --uffd SOCKET), and they need it");
 			return CONFIG_ERROR;
 		}
-		if (cfg->kernel || cfg->nr_disks || cfg->nr_nets || cfg->rng || cfg->virtio_console) {
+		if (cfg->kernel || cfg->nr_disks || cfg->nr_nets || cfg->rng || cfg->virtio_console ||
+		    cfg->gdb) {
 			snprintf(err, errlen, "--restore takes the machine from the snapshot: give no "
-				 "--kernel, --disk, --net, --rng or --virtio-console");
+				 "--kernel, --disk, --net, --rng, --virtio-console or --gdb (PUT /gdb "
+				 "starts a stub on the restored VM)");
 			return CONFIG_ERROR;
 		}
 		return CONFIG_OK;
 	}
 	if (!cfg->kernel) {
 		snprintf(err, errlen, "no kernel given (--kernel PATH)");
+		return CONFIG_ERROR;
+	}
+	if (cfg->gdb_wait && !cfg->gdb) {
+		snprintf(err, errlen, "--gdb-wait needs --gdb URL");
 		return CONFIG_ERROR;
 	}
 	/* Like QEMU: one user-mode interface unless the user chose otherwise. */
@@ -542,6 +561,7 @@ void config_clear(struct vm_config *cfg)
 	free(cfg->cmdline);
 	free(cfg->console);
 	free(cfg->api_sock);
+	free(cfg->gdb);
 	free(cfg->accel);
 	free(cfg->restore_state);
 	free(cfg->restore_mem);

@@ -84,6 +84,10 @@ struct vm_config {
 	enum virtio_transport transport; /* for devices that do not choose: mmio unless set */
 	int log_level;           /* -v/-q, or the API's PUT /logger level */
 	char *api_sock;          /* also serve the management API there */
+	/* A GDB stub on tcp:[HOST:]PORT or unix:PATH (NULL: none); gdb_wait: the vCPUs wait
+	 * for the debugger before their first instruction. Neither is saved in a snapshot. */
+	char *gdb;
+	bool gdb_wait;
 	/* What PUT /logger and PUT /metrics set, as GET /vm/config reports it. */
 	bool has_logger;
 	char *log_path;          /* NULL: stderr */

@@ -2,7 +2,9 @@
  * The VM's configuration in a snapshot: what a restore needs to rebuild the same machine
  * (memory, vCPUs, devices with their host paths and ids). The boot source is not kept: a
  * restored guest is past its boot, and GET /vm/config then reports no boot source, as
- * Firecracker does.
+ * Firecracker does. Nor is the GDB stub (--gdb, gdb_socket_path): a debugger belongs to
+ * this host and this process, its socket may not exist on the destination, and a restored
+ * VM must not wait there for a gdb nobody starts; PUT /gdb attaches one after a restore.
  */
 #ifndef VMON_CONFIG_STATE_H
 #define VMON_CONFIG_STATE_H

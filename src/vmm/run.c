@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "gdb/gdb_server.h"
 #include "mem/dirty.h"
 #include "security/seccomp.h"
 #include "util/log.h"
@@ -100,6 +101,37 @@ int vm_resume(struct vm *vm)
 	atomic_store(&vm->paused, false);
 	eventloop_resume(&vm->io);
 	vcpus_resume(&vm->vcpus);
+	return ret;
+}
+
+/* gdb's kill ends vmon as the user's Ctrl-A x does (and QEMU's kill does): status 0. */
+static void vm_gdb_kill(void *opaque)
+{
+	vm_request_stop(opaque, VMON_EXIT_POWEROFF, "killed from gdb");
+}
+
+int vm_gdb_start(struct vm *vm, const char *url, bool wait, char *err, size_t errlen)
+{
+	const struct gdb_server_env env = { .vcpus = &vm->vcpus, .kill = vm_gdb_kill, .opaque = vm };
+	bool running = vm->vcpus.nr && vm->vcpus.vcpus[0].thread_started;
+	bool pause = running && !atomic_load(&vm->paused); /* paused: they are parked already */
+	int ret;
+
+	if (vm->gdb) {
+		snprintf(err, errlen, "A GDB stub already listens on %s.", gdb_server_url(vm->gdb));
+		return -EBUSY;
+	}
+	if (running && wait) {
+		snprintf(err, errlen, "The VM runs already: it cannot wait for gdb at its first instruction.");
+		return -EINVAL;
+	}
+	if (pause && (ret = vcpus_pause(&vm->vcpus))) {
+		snprintf(err, errlen, "The vCPUs did not stop for the GDB stub's hook: %s.", strerror(-ret));
+		return ret;
+	}
+	ret = gdb_server_start(&vm->gdb, &env, url, wait, err, errlen);
+	if (pause)
+		vcpus_resume(&vm->vcpus);
 	return ret;
 }
 
@@ -209,9 +241,10 @@ int vm_run(struct vm *vm)
 				con->in_fd = -1; /* end of input: the guest keeps running */
 		}
 	}
-	/* Not while an API request pauses or pokes the vCPUs. */
+	/* Not while an API request pauses or pokes the vCPUs. gdb lets go of them first. */
 	if (vm->api_lock)
 		pthread_mutex_lock(vm->api_lock);
+	gdb_server_stop(vm->gdb);
 	vcpus_stop(&vm->vcpus);
 	if (vm->api_lock)
 		pthread_mutex_unlock(vm->api_lock);

@@ -32,6 +32,8 @@
 #include "vmm/console.h"
 #include "devices/power.h"
 
+struct gdb_server;
+
 /* A virtio device on its transport, with its interrupt lines and type state. */
 struct vm_virtio {
 	struct virtio_device dev;
@@ -92,6 +94,7 @@ struct vm {
 	uint64_t snapshot_realtime; /* restored: the host's wall clock when the snapshot was taken */
 	struct uffd_backend uffd;   /* restored with a userfaultfd page server: the session */
 	pthread_mutex_t *api_lock; /* the management API's lock, held while the vCPUs stop */
+	struct gdb_server *gdb;    /* the GDB stub (--gdb, PUT /gdb), or NULL */
 
 	/* Stopping: the first stop request wins and sets the exit status. */
 	atomic_bool stopping;
@@ -153,6 +156,14 @@ int vm_resume(struct vm *vm) __must_check;
  * for a harvest when the VM is paused (mem/dirty.h).
  */
 int vm_dirty_sync(struct vm *vm) __must_check;
+
+/*
+ * Start a GDB stub on url (tcp:[HOST:]PORT or unix:PATH). Before vm_run(), or while it runs
+ * (the vCPUs are paused for a moment while the stub's hook goes in); `wait` (before vm_run()
+ * only) holds the vCPUs before their first instruction until gdb lets them go. One stub per
+ * VM. On failure writes one sentence into err. The API's lock held, if there is an API.
+ */
+int vm_gdb_start(struct vm *vm, const char *url, bool wait, char *err, size_t errlen) __must_check;
 
 /* After an incoming migration: every virtio-net interface announces the guest's MAC. */
 void vm_announce(struct vm *vm);

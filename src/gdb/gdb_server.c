@@ -24,6 +24,7 @@ struct gdb_server {
 	struct gdb_target target;
 	struct gdb_stub stub;
 	int listen_fd, client_fd, quit_fd;
+	bool vm_ending;          /* with quit: let go of the vCPUs without stopping them first */
 	bool session;            /* the stub is initialised for the client (the VM stopped) */
 	pthread_t thread;
 	bool thread_started;
@@ -209,7 +210,7 @@ static void *gdb_thread(void *arg)
 		else if (p[2].revents && conn == s->client_fd)
 			client_input(s);
 	}
-	disconnect(s, true);
+	disconnect(s, s->vm_ending);
 	return NULL;
 }
 
@@ -267,12 +268,13 @@ const char *gdb_server_url(const struct gdb_server *s)
 	return s->url;
 }
 
-void gdb_server_stop(struct gdb_server *s)
+void gdb_server_stop(struct gdb_server *s, bool vm_ending)
 {
 	uint64_t one = 1;
 
 	if (!s || !s->thread_started)
 		return;
+	s->vm_ending = vm_ending;
 	if (write(s->quit_fd, &one, sizeof(one)) != sizeof(one))
 		pr_warn("gdb: cannot stop the gdb thread: %s", strerror(errno));
 	pthread_join(s->thread, NULL);
@@ -280,13 +282,14 @@ void gdb_server_stop(struct gdb_server *s)
 	/* Nobody parks any more (a vCPU held since --gdb-wait, without a client, goes too). */
 	atomic_store(&s->target.off, true);
 	gdb_target_release(&s->target, true);
+	pr_info("gdb: no longer listening on %s", s->url);
 }
 
 void gdb_server_free(struct gdb_server *s)
 {
 	if (!s)
 		return;
-	gdb_server_stop(s);
+	gdb_server_stop(s, true);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
 	if (s->unix_path[0])

@@ -35,11 +35,17 @@ const char *gdb_server_url(const struct gdb_server *s);
 
 /*
  * Stop serving (idempotent): the client's breakpoints come out, every vCPU is let go, the
- * thread is joined. Before vcpus_stop(): a vCPU held by gdb would never leave its loop.
+ * thread is joined; from then on the hook takes no exit. `vm_ending`: the VM is going down,
+ * so the vCPUs are let go as they are (a vCPU thread that has left its loop never stops
+ * for gdb); otherwise they are stopped first and their debug state cleared. Before
+ * vcpus_stop(): a vCPU held by gdb would never leave its loop.
  */
-void gdb_server_stop(struct gdb_server *s);
+void gdb_server_stop(struct gdb_server *s, bool vm_ending);
 
-/* After the vCPU threads are joined (the hook may run until then): stop and free. */
+/*
+ * Stop and free. The hook must be out of the vCPUs' reach: their threads joined, or every
+ * vCPU paused and the hook taken out of the vcpu_set.
+ */
 void gdb_server_free(struct gdb_server *s);
 
 #endif

@@ -531,7 +531,7 @@ int vm_build_restore(struct vm *vm, const struct vm_config *cfg, const struct vm
 /* Everything vm_build() took, in reverse order; safe on a VM built only part-way. */
 void vm_destroy(struct vm *vm)
 {
-	gdb_server_stop(vm->gdb); /* a vCPU it holds would never leave its loop */
+	gdb_server_stop(vm->gdb, true); /* a vCPU it holds would never leave its loop */
 	vm_stop_threads(vm);
 	gdb_server_free(vm->gdb); /* the vCPU threads, whose hook it is, are gone */
 	vm->gdb = NULL;

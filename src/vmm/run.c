@@ -117,18 +117,19 @@ int vm_gdb_start(struct vm *vm, const char *url, bool wait, char *err, size_t er
 	bool pause = running && !atomic_load(&vm->paused); /* paused: they are parked already */
 	int ret;
 
-	if (vm->gdb) {
-		snprintf(err, errlen, "A GDB stub already listens on %s.", gdb_server_url(vm->gdb));
-		return -EBUSY;
-	}
 	if (running && wait) {
 		snprintf(err, errlen, "The VM runs already: it cannot wait for gdb at its first instruction.");
 		return -EINVAL;
 	}
+	/* A stub already there gives way: its client detached, the vCPUs let go. */
+	gdb_server_stop(vm->gdb, false);
 	if (pause && (ret = vcpus_pause(&vm->vcpus))) {
 		snprintf(err, errlen, "The vCPUs did not stop for the GDB stub's hook: %s.", strerror(-ret));
 		return ret;
 	}
+	vm->vcpus.hook = NULL;
+	gdb_server_free(vm->gdb);
+	vm->gdb = NULL;
 	ret = gdb_server_start(&vm->gdb, &env, url, wait, err, errlen);
 	if (pause)
 		vcpus_resume(&vm->vcpus);
@@ -244,7 +245,7 @@ int vm_run(struct vm *vm)
 	/* Not while an API request pauses or pokes the vCPUs. gdb lets go of them first. */
 	if (vm->api_lock)
 		pthread_mutex_lock(vm->api_lock);
-	gdb_server_stop(vm->gdb);
+	gdb_server_stop(vm->gdb, true);
 	vcpus_stop(&vm->vcpus);
 	if (vm->api_lock)
 		pthread_mutex_unlock(vm->api_lock);

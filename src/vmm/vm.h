@@ -161,7 +161,8 @@ int vm_dirty_sync(struct vm *vm) __must_check;
  * Start a GDB stub on url (tcp:[HOST:]PORT or unix:PATH). Before vm_run(), or while it runs
  * (the vCPUs are paused for a moment while the stub's hook goes in); `wait` (before vm_run()
  * only) holds the vCPUs before their first instruction until gdb lets them go. One stub per
- * VM. On failure writes one sentence into err. The API's lock held, if there is an API.
+ * VM: one already there is stopped first (its client is detached). On failure writes one
+ * sentence into err (and the VM has no stub). The API's lock held, if there is an API.
  */
 int vm_gdb_start(struct vm *vm, const char *url, bool wait, char *err, size_t errlen) __must_check;
 

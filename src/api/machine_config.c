@@ -1,6 +1,8 @@
-/* GET/PUT/PATCH /machine-config: vCPUs, memory, SMT, dirty-page tracking, huge pages. */
+/* GET/PUT/PATCH /machine-config: vCPUs, memory, SMT, dirty-page tracking, huge pages, gdb. */
 #include "api/api.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define API_MAX_VCPUS 32 /* the spec's maximum */
@@ -12,6 +14,7 @@ static const struct api_field fields_put[] = {
 	{ "track_dirty_pages", T_BOOL, false },
 	{ "huge_pages", T_STRING, false },
 	{ "cpu_template", T_STRING, false },
+	{ "gdb_socket_path", T_STRING, false },
 	{ 0 },
 };
 
@@ -22,6 +25,7 @@ static const struct api_field fields_patch[] = {
 	{ "track_dirty_pages", T_BOOL, false },
 	{ "huge_pages", T_STRING, false },
 	{ "cpu_template", T_STRING, false },
+	{ "gdb_socket_path", T_STRING, false },
 	{ 0 },
 };
 
@@ -34,36 +38,63 @@ struct machine {
 	uint64_t mem_mib;
 	bool smt, track_dirty_pages;
 	int huge;                 /* HUGE_*, the index in huge_names */
+	char gdb[256];            /* gdb_socket_path ("": none) */
 };
+
+/* Firecracker's gdb_socket_path: a stub on that Unix socket, the vCPUs waiting for it at
+ * the first instruction. A --gdb or PUT /gdb stub on TCP is not shown here. */
+static void machine_gdb_get(const struct vm_config *c, char *path, size_t len)
+{
+	bool unix_wait = c->gdb && c->gdb_wait && !strncmp(c->gdb, "unix:", 5);
+
+	snprintf(path, len, "%s", unix_wait ? c->gdb + 5 : "");
+}
 
 static struct machine machine_get(const struct vm_config *c)
 {
-	return (struct machine){
+	struct machine m = {
 		.vcpus = c->cpus,
 		.mem_mib = c->memory / MiB,
 		.smt = c->smt,
 		.track_dirty_pages = c->track_dirty_pages,
 		.huge = c->hugepages ? HUGE_2M : c->thp ? HUGE_THP : HUGE_NONE,
 	};
+
+	machine_gdb_get(c, m.gdb, sizeof(m.gdb));
+	return m;
 }
 
-static void machine_set(struct vm_config *c, const struct machine *m)
+static int machine_set(struct vm_config *c, const struct machine *m)
 {
+	char was[sizeof(m->gdb)], *url = NULL;
+
+	machine_gdb_get(c, was, sizeof(was));
+	if (strcmp(was, m->gdb)) {
+		if (m->gdb[0] && asprintf(&url, "unix:%s", m->gdb) < 0)
+			return -ENOMEM;
+		free(c->gdb);
+		c->gdb = url;
+		c->gdb_wait = url != NULL;
+	}
 	c->cpus = m->vcpus;
 	c->memory = m->mem_mib * MiB;
 	c->smt = m->smt;
 	c->track_dirty_pages = m->track_dirty_pages;
 	c->hugepages = m->huge == HUGE_2M;
 	c->thp = m->huge == HUGE_THP;
+	return 0;
 }
 
 json_t *api_machine_config_json(const struct vm_config *c)
 {
 	struct machine m = machine_get(c);
+	json_t *o = json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", m.vcpus, "mem_size_mib",
+			      (json_int_t)m.mem_mib, "smt", m.smt, "track_dirty_pages",
+			      m.track_dirty_pages, "huge_pages", huge_names[m.huge]);
 
-	return json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", m.vcpus, "mem_size_mib",
-			 (json_int_t)m.mem_mib, "smt", m.smt, "track_dirty_pages",
-			 m.track_dirty_pages, "huge_pages", huge_names[m.huge]);
+	if (o && m.gdb[0])
+		json_object_set_new(o, "gdb_socket_path", json_string(m.gdb));
+	return o;
 }
 
 /* Apply the body on top of `next` (PUT starts from the defaults, PATCH from the current). */
@@ -76,6 +107,9 @@ static bool machine_apply(struct machine *next, const json_t *body, struct api_r
 	next->mem_mib = api_uint(body, "mem_size_mib", next->mem_mib);
 	next->smt = api_bool(body, "smt", next->smt);
 	next->track_dirty_pages = api_bool(body, "track_dirty_pages", next->track_dirty_pages);
+	if (json_object_get(body, "gdb_socket_path") &&
+	    !api_copy(next->gdb, sizeof(next->gdb), body, "gdb_socket_path", r))
+		return false;
 	if (huge) {
 		int i = 0;
 		while (i < 3 && strcmp(huge, huge_names[i]))
@@ -132,9 +166,13 @@ void api_machine_config(struct vmm *vmm, enum api_method m, const char *id, json
 	if (m == API_PUT) {
 		next.smt = next.track_dirty_pages = false;
 		next.huge = HUGE_NONE;
+		next.gdb[0] = '\0';
 	}
 	if (!machine_apply(&next, body, r))
 		return;
-	machine_set(&vmm->cfg, &next);
+	if (machine_set(&vmm->cfg, &next)) {
+		api_fault(r, 500, "Out of memory.");
+		return;
+	}
 	api_no_content(r);
 }

@@ -104,6 +104,10 @@ PUT|/migration/send|{"url": "unix:/tmp/vmon-nowhere.mig"}|400|not supported befo
 PUT|/migration/receive|{"url": "unix:/tmp/vmon-nowhere.mig"}|400|An incoming migration needs a fresh vmon
 PUT|/migration/cancel|{}|400|No migration is under way
 PUT|/migration/status|{}|400|Invalid request method and/or path: PUT /migration/status
+PUT|/gdb|{"url": "http://localhost:1234"}|400|tcp:[HOST:]PORT or unix:PATH
+PUT|/gdb|{}|400|missing field `url`
+GET|/gdb||400|Invalid request method and/or path: GET /gdb
+PATCH|/machine-config|{"gdb_socket_path": 5}|400|invalid type for `gdb_socket_path`
 TABLE
 if [ "$bad" = 0 ]; then result PASS api/bad-requests; else result FAIL api/bad-requests "$bad answers differ"; fi
 

@@ -268,6 +268,14 @@ const char *gdb_server_url(const struct gdb_server *s)
 	return s->url;
 }
 
+int gdb_server_breakpoints(struct gdb_server *s)
+{
+	pthread_mutex_lock(&s->target.lock);
+	int n = s->target.nr_sw;
+	pthread_mutex_unlock(&s->target.lock);
+	return n;
+}
+
 void gdb_server_stop(struct gdb_server *s, bool vm_ending)
 {
 	uint64_t one = 1;

@@ -33,6 +33,9 @@ int gdb_server_start(struct gdb_server **out, const struct gdb_server_env *env, 
 /* The URL it listens on. */
 const char *gdb_server_url(const struct gdb_server *s);
 
+/* Software breakpoints the client has planted: int3 bytes in guest RAM right now. */
+int gdb_server_breakpoints(struct gdb_server *s);
+
 /*
  * Stop serving (idempotent): the client's breakpoints come out, every vCPU is let go, the
  * thread is joined; from then on the hook takes no exit. `vm_ending`: the VM is going down,

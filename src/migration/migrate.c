@@ -668,6 +668,8 @@ int mig_send_start(struct vmm *vmm, const struct mig_send_params *p, char *err, 
 		snprintf(err, errlen, "A migration is already under way.");
 		return -EBUSY;
 	}
+	if (vm_gdb_check_ram(&vmm->vm, err, errlen))
+		return -EBUSY;
 	if (p->local && strncmp(p->url, "unix:", 5)) {
 		snprintf(err, errlen, "A local migration passes guest RAM over a Unix socket: use a "
 			 "unix:PATH URL.");

@@ -136,6 +136,18 @@ int vm_gdb_start(struct vm *vm, const char *url, bool wait, char *err, size_t er
 	return ret;
 }
 
+int vm_gdb_check_ram(struct vm *vm, char *err, size_t errlen)
+{
+	int n = vm->gdb ? gdb_server_breakpoints(vm->gdb) : 0;
+
+	if (!n)
+		return 0;
+	snprintf(err, errlen, "gdb has %d software breakpoint%s in guest memory (int3 bytes the "
+		 "copy would run into): delete %s or detach gdb first.", n, n == 1 ? "" : "s",
+		 n == 1 ? "it" : "them");
+	return -EBUSY;
+}
+
 /* Forward console input to the guest; false once the input is gone. */
 static bool vm_console_input(struct vm *vm)
 {

@@ -166,6 +166,12 @@ int vm_dirty_sync(struct vm *vm) __must_check;
  */
 int vm_gdb_start(struct vm *vm, const char *url, bool wait, char *err, size_t errlen) __must_check;
 
+/*
+ * 0, or -EBUSY with a sentence in err while gdb has int3s planted in guest RAM: a snapshot
+ * or a migration would carry them to a guest with no debugger to take them.
+ */
+int vm_gdb_check_ram(struct vm *vm, char *err, size_t errlen) __must_check;
+
 /* After an incoming migration: every virtio-net interface announces the guest's MAC. */
 void vm_announce(struct vm *vm);
 

@@ -39,7 +39,8 @@ int vmm_snapshot_create(struct vmm *vmm, enum snapshot_type type, const char *st
 			 vmm->state == VMM_RUNNING ? "is running" : "was not started");
 		return -EINVAL;
 	}
-	if (vm_snapshot_create(&vmm->vm, type, state_path, mem_path, why, sizeof(why))) {
+	if (vm_gdb_check_ram(&vmm->vm, why, sizeof(why)) ||
+	    vm_snapshot_create(&vmm->vm, type, state_path, mem_path, why, sizeof(why))) {
 		snprintf(err, errlen, "Cannot create a snapshot: %s", why);
 		pr_err("snapshot create failed: %s", why);
 		return -EINVAL;

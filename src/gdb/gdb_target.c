@@ -20,11 +20,11 @@ static void notify(struct gdb_target *t)
 		pr_warn("gdb: cannot signal a stop: %s", strerror(errno));
 }
 
-/* Kick every vCPU that is not parked (lock held). */
-static void kick_running(struct gdb_target *t)
+/* Kick every vCPU that is not parked but `self` (lock held). */
+static void kick_running(struct gdb_target *t, int self)
 {
 	for (int i = 0; i < t->vcpus->nr; i++)
-		if (!t->cpu[i].parked)
+		if (!t->cpu[i].parked && i != self)
 			cpu_ops(t)->vcpu_kick(vcpu_at(t, i));
 }
 
@@ -104,7 +104,7 @@ static void reinject(struct gdb_target *t, struct vcpu *vcpu, uint32_t exception
 }
 
 /* A debug event: it is the stop's reason unless a real one came first; stop the others. */
-void gdb_target_event(struct gdb_target *t, int index, const struct gdb_stop *ev)
+void gdb_target_event(struct gdb_target *t, int index, const struct gdb_stop *ev, bool on_vcpu)
 {
 	if (!t->event_real && !t->stop_ready) {
 		t->event = *ev;
@@ -114,7 +114,7 @@ void gdb_target_event(struct gdb_target *t, int index, const struct gdb_stop *ev
 	if (!atomic_load(&t->stopping)) {
 		atomic_store(&t->stopping, true);
 		t->stop_signal = GDB_SIGTRAP;
-		kick_running(t);
+		kick_running(t, on_vcpu ? index : -1); /* a vCPU with an event parks at once */
 	}
 }
 
@@ -159,7 +159,7 @@ bool gdb_target_hook(void *opaque, struct vcpu *vcpu, struct vcpu_exit *e)
 		return true;
 	}
 	if (kind == EV_OURS) {
-		gdb_target_event(t, vcpu->index, &ev);
+		gdb_target_event(t, vcpu->index, &ev, true);
 	} else if (!atomic_load(&t->stopping)) {
 		pthread_mutex_unlock(&t->lock);
 		return false;
@@ -183,7 +183,7 @@ void gdb_target_stop(struct gdb_target *t, int signal)
 	if (!atomic_load(&t->stopping)) {
 		t->stop_signal = signal;
 		atomic_store(&t->stopping, true);
-		kick_running(t);
+		kick_running(t, -1);
 	}
 	if (t->nr_parked == t->vcpus->nr) {
 		t->stop_ready = true;
@@ -301,7 +301,7 @@ void gdb_target_release(struct gdb_target *t, bool quick)
 		if (!atomic_load(&t->stopping)) {
 			t->stop_signal = GDB_SIGTRAP;
 			atomic_store(&t->stopping, true);
-			kick_running(t);
+			kick_running(t, -1);
 		}
 		if (!wait_all_parked(t))
 			pr_warn("gdb: not every vCPU stopped; releasing them anyway");

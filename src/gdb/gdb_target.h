@@ -118,8 +118,9 @@ static inline struct vcpu *vcpu_at(struct gdb_target *t, int i)
 	return &t->vcpus->vcpus[i];
 }
 
-/* A debug event on vcpu: the stop's reason unless a real one came first (lock held). */
-void gdb_target_event(struct gdb_target *t, int vcpu, const struct gdb_stop *ev);
+/* A debug event, the stop's reason unless a real one came first: the others are kicked
+ * (and vcpu too unless the event is on its own thread, where it parks next). Lock held. */
+void gdb_target_event(struct gdb_target *t, int vcpu, const struct gdb_stop *ev, bool on_vcpu);
 /* The planted software breakpoint at a linear address, or -1 (lock held). */
 int gdb_target_sw_find(const struct gdb_target *t, uint64_t addr);
 void gdb_target_sw_remove(struct gdb_target *t, int i);

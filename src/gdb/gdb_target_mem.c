@@ -221,7 +221,7 @@ void gdb_target_poll(struct gdb_target *t)
 			.kind = t->hw[s].type == GDB_WP_WRITE ? GDB_STOP_WATCH : GDB_STOP_AWATCH,
 			.addr = t->hw[s].addr,
 		};
-		gdb_target_event(t, t->cur_vcpu, &ev);
+		gdb_target_event(t, t->cur_vcpu, &ev, false);
 	}
 	pthread_mutex_unlock(&t->lock);
 }

@@ -243,7 +243,7 @@ int gdb_server_start(struct gdb_server **out, const struct gdb_server_env *env, 
 	ret = MIN(ret, 0);
 	if (!ret && s->quit_fd < 0)
 		ret = -errno;
-	if (!ret && (ret = gdb_target_init(&s->target, env->vcpus, env->kill, env->opaque, wait)))
+	if (!ret && (ret = gdb_target_init(&s->target, env->vcpus, env->kill, env->clock, env->opaque, wait)))
 		snprintf(err, errlen, "gdb: out of memory");
 	if (!ret) {
 		env->vcpus->hook_opaque = &s->target;

@@ -17,6 +17,9 @@ struct gdb_server_env {
 	struct vcpu_set *vcpus;
 	/* gdb's kill (k): end the VM. Called on the gdb thread. */
 	void (*kill)(void *opaque);
+	/* Optional, on the gdb thread: stop the guest clock while gdb holds the VM (!run), let
+	 * it go on from there (run). */
+	void (*clock)(void *opaque, bool run);
 	void *opaque;
 };
 

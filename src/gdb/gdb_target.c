@@ -207,7 +207,20 @@ bool gdb_target_take_stop(struct gdb_target *t, int *vcpu, struct gdb_stop *why)
 		t->cur_vcpu = *vcpu;
 	}
 	pthread_mutex_unlock(&t->lock);
+	if (ret && t->clock && !t->clock_stopped) {
+		t->clock(t->opaque, false);
+		t->clock_stopped = true;
+	}
 	return ret;
+}
+
+/* The clock goes on from where the stop left it (debugger thread). */
+static void clock_restart(struct gdb_target *t)
+{
+	if (t->clock_stopped) {
+		t->clock(t->opaque, true);
+		t->clock_stopped = false;
+	}
 }
 
 /* What vCPU i's debug state must be now (lock held). */
@@ -264,6 +277,7 @@ static void target_resume(void *tp, const struct gdb_resume *r)
 {
 	struct gdb_target *t = tp;
 
+	clock_restart(t);
 	pthread_mutex_lock(&t->lock);
 	for (int i = 0; i < t->vcpus->nr; i++)
 		t->cpu[i].step = i < r->nr && r->action[i] == GDB_STEP;
@@ -315,6 +329,9 @@ void gdb_target_release(struct gdb_target *t, bool quick)
 		t->cpu[i].step = false;
 	if (!quick)
 		debug_apply(t);
+	pthread_mutex_unlock(&t->lock);
+	clock_restart(t);
+	pthread_mutex_lock(&t->lock);
 	let_go(t, NULL);
 	t->stop_taken = false;
 	pthread_mutex_unlock(&t->lock);
@@ -354,12 +371,13 @@ const struct gdb_target_ops gdb_target_ops = {
 /* ---- set-up ------------------------------------------------------------------------------ */
 
 int gdb_target_init(struct gdb_target *t, struct vcpu_set *vcpus, void (*kill)(void *),
-		    void *opaque, bool wait)
+		    void (*clock)(void *, bool), void *opaque, bool wait)
 {
 	memset(t, 0, sizeof(*t));
 	t->vcpus = vcpus;
 	t->mem = vcpus->env.mem;
 	t->kill = kill;
+	t->clock = clock;
 	t->opaque = opaque;
 	t->event_vcpu = -1;
 	pthread_mutex_init(&t->lock, NULL);

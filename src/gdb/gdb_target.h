@@ -36,7 +36,9 @@ struct gdb_target {
 	struct vcpu_set *vcpus;
 	const struct guest_mem *mem;
 	void (*kill)(void *opaque);  /* gdb's k: end the VM (debugger thread) */
+	void (*clock)(void *opaque, bool run); /* optional: stop or restart the guest clock */
 	void *opaque;
+	bool clock_stopped;          /* by the last stop taken (debugger thread only) */
 	int notify_fd;               /* eventfd: a stop completed (every vCPU parked) */
 
 	pthread_mutex_t lock;        /* all below; the vCPUs wait on cond */
@@ -73,10 +75,12 @@ extern const struct gdb_target_ops gdb_target_ops;
 
 /*
  * Before the hook is installed. With `wait`, every vCPU parks before its first
- * instruction (the stop completes once they all run; call before vcpus_start()).
+ * instruction (the stop completes once they all run; call before vcpus_start()). `clock`
+ * (optional) stops the guest's clock while gdb holds the VM and restarts it after, so the
+ * guest sees no leap in time (as QEMU does).
  */
 int gdb_target_init(struct gdb_target *t, struct vcpu_set *vcpus, void (*kill)(void *),
-		    void *opaque, bool wait) __must_check;
+		    void (*clock)(void *, bool), void *opaque, bool wait) __must_check;
 void gdb_target_destroy(struct gdb_target *t);
 
 /* The vCPU layer's exit hook; opaque is the target. */

@@ -110,9 +110,21 @@ static void vm_gdb_kill(void *opaque)
 	vm_request_stop(opaque, VMON_EXIT_POWEROFF, "killed from gdb");
 }
 
+/* While gdb holds the VM its clock stands still, as in a pause (and in QEMU). */
+static void vm_gdb_clock(void *opaque, bool run)
+{
+	struct vm *vm = opaque;
+
+	if (!run && vm->hv_ops->clock_get(vm->hv, &vm->gdb_clock))
+		vm->gdb_clock = 0;
+	if (run && vm->gdb_clock && vm->hv_ops->clock_set(vm->hv, vm->gdb_clock))
+		pr_warn("gdb: the guest clock did not take its old value back");
+}
+
 int vm_gdb_start(struct vm *vm, const char *url, bool wait, char *err, size_t errlen)
 {
-	const struct gdb_server_env env = { .vcpus = &vm->vcpus, .kill = vm_gdb_kill, .opaque = vm };
+	const struct gdb_server_env env = { .vcpus = &vm->vcpus, .kill = vm_gdb_kill,
+					    .clock = vm_gdb_clock, .opaque = vm };
 	bool running = vm->vcpus.nr && vm->vcpus.vcpus[0].thread_started;
 	bool pause = running && !atomic_load(&vm->paused); /* paused: they are parked already */
 	int ret;

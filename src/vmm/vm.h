@@ -95,6 +95,7 @@ struct vm {
 	struct uffd_backend uffd;   /* restored with a userfaultfd page server: the session */
 	pthread_mutex_t *api_lock; /* the management API's lock, held while the vCPUs stop */
 	struct gdb_server *gdb;    /* the GDB stub (--gdb, PUT /gdb), or NULL */
+	uint64_t gdb_clock;        /* the guest clock when gdb stopped the VM (gdb thread) */
 
 	/* Stopping: the first stop request wins and sets the exit status. */
 	atomic_bool stopping;

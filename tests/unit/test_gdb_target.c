@@ -158,7 +158,7 @@ static int setup(void **state)
 		set.vcpus[i].set = &set;
 		set.vcpus[i].index = i;
 	}
-	assert_int_equal(gdb_target_init(&t, &set, NULL, NULL, false), 0);
+	assert_int_equal(gdb_target_init(&t, &set, NULL, NULL, NULL, false), 0);
 	for (int i = 0; i < NR; i++)
 		assert_int_equal(pthread_create(&threads[i], NULL, vcpu_thread, &set.vcpus[i]), 0);
 	return 0;

@@ -210,6 +210,8 @@ cli_tests() {
 	expect_cli bad-net 2 "--net: cannot understand 'hostfwd=tcp::0-:22'" run --kernel x --net user,hostfwd=tcp::0-:22
 	expect_cli bad-transport 2 "use transport=mmio or transport=pci" run --kernel x --rng=transport=foo
 	expect_cli bad-accel 2 "--accel 'tcg': this vmon has only kvm" run --kernel x --accel tcg
+	expect_cli bad-gdb 2 "--gdb 'http:1': use tcp:\[HOST:\]PORT or unix:PATH" run --kernel x --gdb http:1
+	expect_cli gdb-wait-alone 2 "--gdb-wait needs --gdb URL" run --kernel x --gdb-wait
 	if [ "$KVM" = 0 ]; then
 		for t in missing-kernel junk-kernel truncated-kernel missing-disk initrd-too-big ctrl-a-x sigterm \
 			 seccomp-io seccomp-vcpu no-seccomp; do skip "cli/$t" "cannot open $KVM_DEV"; done

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@ struct gdb_server {
 static int listen_unix(struct gdb_server *s, const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct stat st;
 	int fd;
 
 	if (!*path || strlen(path) >= sizeof(a.sun_path)) {
@@ -46,7 +48,8 @@ static int listen_unix(struct gdb_server *s, const char *path, char *err, size_t
 	}
 	strcpy(a.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	unlink(path); /* a socket a previous run left */
+	if (!lstat(path, &st) && S_ISSOCK(st.st_mode))
+		unlink(path); /* a socket a previous run left; any other file stays (EADDRINUSE) */
 	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 1)) {
 		int e = errno;
 		snprintf(err, errlen, "gdb: cannot listen on unix:%s: %s", path, strerror(e));

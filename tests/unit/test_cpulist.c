@@ -1,0 +1,143 @@
+/* Host-CPU lists ("0-3,5") and the thread-affinity options built on them. */
+#include "unit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/cpulist.h"
+#include "vmm/config.h"
+
+static void assert_list(const char *in, const char *want)
+{
+	cpu_set_t set;
+	char err[160] = "", out[64];
+
+	assert_int_equal(cpulist_parse(in, &set, err, sizeof(err)), 0);
+	cpulist_format(&set, out, sizeof(out));
+	assert_string_equal(out, want);
+}
+
+static void assert_bad(const char *in, const char *why)
+{
+	cpu_set_t set;
+	char err[160] = "";
+
+	assert_int_equal(cpulist_parse(in, &set, err, sizeof(err)), -EINVAL);
+	if (!strstr(err, why))
+		fail_msg("'%s': got '%s', want '%s' in it", in, err, why);
+	assert_null(strchr(err, '\n'));
+}
+
+static void test_parse_and_format(void **state)
+{
+	cpu_set_t set;
+	char err[160];
+	(void)state;
+
+	assert_list("0", "0");
+	assert_list("1", "1");
+	assert_list("0-3,5", "0-3,5");
+	assert_list("5,0-3", "0-3,5");
+	assert_list("0,1,2,7-7", "0-2,7");
+	assert_list("2-3,3-4", "2-4");
+	assert_list("1023", "1023");
+	assert_int_equal(cpulist_parse("0-1023", &set, err, sizeof(err)), 0);
+	assert_int_equal(CPU_COUNT(&set), 1024);
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+
+	assert_bad("", "empty CPU list");
+	assert_bad("1024", "from 0 to 1023");
+	assert_bad("0-99999999999999999999", "from 0 to 1023");
+	assert_bad("3-1", "runs backwards");
+	assert_bad("a", "cannot understand 'a'");
+	assert_bad("0,,1", "cannot understand ''");
+	assert_bad("0,", "cannot understand ''");
+	assert_bad("-1", "cannot understand '-1'");
+	assert_bad("1-", "cannot understand '1-'");
+	assert_bad("0 1", "cannot understand '0 1'");
+	assert_bad("1,2x", "cannot understand '2x'");
+}
+
+/* A short output buffer truncates at a whole entry, never mid-number. */
+static void test_format_truncates(void **state)
+{
+	cpu_set_t set;
+	char err[160], out[6];
+	(void)state;
+
+	assert_int_equal(cpulist_parse("0,2,4,6,8", &set, err, sizeof(err)), 0);
+	cpulist_format(&set, out, sizeof(out));
+	assert_string_equal(out, "0,2,4");
+	CPU_ZERO(&set);
+	cpulist_format(&set, out, sizeof(out));
+	assert_string_equal(out, "");
+}
+
+static void test_vcpu_affinity_syntax(void **state)
+{
+	struct vm_config cfg = { .cpus = 3 };
+	char err[160] = "", out[128];
+	(void)state;
+
+	/* A token with '=' starts a vCPU's list; the ones after it without '=' continue it. */
+	assert_int_equal(config_parse_vcpu_affinity(&cfg, "0-1,0=1,3,1=0-1,2=4", err, sizeof(err)), 0);
+	assert_true(cfg.vcpus_affinity.set);
+	config_format_vcpu_affinity(&cfg, out, sizeof(out));
+	assert_string_equal(out, "0-1,0=1,3,1=0-1,2=4");
+	assert_true(CPU_ISSET(3, config_vcpu_affinity(&cfg, 0)));
+	assert_false(CPU_ISSET(0, config_vcpu_affinity(&cfg, 0)));
+	assert_int_equal(config_check_affinity(&cfg, err, sizeof(err)) == 0 ||
+			 strstr(err, "which vmon may not run on") != NULL, 1);
+
+	struct vm_config one = { .cpus = 1 };
+	assert_int_equal(config_parse_vcpu_affinity(&one, "1=0", err, sizeof(err)), 0);
+	assert_null(config_vcpu_affinity(&one, 0));
+	assert_int_equal(config_check_affinity(&one, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "an affinity is given for vCPU 1, but the VM has 1 vCPU");
+
+	assert_int_equal(config_parse_vcpu_affinity(&one, "64=0", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "'64=': a vCPU is a number from 0 to 63");
+	assert_int_equal(config_parse_vcpu_affinity(&one, "x=0", err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_parse_vcpu_affinity(&one, "0=", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "empty CPU list"));
+	assert_int_equal(config_parse_vcpu_affinity(&one, "", err, sizeof(err)), -EINVAL);
+}
+
+/* This process's own CPUs always pass the check; CPU 1023 is beyond any test machine. */
+static void test_check_against_host(void **state)
+{
+	struct vm_config cfg = { .cpus = 1 };
+	cpu_set_t mine;
+	char err[160] = "", list[256];
+	(void)state;
+
+	assert_int_equal(sched_getaffinity(0, sizeof(mine), &mine), 0);
+	cpulist_format(&mine, list, sizeof(list));
+	assert_int_equal(config_parse_vcpu_affinity(&cfg, list, err, sizeof(err)), 0);
+	assert_int_equal(cpulist_parse(list, &cfg.io_affinity.cpus, err, sizeof(err)), 0);
+	cfg.io_affinity.set = true;
+	assert_int_equal(config_check_affinity(&cfg, err, sizeof(err)), 0);
+	CPU_SET(1023, &cfg.io_affinity.cpus);
+	assert_int_equal(config_check_affinity(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "the I/O thread's affinity names host CPU 1023"));
+	cfg.io_affinity.set = false;
+	assert_int_equal(config_parse_vcpu_affinity(&cfg, "0=1023", err, sizeof(err)), 0);
+	assert_int_equal(config_check_affinity(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "vCPU 0's affinity names host CPU 1023"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_and_format),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_format_truncates),
+		cmocka_unit_test(test_vcpu_affinity_syntax),
+		cmocka_unit_test(test_check_against_host),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -211,6 +211,10 @@ cli_tests() {
 	expect_cli bad-transport 2 "use transport=mmio or transport=pci" run --kernel x --rng=transport=foo
 	expect_cli bad-accel 2 "--accel 'tcg': this vmon has only kvm" run --kernel x --accel tcg
 	expect_cli bad-gdb 2 "--gdb 'http:1': use tcp:\[HOST:\]PORT or unix:PATH" run --kernel x --gdb http:1
+	expect_cli bad-affinity 2 "--vcpu-affinity '0=1-x': CPU list '1-x': cannot understand" \
+		run --kernel x --vcpu-affinity 0=1-x
+	expect_cli affinity-vcpu-missing 2 "--vcpu-affinity names vCPU 1, but --cpus gives 1" \
+		run --kernel x --vcpu-affinity 1=0
 	expect_cli gdb-wait-alone 2 "--gdb-wait needs --gdb URL" run --kernel x --gdb-wait
 	if [ "$KVM" = 0 ]; then
 		for t in missing-kernel junk-kernel truncated-kernel missing-disk initrd-too-big ctrl-a-x sigterm \
@@ -303,6 +307,7 @@ count_results() {
 run_suite api_requests
 run_suite quiesce
 run_suite start_fail
+run_suite sched
 if [ -z "${VMON_SKIP_LINUX:-}" ]; then
 	for suite in linux virtio api security snapshot migration gdb; do
 		# On the nested-KVM development host about one guest boot in twenty loses a process

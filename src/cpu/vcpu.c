@@ -267,6 +267,12 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 	char name[16];
 	snprintf(name, sizeof(name), "vcpu%d", vcpu->index & 0xffff);
+	/* Before its filter, which has no sched_setaffinity. The builder checked the set. */
+	if (vcpu->affinity && sched_setaffinity(0, sizeof(*vcpu->affinity), vcpu->affinity)) {
+		pr_err("cannot pin vCPU %d to its host CPUs: %s", vcpu->index, strerror(errno));
+		vcpu->set->env.stop(vcpu->set->env.opaque, VMON_EXIT_SETUP, "vCPU pinning failed");
+		return NULL;
+	}
 	seccomp_thread_start(SECCOMP_VCPU, name);
 	vcpu_run_loop(vcpu);
 	return NULL;

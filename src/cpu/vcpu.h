@@ -8,6 +8,7 @@
 #define VMON_VCPU_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include "boot/entry.h"
@@ -35,6 +36,7 @@ struct vcpu {
 	void *priv;            /* the backend's state (KVM: the vCPU fd and kvm_run) */
 	pthread_t thread;
 	bool thread_started;
+	const cpu_set_t *affinity; /* host CPUs its thread may run on (NULL: inherited) */
 	atomic_bool throttle_due; /* the throttle's ticker asks for one sleep */
 	struct vcpu_stats stats;
 };

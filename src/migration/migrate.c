@@ -760,6 +760,7 @@ static int dest_hello(struct mig_dest *d, const struct mig_msg *m, char *err, si
 		return -EPROTO;
 	}
 	snap_rd_init(&rd, m->hello.config, m->hello.config_len);
+	config_keep_placement(&fresh, &vmm->cfg); /* this host's CPUs, not the source's */
 	if ((ret = config_restore(&fresh, &rd, CONFIG_STATE_VERSION, err, errlen)))
 		return ret;
 	if (fresh.memory != m->hello.ram_size) {

@@ -158,6 +158,10 @@ static int build(scmp_filter_ctx ctx, enum seccomp_kind kind)
 		ret = ret ?: allow(ctx, disk);
 		ret = ret ?: allow(ctx, snapshot_files);
 		ret = ret ?: allow_threads(ctx);
+		/* The vCPU and I/O threads it starts inherit this filter and pin themselves
+		 * (sched_setaffinity(0, ...)) before they add their own: on itself only. */
+		ret = ret ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setaffinity), 1,
+					      SCMP_A0(SCMP_CMP_EQ, 0));
 		/* The metrics thread it may start adds its own filter (only ever narrower). */
 		ret = ret ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
 					      SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS));

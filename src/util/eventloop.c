@@ -77,6 +77,9 @@ static void *eventloop_thread(void *arg)
 	struct eventloop *l = arg;
 	struct epoll_event evs[16];
 
+	/* Before thread_init's seccomp filter; a set the builder checked. */
+	if (l->affinity && sched_setaffinity(0, sizeof(*l->affinity), l->affinity))
+		pr_warn("I/O thread: cannot pin it to its host CPUs: %s", strerror(errno));
 	if (l->thread_init)
 		l->thread_init();
 	/* Paused before it started (a restored VM): park before the first event. */

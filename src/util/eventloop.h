@@ -6,6 +6,7 @@
 #define VMON_EVENTLOOP_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include "util/util.h"
 
@@ -30,6 +31,8 @@ struct eventloop {
 	bool pause_requested, parked;
 	int nr;
 	struct event_source sources[EVENTLOOP_MAX_SOURCES];
+	/* Optional: the host CPUs the I/O thread may run on (NULL: inherited); set first. */
+	const cpu_set_t *affinity;
 	/* Optional: runs first on the I/O thread (the VMM installs its seccomp filter there). */
 	void (*thread_init)(void);
 };

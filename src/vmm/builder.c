@@ -400,8 +400,13 @@ static int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
 		.stop = vm_stop_sink, .opaque = vm,
 	};
 
+	int ret;
+
 	vcpus_init(&vm->vcpus, vm->hv_ops->vcpu, vm->hv, &env);
-	return vcpus_create(&vm->vcpus, vm->cfg->cpus, entry);
+	ret = vcpus_create(&vm->vcpus, vm->cfg->cpus, entry);
+	for (int i = 0; !ret && i < vm->vcpus.nr; i++)
+		vm->vcpus.vcpus[i].affinity = config_vcpu_affinity(vm->cfg, i);
+	return ret;
 }
 
 /* Guest RAM: fresh, or a snapshot's (mapped copy-on-write from its file, or page-served). */
@@ -491,8 +496,10 @@ static int vm_build_with(struct vm *vm, const struct vm_config *cfg,
 	ret = vm_build_core(vm, cfg, src, err, errlen);
 	if (ret)
 		goto fail;
+	BUILD_STEP(config_check_affinity(cfg, err, errlen), "bad thread affinity");
 	BUILD_STEP(eventloop_init(&vm->io), "cannot create the I/O thread's event loop");
 	vm->io.thread_init = vm_io_thread_init;
+	vm->io.affinity = cfg->io_affinity.set ? &cfg->io_affinity.cpus : NULL;
 	BUILD_STEP(vm_wire_devices(vm), "cannot place devices on the buses");
 	BUILD_STEP(vm_wire_virtio(vm, err, errlen), "cannot set up virtio devices");
 	if (!src) {

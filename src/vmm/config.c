@@ -49,7 +49,11 @@ void config_usage(FILE *out)
 		"  --initrd PATH        initial ramdisk (cpio, uncompressed is fastest)\n"
 		"  --cmdline STR        kernel command line (default: \"%s\")\n"
 		"  --memory SIZE        guest RAM, e.g. 512M, 2G (default 512M)\n"
-		"  --cpus N             vCPUs, 1-%d (default 1)\n"
+		"  --cpus N[,affinity=LIST]  vCPUs, 1-%d (default 1); with affinity= every vCPU\n"
+		"                       runs only on the host CPUs in LIST (like 0-3,5)\n"
+		"  --vcpu-affinity I=LIST[,I=LIST]...  vCPU I runs only on host CPUs LIST, e.g.\n"
+		"                       0=1,1=0-1 (a bare LIST first: every other vCPU)\n"
+		"  --io-affinity LIST   the I/O thread (vmon-io) runs only on host CPUs LIST\n"
 		"  --console SPEC       stdio (default, raw mode; Ctrl-A x quits), file:PATH,\n"
 		"                       unix:PATH (a socket one client connects to), none\n"
 		"  --boot PROTO         auto (default), linux (64-bit boot protocol), pvh\n"
@@ -92,7 +96,7 @@ enum {
 	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
 	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
 	OPT_ACCEL, OPT_TRACK_DIRTY, OPT_RESTORE, OPT_RESTORE_MEM, OPT_RESTORE_UFFD, OPT_RESUME,
-	OPT_GDB, OPT_GDB_WAIT,
+	OPT_GDB, OPT_GDB_WAIT, OPT_VCPU_AFFINITY, OPT_IO_AFFINITY,
 };
 
 static const struct option options[] = {
@@ -122,6 +126,8 @@ static const struct option options[] = {
 	{ "resume", no_argument, NULL, OPT_RESUME },
 	{ "gdb", required_argument, NULL, OPT_GDB },
 	{ "gdb-wait", no_argument, NULL, OPT_GDB_WAIT },
+	{ "vcpu-affinity", required_argument, NULL, OPT_VCPU_AFFINITY },
+	{ "io-affinity", required_argument, NULL, OPT_IO_AFFINITY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -271,9 +277,23 @@ static int option_string(char **slot, const char *arg, char *err, size_t errlen)
 	return -ENOMEM;
 }
 
+/* One host-CPU list for an option. */
+static int parse_affinity(struct cpu_affinity *a, const char *opt, const char *arg, char *err,
+			  size_t errlen)
+{
+	char why[160];
+
+	if (cpulist_parse(arg, &a->cpus, why, sizeof(why))) {
+		snprintf(err, errlen, "%s: %s", opt, why);
+		return -EINVAL;
+	}
+	a->set = true;
+	return 0;
+}
+
 static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *err, size_t errlen)
 {
-	char *end;
+	char *end, why[160];
 	long n;
 
 	switch (opt) {
@@ -346,12 +366,26 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_CPUS:
 		errno = 0;
 		n = strtol(arg, &end, 10);
-		if (errno || *end || end == arg || n < 1 || n > VMON_MAX_CPUS) {
-			snprintf(err, errlen, "--cpus '%s': need a number from 1 to %d", arg, VMON_MAX_CPUS);
+		if (errno || (*end && strncmp(end, ",affinity=", 10)) || end == arg || n < 1 ||
+		    n > VMON_MAX_CPUS) {
+			snprintf(err, errlen, "--cpus '%s': need a number from 1 to %d, then "
+				 "optionally ,affinity=LIST", arg, VMON_MAX_CPUS);
 			return -EINVAL;
 		}
 		cfg->cpus = (int)n;
+		if (*end)
+			return parse_affinity(&cfg->vcpus_affinity, "--cpus", end + 10, err, errlen);
 		break;
+	case OPT_VCPU_AFFINITY:
+		if (!strchr(arg, '=')) /* a bare list is every vCPU's, as affinity= in --cpus */
+			return parse_affinity(&cfg->vcpus_affinity, "--vcpu-affinity", arg, err, errlen);
+		if (config_parse_vcpu_affinity(cfg, arg, why, sizeof(why))) {
+			snprintf(err, errlen, "--vcpu-affinity '%s': %s", arg, why);
+			return -EINVAL;
+		}
+		break;
+	case OPT_IO_AFFINITY:
+		return parse_affinity(&cfg->io_affinity, "--io-affinity", arg, err, errlen);
 	case OPT_BOOT:
 		if (!strcmp(arg, "auto"))
 			cfg->protocol = BOOT_PROTO_AUTO;
@@ -424,6 +458,13 @@ enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, ch
 	if (!cfg->kernel) {
 		snprintf(err, errlen, "no kernel given (--kernel PATH)");
 		return CONFIG_ERROR;
+	}
+	for (int i = cfg->cpus; i < VMON_MAX_CPUS; i++) {
+		if (cfg->vcpu_affinity[i].set) {
+			snprintf(err, errlen, "--vcpu-affinity names vCPU %d, but --cpus gives %d", i,
+				 cfg->cpus);
+			return CONFIG_ERROR;
+		}
 	}
 	if (cfg->gdb_wait && !cfg->gdb) {
 		snprintf(err, errlen, "--gdb-wait needs --gdb URL");

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include "boot/loader.h"
 #include "net/backend.h"
+#include "util/cpulist.h"
 #include "util/ratelimit.h"
 #include "util/util.h"
 
@@ -57,6 +58,11 @@ struct vm_config {
 	char *cmdline;           /* the API's boot_args; NULL: the default command line */
 	uint64_t memory;
 	int cpus;
+	/* Host CPUs the threads may run on (unset: what vmon inherited). The vCPU's own entry
+	 * wins over the one for every vCPU. Placement on this host: never in a snapshot. */
+	struct cpu_affinity vcpus_affinity;
+	struct cpu_affinity vcpu_affinity[VMON_MAX_CPUS];
+	struct cpu_affinity io_affinity;
 	bool smt;                /* the API's machine-config smt: reported only */
 	char *console;           /* "stdio", "file:PATH" (the API's serial_out_path), "none" */
 	bool hugepages;
@@ -127,6 +133,29 @@ int config_disk_listed(const struct vm_config *cfg, int pos);
  * (root=, ro/rw), plus host quirks. malloc'd.
  */
 char *config_guest_cmdline(const struct vm_config *cfg);
+
+/*
+ * vCPU affinities: "LIST" (every vCPU), "I=LIST" (vCPU I), several joined by commas, e.g.
+ * "0-1,0=1,1=0-1": a token with '=' starts a vCPU's list, tokens without one continue the
+ * list before them. Sets the entries it names; 0 or -EINVAL with the reason in err.
+ */
+int config_parse_vcpu_affinity(struct vm_config *cfg, const char *spec, char *err,
+			       size_t errlen) __must_check;
+/* The same syntax back ("" when none is set). */
+void config_format_vcpu_affinity(const struct vm_config *cfg, char *buf, size_t len);
+/* The host CPUs vCPU i may run on, or NULL: unpinned. */
+const cpu_set_t *config_vcpu_affinity(const struct vm_config *cfg, int i);
+/*
+ * Every affinity names a vCPU the VM has and only host CPUs this process may use (a
+ * restored or migrated VM meets this host's CPUs here). 0, or -EINVAL with one sentence.
+ */
+int config_check_affinity(const struct vm_config *cfg, char *err, size_t errlen) __must_check;
+/*
+ * Copy this host's placement of the threads (the affinities) from one configuration to
+ * another: a restore or an incoming migration keeps the destination's own, since the
+ * snapshot's host may have had other CPUs.
+ */
+void config_keep_placement(struct vm_config *to, const struct vm_config *from);
 
 void config_usage(FILE *out);
 

@@ -330,6 +330,7 @@ int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, 
 	struct vm_config c = { .no_net = true, .log_level = cfg->log_level };
 	struct cfg_rd r = { .in = in, .version = version };
 
+	config_keep_placement(&c, cfg); /* not in the section: this host's, not the VM's */
 	if (version < 1 || version > CONFIG_STATE_VERSION) {
 		snprintf(err, errlen, "the configuration section has version %u; this vmon reads 1 "
 			 "to %u", version, CONFIG_STATE_VERSION);

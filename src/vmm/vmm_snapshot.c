@@ -123,6 +123,7 @@ static int restore_machine(struct vmm *vmm, const struct snapshot_load *l, char 
 
 	if (ret)
 		return ret;
+	config_keep_placement(&fresh, &vmm->cfg);
 	ret = snapshot_image_config(&img, &fresh, err, errlen);
 	if (!ret)
 		ret = apply_overrides(&fresh, l, err, errlen);

@@ -109,6 +109,41 @@ static void assert_listed(const struct vm_config *cfg, const char *const *ids)
 }
 
 /* The root drive is disks[0] at start; the API's list keeps the order of the PUTs. */
+/* --cpus N,affinity=, --vcpu-affinity (repeatable) and --io-affinity; their mistakes. */
+static void test_parse_affinity(void **state)
+{
+	const char *const args[] = { "run", "--kernel", "k", "--vcpu-affinity", "1=0",
+				     "--cpus", "2,affinity=0-1,3", "--vcpu-affinity", "0=1",
+				     "--io-affinity", "0", NULL };
+	const char *const bad_index[] = { "run", "--kernel", "k", "--vcpu-affinity", "2=0", "--cpus", "2", NULL };
+	const char *const bad_cpus[] = { "run", "--kernel", "k", "--cpus", "2,affinity=", NULL };
+	const char *const bad_word[] = { "run", "--kernel", "k", "--cpus", "2,pinned", NULL };
+	const char *const bad_io[] = { "run", "--kernel", "k", "--io-affinity", "1-0", NULL };
+	struct vm_config cfg;
+	char err[256] = "", out[64];
+	(void)state;
+
+	assert_int_equal(parse(&cfg, err, args), CONFIG_OK);
+	assert_int_equal(cfg.cpus, 2);
+	config_format_vcpu_affinity(&cfg, out, sizeof(out));
+	assert_string_equal(out, "0-1,3,0=1,1=0");
+	cpulist_format(&cfg.io_affinity.cpus, out, sizeof(out));
+	assert_string_equal(out, "0");
+	config_clear(&cfg);
+	assert_int_equal(parse(&cfg, err, bad_index), CONFIG_ERROR);
+	assert_string_equal(err, "--vcpu-affinity names vCPU 2, but --cpus gives 2");
+	config_clear(&cfg);
+	assert_int_equal(parse(&cfg, err, bad_cpus), CONFIG_ERROR);
+	assert_string_equal(err, "--cpus: an empty CPU list: name CPUs like 0-3,5");
+	config_clear(&cfg);
+	assert_int_equal(parse(&cfg, err, bad_word), CONFIG_ERROR);
+	assert_non_null(strstr(err, "--cpus '2,pinned': need a number from 1 to 64"));
+	config_clear(&cfg);
+	assert_int_equal(parse(&cfg, err, bad_io), CONFIG_ERROR);
+	assert_string_equal(err, "--io-affinity: CPU list '1-0': the range 1-0 runs backwards");
+	config_clear(&cfg);
+}
+
 static void test_root_first(void **state)
 {
 	const char *const order[] = { "a", "r", "b", "c" };
@@ -167,6 +202,7 @@ int main(void)
 		cmocka_unit_test(test_parse_owns_and_names),
 		cmocka_unit_test(test_parse_default_net),
 		cmocka_unit_test(test_parse_errors_free),
+		cmocka_unit_test(test_parse_affinity),
 		cmocka_unit_test(test_root_first),
 		cmocka_unit_test(test_root_cmdline),
 	};

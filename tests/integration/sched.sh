@@ -1,0 +1,68 @@
+#!/bin/bash
+# Where the VM's threads run: --cpus N,affinity=, --vcpu-affinity and --io-affinity pin the
+# vCPU threads (named vcpuN) and the I/O thread (vmon-io), as /proc/PID/task/TID/status
+# shows in Cpus_allowed_list. The guest is exitloop.elf (its BSP loops at CPL3; a second
+# vCPU waits for a SIPI that never comes, but its thread is there to be pinned).
+set -uo pipefail
+SUITE=sched
+TESTS=(sched/affinity-per-vcpu sched/affinity-all-vcpus sched/affinity-bad-cpu)
+LIB_NO_GUEST=1
+. "$(dirname "$0")/lib.sh"
+
+GUEST=${VMON_BUILD:-build}/tests/guest/exitloop.elf
+if ! [ -c "$KVM_DEV" ] || ! { exec 9<>"$KVM_DEV"; } 2>/dev/null; then
+	all_results SKIP "cannot open $KVM_DEV"
+	exit 0
+fi
+exec 9>&-
+if [ ! -f "$GUEST" ]; then
+	all_results FAIL "$GUEST missing (make guests)"
+	exit 0
+fi
+pid=
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null && wait $pid 2>/dev/null' EXIT
+
+# allowed PID NAME: the Cpus_allowed_list of PID's thread called NAME.
+allowed() {
+	local t
+	for t in /proc/$1/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] &&
+			awk '/^Cpus_allowed_list:/ {print $2}' "$t/status" && return
+	done
+	echo none
+}
+# pinned TEST WANT VMON_ARGS...: WANT is "vcpu0=LIST vcpu1=LIST vmon-io=LIST".
+pinned() {
+	local name=$1 want=$2 got="" t
+	shift 2
+	"$VMON" run --testdev --memory 16M --console none --net none --kernel "$GUEST" \
+		--cmdline count=1000000000 "$@" > "$LOGDIR/$name.log" 2>&1 < /dev/null &
+	pid=$!
+	for _ in $(seq 1 50); do [ "$(allowed $pid vcpu0)" != none ] && break; sleep 0.1; done
+	sleep 0.2
+	for t in $want; do got+="${t%%=*}=$(allowed $pid "${t%%=*}") "; done
+	kill -9 $pid; wait $pid 2>/dev/null; pid=
+	if [ "$got" = "$want " ]; then
+		result PASS "sched/$name" "$got"
+	else
+		result FAIL "sched/$name" "got $got, want $want; see $LOGDIR/$name.log"
+	fi
+}
+
+ncpu=$(nproc)
+if [ "$ncpu" -lt 2 ]; then
+	all_results SKIP "needs 2 host CPUs, this process may use $ncpu"
+	exit 0
+fi
+pinned affinity-per-vcpu "vcpu0=1 vcpu1=0-1 vmon-io=0" \
+	--cpus 2 --vcpu-affinity 0=1,1=0-1 --io-affinity 0
+pinned affinity-all-vcpus "vcpu0=0 vcpu1=0" --cpus 2,affinity=0
+# A CPU this process may not use is refused before the VM starts, in one sentence.
+out=$("$VMON" run --testdev --memory 16M --console none --net none --kernel "$GUEST" \
+	--vcpu-affinity 0=1000 2>&1 < /dev/null)
+rc=$?
+if [ "$rc" = 1 ] && [[ "$out" == *"vCPU 0's affinity names host CPU 1000, which vmon may not run on"* ]]; then
+	result PASS sched/affinity-bad-cpu "status 1: $out"
+else
+	result FAIL sched/affinity-bad-cpu "status $rc (want 1): $out"
+fi

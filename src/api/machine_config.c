@@ -1,4 +1,7 @@
-/* GET/PUT/PATCH /machine-config: vCPUs, memory, SMT, dirty-page tracking, huge pages, gdb. */
+/*
+ * GET/PUT/PATCH /machine-config: vCPUs, memory, SMT, dirty-page tracking, huge pages, gdb,
+ * and vmon's own thread affinities (vmon_vcpu_affinity, vmon_io_affinity).
+ */
 #include "api/api.h"
 
 #include <stdio.h>
@@ -15,6 +18,8 @@ static const struct api_field fields_put[] = {
 	{ "huge_pages", T_STRING, false },
 	{ "cpu_template", T_STRING, false },
 	{ "gdb_socket_path", T_STRING, false },
+	{ "vmon_vcpu_affinity", T_STRING, false },
+	{ "vmon_io_affinity", T_STRING, false },
 	{ 0 },
 };
 
@@ -26,6 +31,8 @@ static const struct api_field fields_patch[] = {
 	{ "huge_pages", T_STRING, false },
 	{ "cpu_template", T_STRING, false },
 	{ "gdb_socket_path", T_STRING, false },
+	{ "vmon_vcpu_affinity", T_STRING, false },
+	{ "vmon_io_affinity", T_STRING, false },
 	{ 0 },
 };
 
@@ -39,6 +46,8 @@ struct machine {
 	bool smt, track_dirty_pages;
 	int huge;                 /* HUGE_*, the index in huge_names */
 	char gdb[256];            /* gdb_socket_path ("": none) */
+	/* vmon's own: the --vcpu-affinity and --io-affinity syntax ("": none). */
+	char vcpu_affinity[1024], io_affinity[1024];
 };
 
 /* Firecracker's gdb_socket_path: a stub on that Unix socket, the vCPUs waiting for it at
@@ -61,7 +70,37 @@ static struct machine machine_get(const struct vm_config *c)
 	};
 
 	machine_gdb_get(c, m.gdb, sizeof(m.gdb));
+	config_format_vcpu_affinity(c, m.vcpu_affinity, sizeof(m.vcpu_affinity));
+	if (c->io_affinity.set)
+		cpulist_format(&c->io_affinity.cpus, m.io_affinity, sizeof(m.io_affinity));
 	return m;
+}
+
+/*
+ * The affinities of m into c, replacing c's; with check, also against the vCPU count and
+ * this host's CPUs. 0, or -EINVAL with the reason in err.
+ */
+static int machine_affinity_set(struct vm_config *c, const struct machine *m, bool check,
+				char *err, size_t errlen)
+{
+	char why[200];
+
+	memset(&c->vcpus_affinity, 0, sizeof(c->vcpus_affinity));
+	memset(c->vcpu_affinity, 0, sizeof(c->vcpu_affinity));
+	memset(&c->io_affinity, 0, sizeof(c->io_affinity));
+	if (m->vcpu_affinity[0] && config_parse_vcpu_affinity(c, m->vcpu_affinity, why, sizeof(why))) {
+		snprintf(err, errlen, "vmon_vcpu_affinity '%.64s': %s", m->vcpu_affinity, why);
+		return -EINVAL;
+	}
+	if (m->io_affinity[0]) {
+		if (cpulist_parse(m->io_affinity, &c->io_affinity.cpus, why, sizeof(why))) {
+			snprintf(err, errlen, "vmon_io_affinity: %s", why);
+			return -EINVAL;
+		}
+		c->io_affinity.set = true;
+	}
+	c->cpus = m->vcpus;
+	return check ? config_check_affinity(c, err, errlen) : 0;
 }
 
 static int machine_set(struct vm_config *c, const struct machine *m)
@@ -76,6 +115,7 @@ static int machine_set(struct vm_config *c, const struct machine *m)
 		c->gdb = url;
 		c->gdb_wait = url != NULL;
 	}
+	(void)machine_affinity_set(c, m, false, NULL, 0); /* machine_apply() checked it */
 	c->cpus = m->vcpus;
 	c->memory = m->mem_mib * MiB;
 	c->smt = m->smt;
@@ -94,7 +134,30 @@ json_t *api_machine_config_json(const struct vm_config *c)
 
 	if (o && m.gdb[0])
 		json_object_set_new(o, "gdb_socket_path", json_string(m.gdb));
+	/* Only when set: a GET then matches Firecracker's schema unless vmon's own are used. */
+	if (o && m.vcpu_affinity[0])
+		json_object_set_new(o, "vmon_vcpu_affinity", json_string(m.vcpu_affinity));
+	if (o && m.io_affinity[0])
+		json_object_set_new(o, "vmon_io_affinity", json_string(m.io_affinity));
 	return o;
+}
+
+/* The affinities parse, name vCPUs the machine has and CPUs this host lets vmon use. */
+static bool machine_affinity_ok(const struct machine *m, struct api_reply *r)
+{
+	struct vm_config *scratch = calloc(1, sizeof(*scratch));
+	char err[300];
+	bool ok;
+
+	if (!scratch) {
+		api_fault(r, 500, "Out of memory.");
+		return false;
+	}
+	ok = !machine_affinity_set(scratch, m, true, err, sizeof(err));
+	if (!ok)
+		api_bad(r, "%s.", err);
+	free(scratch);
+	return ok;
 }
 
 /* Apply the body on top of `next` (PUT starts from the defaults, PATCH from the current). */
@@ -109,6 +172,11 @@ static bool machine_apply(struct machine *next, const json_t *body, struct api_r
 	next->track_dirty_pages = api_bool(body, "track_dirty_pages", next->track_dirty_pages);
 	if (json_object_get(body, "gdb_socket_path") &&
 	    !api_copy(next->gdb, sizeof(next->gdb), body, "gdb_socket_path", r))
+		return false;
+	if ((json_object_get(body, "vmon_vcpu_affinity") &&
+	     !api_copy(next->vcpu_affinity, sizeof(next->vcpu_affinity), body, "vmon_vcpu_affinity", r)) ||
+	    (json_object_get(body, "vmon_io_affinity") &&
+	     !api_copy(next->io_affinity, sizeof(next->io_affinity), body, "vmon_io_affinity", r)))
 		return false;
 	if (huge) {
 		int i = 0;
@@ -145,7 +213,7 @@ static bool machine_apply(struct machine *next, const json_t *body, struct api_r
 		api_bad(r, "The memory size (MiB) must be a multiple of 2 with 2M huge pages.");
 		return false;
 	}
-	return true;
+	return machine_affinity_ok(next, r);
 }
 
 void api_machine_config(struct vmm *vmm, enum api_method m, const char *id, json_t *body,
@@ -166,7 +234,7 @@ void api_machine_config(struct vmm *vmm, enum api_method m, const char *id, json
 	if (m == API_PUT) {
 		next.smt = next.track_dirty_pages = false;
 		next.huge = HUGE_NONE;
-		next.gdb[0] = '\0';
+		next.gdb[0] = next.vcpu_affinity[0] = next.io_affinity[0] = '\0';
 	}
 	if (!machine_apply(&next, body, r))
 		return;

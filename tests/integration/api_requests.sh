@@ -59,6 +59,12 @@ PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 1}|400|The memory size (Mi
 PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "cpu_template": "T2"}|400|CPU templates are not supported
 PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "huge_pages": "1G"}|400|unknown variant `1G`
 PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 127, "huge_pages": "2M"}|400|multiple of 2
+PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "vmon_vcpu_affinity": "0=1-x"}|400|vmon_vcpu_affinity '0=1-x': CPU list '1-x': cannot understand '1-x'
+PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "vmon_vcpu_affinity": "2=0"}|400|an affinity is given for vCPU 2, but the VM has 2 vCPUs
+PATCH|/machine-config|{"vcpu_count": 1, "vmon_vcpu_affinity": "1=0"}|400|an affinity is given for vCPU 1, but the VM has 1 vCPU.
+PUT|/machine-config|{"vcpu_count": 1, "mem_size_mib": 128, "vmon_vcpu_affinity": "0=1023"}|400|vCPU 0's affinity names host CPU 1023, which vmon may not run on
+PUT|/machine-config|{"vcpu_count": 1, "mem_size_mib": 128, "vmon_io_affinity": "9-8"}|400|vmon_io_affinity: CPU list '9-8': the range 9-8 runs backwards
+PUT|/machine-config|{"vcpu_count": 1, "mem_size_mib": 128, "vmon_io_affinity": 0}|400|invalid type for `vmon_io_affinity`
 PATCH|/machine-config|{"vcpu_count": -1}|400|invalid type for `vcpu_count`
 PATCH|/machine-config|{"vcpu_count": 1.5}|400|invalid type for `vcpu_count`
 PUT|/drives/rootfs|{"drive_id": "other", "path_on_host": "/bin/true", "is_root_device": false}|400|does not match

@@ -5,7 +5,7 @@
 # vCPU waits for a SIPI that never comes, but its thread is there to be pinned).
 set -uo pipefail
 SUITE=sched
-TESTS=(sched/affinity-per-vcpu sched/affinity-all-vcpus sched/affinity-bad-cpu)
+TESTS=(sched/affinity-per-vcpu sched/affinity-all-vcpus sched/affinity-bad-cpu sched/affinity-api)
 LIB_NO_GUEST=1
 . "$(dirname "$0")/lib.sh"
 
@@ -20,7 +20,8 @@ if [ ! -f "$GUEST" ]; then
 	exit 0
 fi
 pid=
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null && wait $pid 2>/dev/null' EXIT
+work=$(mktemp -d)
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 
 # allowed PID NAME: the Cpus_allowed_list of PID's thread called NAME.
 allowed() {
@@ -65,4 +66,24 @@ if [ "$rc" = 1 ] && [[ "$out" == *"vCPU 0's affinity names host CPU 1000, which 
 	result PASS sched/affinity-bad-cpu "status 1: $out"
 else
 	result FAIL sched/affinity-bad-cpu "status $rc (want 1): $out"
+fi
+
+# The same through the API: vmon's own machine-config fields, reported back by GET.
+sock=$work/api.sock
+"$VMON" --api-sock "$sock" > "$LOGDIR/sched-api.log" 2>&1 < /dev/null &
+pid=$!
+wait_sock "$sock"
+codes="$(api "$sock" PUT /boot-source "{\"kernel_image_path\": \"$GUEST\", \"boot_args\": \"count=1000000000\"}")"
+codes+=" $(api "$sock" PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 16, "vmon_vcpu_affinity": "0=1,1=0-1", "vmon_io_affinity": "0"}')"
+codes+=" $(api "$sock" GET /machine-config)"
+cfg=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("vmon_vcpu_affinity"), d.get("vmon_io_affinity"))' "$work/body" 2>/dev/null)
+codes+=" $(api "$sock" PUT /actions '{"action_type": "InstanceStart"}')"
+for _ in $(seq 1 50); do [ "$(allowed $pid vcpu0)" != none ] && break; sleep 0.1; done
+got="vcpu0=$(allowed $pid vcpu0) vcpu1=$(allowed $pid vcpu1) vmon-io=$(allowed $pid vmon-io)"
+kill -9 $pid; wait $pid 2>/dev/null; pid=
+if [ "$codes" = "204 204 200 204" ] && [ "$cfg" = "0=1,1=0-1 0" ] &&
+   [ "$got" = "vcpu0=1 vcpu1=0-1 vmon-io=0" ]; then
+	result PASS sched/affinity-api "$got; GET: $cfg"
+else
+	result FAIL sched/affinity-api "codes $codes, GET: $cfg, threads: $got; see $LOGDIR/sched-api.log"
 fi

@@ -5,7 +5,7 @@
 # vCPU waits for a SIPI that never comes, but its thread is there to be pinned).
 set -uo pipefail
 SUITE=sched
-TESTS=(sched/affinity-per-vcpu sched/affinity-all-vcpus sched/affinity-bad-cpu sched/affinity-api)
+TESTS=(sched/affinity-per-vcpu sched/affinity-all-vcpus sched/affinity-bad-cpu sched/affinity-api sched/affinity-restore)
 LIB_NO_GUEST=1
 . "$(dirname "$0")/lib.sh"
 
@@ -86,4 +86,27 @@ if [ "$codes" = "204 204 200 204" ] && [ "$cfg" = "0=1,1=0-1 0" ] &&
 	result PASS sched/affinity-api "$got; GET: $cfg"
 else
 	result FAIL sched/affinity-api "codes $codes, GET: $cfg, threads: $got; see $LOGDIR/sched-api.log"
+fi
+
+# A snapshot does not carry affinity: restored, the VM takes the destination's own.
+"$VMON" run --testdev --memory 16M --console none --net none --kernel "$GUEST" \
+	--cmdline count=1000000000 --vcpu-affinity 0=1 --api-sock "$work/src.sock" > "$LOGDIR/sched-src.log" 2>&1 < /dev/null &
+pid=$!
+wait_sock "$work/src.sock"
+codes="$(api "$work/src.sock" PATCH /vm '{"state": "Paused"}')"
+codes+=" $(api "$work/src.sock" PUT /snapshot/create "{\"snapshot_path\": \"$work/st\", \"mem_file_path\": \"$work/mem\"}")"
+kill -9 $pid; wait $pid 2>/dev/null
+restored() { # AFFINITY_ARGS...: vcpu0's list in the restored VM
+	"$VMON" run --restore "$work/st" --mem "$work/mem" --resume "$@" > "$LOGDIR/sched-restore.log" 2>&1 < /dev/null &
+	pid=$!
+	for _ in $(seq 1 50); do [ "$(allowed $pid vcpu0)" != none ] && break; sleep 0.1; done
+	allowed $pid vcpu0
+	kill -9 $pid; wait $pid 2>/dev/null; pid=
+}
+mine=$(awk '/^Cpus_allowed_list:/ {print $2}' /proc/self/status)
+own=$(restored --vcpu-affinity 0=0) none=$(restored)
+if [ "$codes" = "204 204" ] && [ "$own" = 0 ] && [ "$none" = "$mine" ]; then
+	result PASS sched/affinity-restore "saved with 0=1; restored with 0=0: $own, with none: $none"
+else
+	result FAIL sched/affinity-restore "codes $codes; restored with 0=0: $own, with none: $none (want $mine)"
 fi

@@ -215,6 +215,8 @@ cli_tests() {
 		run --kernel x --vcpu-affinity 0=1-x
 	expect_cli affinity-vcpu-missing 2 "--vcpu-affinity names vCPU 1, but --cpus gives 1" \
 		run --kernel x --vcpu-affinity 1=0
+	expect_cli bad-cpu-max 2 "--cpu-max '25': use QUOTA/PERIOD" run --kernel x --cpu-max 25
+	expect_cli bad-cpu-weight 2 "--cpu-weight '0': need a number from 1 to 10000" run --kernel x --cpu-weight 0
 	expect_cli gdb-wait-alone 2 "--gdb-wait needs --gdb URL" run --kernel x --gdb-wait
 	if [ "$KVM" = 0 ]; then
 		for t in missing-kernel junk-kernel truncated-kernel missing-disk initrd-too-big ctrl-a-x sigterm \

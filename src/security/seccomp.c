@@ -56,6 +56,8 @@ static const char *const disk[] = { "fsync", "fdatasync", "fallocate", NULL };
 static const char *const epoll_ctl[] = { "epoll_ctl", NULL };
 static const char *const files[] = { "openat", "open", "statx", "unlink", NULL };
 static const char *const api_extra[] = { "eventfd2", "pipe2", NULL };
+/* The VM's own cgroup (--cpu-weight, --cpu-max): made at build, removed at teardown. */
+static const char *const cgroup_dirs[] = { "mkdir", "mkdirat", "rmdir", NULL };
 /* PUT /snapshot/create: files written to a temporary name, synced, renamed into place. */
 static const char *const snapshot_files[] = {
 	"ftruncate", "rename", "renameat", "renameat2", "unlinkat", "copy_file_range", NULL,
@@ -155,6 +157,7 @@ static int build(scmp_filter_ctx ctx, enum seccomp_kind kind)
 		ret = ret ?: allow(ctx, io_uring);
 		ret = ret ?: allow(ctx, epoll_ctl);
 		ret = ret ?: allow(ctx, api_extra);
+		ret = ret ?: allow(ctx, cgroup_dirs);
 		ret = ret ?: allow(ctx, disk);
 		ret = ret ?: allow(ctx, snapshot_files);
 		ret = ret ?: allow_threads(ctx);
@@ -179,6 +182,7 @@ static int build(scmp_filter_ctx ctx, enum seccomp_kind kind)
 		break;
 	case SECCOMP_MAIN:
 		ret = ret ?: allow_ioctls(ctx, true, true);
+		ret = ret ?: allow(ctx, cgroup_dirs);
 		ret = ret ?: allow(ctx, sockets);
 		ret = ret ?: allow(ctx, files);
 		ret = ret ?: allow(ctx, io_uring);

@@ -497,6 +497,9 @@ static int vm_build_with(struct vm *vm, const struct vm_config *cfg,
 	if (ret)
 		goto fail;
 	BUILD_STEP(config_check_affinity(cfg, err, errlen), "bad thread affinity");
+	if (cfg->sched.weight || cfg->sched.max_period_us)
+		BUILD_STEP(vm_cgroup_create(&vm->cgroup, &cfg->sched, err, errlen),
+			   "cannot set up the VM's cgroup");
 	BUILD_STEP(eventloop_init(&vm->io), "cannot create the I/O thread's event loop");
 	vm->io.thread_init = vm_io_thread_init;
 	vm->io.affinity = cfg->io_affinity.set ? &cfg->io_affinity.cpus : NULL;
@@ -540,6 +543,7 @@ void vm_destroy(struct vm *vm)
 {
 	gdb_server_stop(vm->gdb, true); /* a vCPU it holds would never leave its loop */
 	vm_stop_threads(vm);
+	vm_cgroup_destroy(&vm->cgroup); /* its threads are gone */
 	gdb_server_free(vm->gdb); /* the vCPU threads, whose hook it is, are gone */
 	vm->gdb = NULL;
 	eventloop_destroy(&vm->io);

@@ -54,6 +54,11 @@ void config_usage(FILE *out)
 		"  --vcpu-affinity I=LIST[,I=LIST]...  vCPU I runs only on host CPUs LIST, e.g.\n"
 		"                       0=1,1=0-1 (a bare LIST first: every other vCPU)\n"
 		"  --io-affinity LIST   the I/O thread (vmon-io) runs only on host CPUs LIST\n"
+		"  --cpu-weight W       the VM's share of contended CPU, 1-10000 (100: as others;\n"
+		"                       cgroup v2 cpu.weight, v1 cpu.shares W*1024/100)\n"
+		"  --cpu-max Q/P        at most Q µs of CPU time per P µs (max/P: no cap), e.g.\n"
+		"                       25000/100000 for a quarter of one CPU\n"
+		"  --cgroup DIR         make the VM's cgroup in DIR (default: vmon's own group)\n"
 		"  --console SPEC       stdio (default, raw mode; Ctrl-A x quits), file:PATH,\n"
 		"                       unix:PATH (a socket one client connects to), none\n"
 		"  --boot PROTO         auto (default), linux (64-bit boot protocol), pvh\n"
@@ -97,6 +102,7 @@ enum {
 	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
 	OPT_ACCEL, OPT_TRACK_DIRTY, OPT_RESTORE, OPT_RESTORE_MEM, OPT_RESTORE_UFFD, OPT_RESUME,
 	OPT_GDB, OPT_GDB_WAIT, OPT_VCPU_AFFINITY, OPT_IO_AFFINITY,
+	OPT_CPU_WEIGHT, OPT_CPU_MAX, OPT_CGROUP,
 };
 
 static const struct option options[] = {
@@ -128,6 +134,9 @@ static const struct option options[] = {
 	{ "gdb-wait", no_argument, NULL, OPT_GDB_WAIT },
 	{ "vcpu-affinity", required_argument, NULL, OPT_VCPU_AFFINITY },
 	{ "io-affinity", required_argument, NULL, OPT_IO_AFFINITY },
+	{ "cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT },
+	{ "cpu-max", required_argument, NULL, OPT_CPU_MAX },
+	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -386,6 +395,23 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 		break;
 	case OPT_IO_AFFINITY:
 		return parse_affinity(&cfg->io_affinity, "--io-affinity", arg, err, errlen);
+	case OPT_CPU_WEIGHT:
+		errno = 0;
+		n = strtol(arg, &end, 10);
+		if (errno || *end || end == arg || n < 1 || n > 10000) {
+			snprintf(err, errlen, "--cpu-weight '%s': need a number from 1 to 10000", arg);
+			return -EINVAL;
+		}
+		cfg->sched.weight = (unsigned)n;
+		break;
+	case OPT_CPU_MAX:
+		if (cgroup_parse_cpu_max(arg, &cfg->sched.max_quota_us, &cfg->sched.max_period_us)) {
+			snprintf(err, errlen, "--cpu-max '%s': use QUOTA/PERIOD in µs (period 1000 to "
+				 "1000000, quota at least 1000) or max/PERIOD", arg);
+			return -EINVAL;
+		}
+		break;
+	case OPT_CGROUP: return option_string(&cfg->sched.parent, arg, err, errlen);
 	case OPT_BOOT:
 		if (!strcmp(arg, "auto"))
 			cfg->protocol = BOOT_PROTO_AUTO;
@@ -609,5 +635,6 @@ void config_clear(struct vm_config *cfg)
 	free(cfg->log_path);
 	free(cfg->log_module);
 	free(cfg->metrics_path);
+	free(cfg->sched.parent);
 	memset(cfg, 0, sizeof(*cfg));
 }

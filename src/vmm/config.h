@@ -11,6 +11,7 @@
 #include "boot/loader.h"
 #include "net/backend.h"
 #include "util/cpulist.h"
+#include "vmm/cgroup.h"
 #include "util/ratelimit.h"
 #include "util/util.h"
 
@@ -63,6 +64,8 @@ struct vm_config {
 	struct cpu_affinity vcpus_affinity;
 	struct cpu_affinity vcpu_affinity[VMON_MAX_CPUS];
 	struct cpu_affinity io_affinity;
+	/* --cpu-weight, --cpu-max, --cgroup: the VM's own cpu cgroup (none unless one is set). */
+	struct cpu_sched_spec sched;
 	bool smt;                /* the API's machine-config smt: reported only */
 	char *console;           /* "stdio", "file:PATH" (the API's serial_out_path), "none" */
 	bool hugepages;

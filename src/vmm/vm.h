@@ -28,6 +28,7 @@
 #include "irq/irq.h"
 #include "mem/guest_mem.h"
 #include "mem/uffd.h"
+#include "vmm/cgroup.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "devices/power.h"
@@ -96,6 +97,7 @@ struct vm {
 	pthread_mutex_t *api_lock; /* the management API's lock, held while the vCPUs stop */
 	struct gdb_server *gdb;    /* the GDB stub (--gdb, PUT /gdb), or NULL */
 	uint64_t gdb_clock;        /* the guest clock when gdb stopped the VM (gdb thread) */
+	struct vm_cgroup cgroup;   /* its own cpu cgroup (--cpu-weight, --cpu-max), or none */
 
 	/* Stopping: the first stop request wins and sets the exit status. */
 	atomic_bool stopping;

@@ -5,7 +5,7 @@
 # vCPU waits for a SIPI that never comes, but its thread is there to be pinned).
 set -uo pipefail
 SUITE=sched
-TESTS=(sched/affinity-per-vcpu sched/affinity-all-vcpus sched/affinity-bad-cpu sched/affinity-api sched/affinity-restore)
+TESTS=(sched/affinity-per-vcpu sched/affinity-all-vcpus sched/affinity-bad-cpu sched/affinity-api sched/affinity-restore sched/cpu-weight sched/cpu-max)
 LIB_NO_GUEST=1
 . "$(dirname "$0")/lib.sh"
 
@@ -109,4 +109,45 @@ if [ "$codes" = "204 204" ] && [ "$own" = 0 ] && [ "$none" = "$mine" ]; then
 	result PASS sched/affinity-restore "saved with 0=1; restored with 0=0: $own, with none: $none"
 else
 	result FAIL sched/affinity-restore "codes $codes; restored with 0=0: $own, with none: $none (want $mine)"
+fi
+
+# Weights and caps: the VM's own cpu cgroup. Two VMs on the same host CPU with weights 100
+# and 300 make progress (exits, from GET /metrics over 5 s) in a ratio of 3 within 15%; a
+# cpu.max of 25000/100000 holds one at 25% +- 5% of a core (utime+stime from /proc/PID/stat).
+exits() { api "$1" GET /metrics > /dev/null
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(sum(v["exits"].values()) for v in d["vcpu"]))' "$work/body"; }
+loop() { # SOCK ARGS...: a VM whose exit loop runs for good, in the background ($!)
+	local sock=$1; shift
+	"$VMON" run --testdev --memory 16M --console none --net none --kernel "$GUEST" \
+		--cmdline count=100000000000 --api-sock "$sock" "$@" > "$LOGDIR/sched-$(basename "$sock").log" 2>&1 < /dev/null &
+}
+if [ ! -w /sys/fs/cgroup/cpu ] && [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then
+	result SKIP sched/cpu-weight "no writable cpu cgroup"; result SKIP sched/cpu-max "no writable cpu cgroup"
+	exit 0
+fi
+loop "$work/w1.sock" --cpus 1,affinity=1 --cpu-weight 100; p1=$!
+loop "$work/w3.sock" --cpus 1,affinity=1 --cpu-weight 300; p3=$!
+wait_sock "$work/w1.sock"; wait_sock "$work/w3.sock"; sleep 1
+a0=$(exits "$work/w1.sock") b0=$(exits "$work/w3.sock"); sleep 5
+a1=$(exits "$work/w1.sock") b1=$(exits "$work/w3.sock")
+groups=$(ls -d /sys/fs/cgroup/cpu/vmon-$p1 /sys/fs/cgroup/cpu/vmon-$p3 /sys/fs/cgroup/vmon-$p1 /sys/fs/cgroup/vmon-$p3 2>/dev/null | wc -l)
+kill $p1 $p3; wait $p1 $p3 2>/dev/null
+left=$(ls -d /sys/fs/cgroup/cpu/vmon-$p1 /sys/fs/cgroup/cpu/vmon-$p3 /sys/fs/cgroup/vmon-$p1 /sys/fs/cgroup/vmon-$p3 2>/dev/null | wc -l)
+ratio=$(python3 -c "print('%.2f' % (($b1 - $b0) / max($a1 - $a0, 1)))")
+if [ "$groups" = 2 ] && [ "$left" = 0 ] && python3 -c "import sys; sys.exit(not 2.55 <= $ratio <= 3.45)"; then
+	result PASS sched/cpu-weight "exits in 5 s: weight 100 $((a1 - a0)), weight 300 $((b1 - b0)), ratio $ratio; groups removed"
+else
+	result FAIL sched/cpu-weight "ratio $ratio ($((a1 - a0)) vs $((b1 - b0)) exits), want 3 +- 15%; groups $groups, left $left"
+fi
+loop "$work/cap.sock" --cpus 1,affinity=1 --cpu-max 25000/100000; pc=$!
+wait_sock "$work/cap.sock"; sleep 1
+tick=$(getconf CLK_TCK)
+t0=$(awk '{print $14 + $15}' /proc/$pc/stat) s0=$(date +%s.%N); sleep 4
+t1=$(awk '{print $14 + $15}' /proc/$pc/stat) s1=$(date +%s.%N)
+kill $pc; wait $pc 2>/dev/null
+pct=$(python3 -c "print('%.1f' % (100 * ($t1 - $t0) / $tick / ($s1 - $s0)))")
+if python3 -c "import sys; sys.exit(not 20 <= $pct <= 30)"; then
+	result PASS sched/cpu-max "cpu.max 25000/100000: $pct% of a core over 4 s"
+else
+	result FAIL sched/cpu-max "$pct% of a core, want 25 +- 5"
 fi

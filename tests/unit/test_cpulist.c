@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/cpulist.h"
+#include "vmm/cgroup.h"
 #include "vmm/config.h"
 
 static void assert_list(const char *in, const char *want)
@@ -130,6 +131,44 @@ static void test_check_against_host(void **state)
 	assert_non_null(strstr(err, "vCPU 0's affinity names host CPU 1023"));
 }
 
+/* The cgroup side's pure helpers: --cpu-max, weight to v1 shares, /proc/self/cgroup. */
+static void test_cgroup_helpers(void **state)
+{
+	const char *v1 = "9:name=systemd:/\n2:cpu,cpuacct:/a/b\n1:memory:/m\n0::/unified\n";
+	int64_t q;
+	uint64_t p;
+	char out[64];
+	(void)state;
+
+	assert_int_equal(cgroup_parse_cpu_max("25000/100000", &q, &p), 0);
+	assert_int_equal(q, 25000);
+	assert_int_equal(p, 100000);
+	assert_int_equal(cgroup_parse_cpu_max("max/50000", &q, &p), 0);
+	assert_int_equal(q, -1);
+	assert_int_equal(p, 50000);
+	assert_int_equal(cgroup_parse_cpu_max("25000", &q, &p), -EINVAL);
+	assert_int_equal(cgroup_parse_cpu_max("999/100000", &q, &p), -EINVAL);
+	assert_int_equal(cgroup_parse_cpu_max("1000/999", &q, &p), -EINVAL);
+	assert_int_equal(cgroup_parse_cpu_max("1000/1000001", &q, &p), -EINVAL);
+	assert_int_equal(cgroup_parse_cpu_max("-1/100000", &q, &p), -EINVAL);
+	assert_int_equal(cgroup_parse_cpu_max("1000/", &q, &p), -EINVAL);
+	assert_int_equal(cgroup_weight_to_shares(100), 1024);
+	assert_int_equal(cgroup_weight_to_shares(300), 3072);
+	assert_int_equal(cgroup_weight_to_shares(1), 10);
+	assert_int_equal(cgroup_weight_to_shares(10000), 102400);
+	assert_int_equal(cgroup_self_path(v1, "cpu", out, sizeof(out)), 0);
+	assert_string_equal(out, "/a/b");
+	assert_int_equal(cgroup_self_path(v1, "cpuacct", out, sizeof(out)), 0);
+	assert_string_equal(out, "/a/b");
+	assert_int_equal(cgroup_self_path(v1, "memory", out, sizeof(out)), 0);
+	assert_string_equal(out, "/m");
+	assert_int_equal(cgroup_self_path(v1, "", out, sizeof(out)), 0);
+	assert_string_equal(out, "/unified");
+	assert_int_equal(cgroup_self_path(v1, "cpuset", out, sizeof(out)), -ENOENT);
+	assert_int_equal(cgroup_self_path("1:cpu:/x", "cpu", out, sizeof(out)), 0);
+	assert_string_equal(out, "/x");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -138,6 +177,7 @@ int main(void)
 		cmocka_unit_test(test_format_truncates),
 		cmocka_unit_test(test_vcpu_affinity_syntax),
 		cmocka_unit_test(test_check_against_host),
+		cmocka_unit_test(test_cgroup_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -149,8 +149,9 @@ else
 	result FAIL api/metrics "FlushMetrics $code; $(tail -c 300 "$work/metrics.json" 2>/dev/null)"
 fi
 
-if "$VMON" ctl --api-sock "$sock" info | grep -q '"state": "Running"' &&
-   "$VMON" ctl --api-sock "$sock" metrics | grep -q '"exits"' &&
+# Into files, not `| grep -q`: under pipefail grep's early exit can fail the writer (SIGPIPE).
+if "$VMON" ctl --api-sock "$sock" info > "$work/ctl-info.out" && grep -q '"state": "Running"' "$work/ctl-info.out" &&
+   "$VMON" ctl --api-sock "$sock" metrics > "$work/ctl-metrics.out" && grep -q '"exits"' "$work/ctl-metrics.out" &&
    "$VMON" ctl --api-sock "$sock" pause && "$VMON" ctl --api-sock "$sock" resume &&
    ! "$VMON" ctl --api-sock "$sock" put /boot-source '{}' 2> "$work/ctl.err" &&
    grep -q "400" "$work/ctl.err"; then

@@ -149,7 +149,7 @@ else
 	result SKIP api/schema-pre "python3-yaml or $SPEC missing"
 fi
 
-if "$VMON" ctl --api-sock "$sock" info 2>&1 | grep -q '"state": "Not started"'; then
+if "$VMON" ctl --api-sock "$sock" info > "$work/ctl-info.out" 2>&1 && grep -q '"state": "Not started"' "$work/ctl-info.out"; then
 	result PASS api/ctl-info
 else
 	result FAIL api/ctl-info "vmon ctl info: $("$VMON" ctl --api-sock "$sock" info 2>&1 | head -3)"

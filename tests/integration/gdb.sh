@@ -151,7 +151,10 @@ timeout 120 gdb -batch -nx -x "$work/s2.gdb" "$dir/vmlinux" > "$out2" 2>&1 &
 gdb2=$!
 for _ in $(seq 1 100); do grep -q '^marker continue' "$out2" && break; sleep 0.1; done
 sleep 2
-kill -INT $gdb2 2>/dev/null
+# To gdb itself, not to `timeout`: timeout passes a signal on to the child and again to its
+# whole process group, and a second SIGINT while gdb waits for the stop makes it give up and
+# disconnect (seen in CI as a flaky gdb/ctrl-c).
+kill -INT "$(pgrep -P $gdb2 -x gdb || echo $gdb2)" 2>/dev/null
 wait $gdb2
 rc2=$?
 tick2=$(last_tick "$con")

@@ -41,15 +41,21 @@ wait_tick() {
 	done
 	return 1
 }
+# need_kvm: unless KVM opens for real (not just test permissions: KVM may refuse, e.g.
+# inside some containers), every result is SKIP and the suite ends.
+need_kvm() {
+	if ! [ -c "$KVM_DEV" ] || ! { exec 9<>"$KVM_DEV"; } 2>/dev/null; then
+		all_results SKIP "cannot open $KVM_DEV"
+		exit 0
+	fi
+	exec 9>&-
+}
+# need_guest FILE: a freestanding test guest, or every result is FAIL and the suite ends.
+need_guest() { [ -f "$1" ] || { all_results FAIL "$1 missing (make guests)"; exit 0; }; }
 # A suite that needs neither KVM nor the Linux guest sets LIB_NO_GUEST=1.
 [ -n "${LIB_NO_GUEST:-}" ] && return 0
 
-# Open it for real (not just test permissions): KVM may refuse, e.g. inside some containers.
-if ! [ -c "$KVM_DEV" ] || ! { exec 9<>"$KVM_DEV"; } 2>/dev/null; then
-	all_results SKIP "cannot open $KVM_DEV"
-	exit 0
-fi
-exec 9>&-
+need_kvm
 echo "building the Linux test guest (cached after the first build)..."
 if ! dir=$(guest/linux/build.sh 2> "$LOGDIR/guest-build.log" | tail -n 1) || [ ! -f "$dir/.done" ]; then
 	tail -n 20 "$LOGDIR/guest-build.log"

@@ -20,15 +20,8 @@ GUEST=${VMON_BUILD:-build}/tests/guest/quiesce.elf
 # (With 8 in flight and 200 per second it drained them within 40 ms of the pause, before
 # the first checksum, and the unfixed code passed.)
 COUNT=1000 QD=64 OPS=10
-if ! [ -c "$KVM_DEV" ] || ! { exec 9<>"$KVM_DEV"; } 2>/dev/null; then
-	all_results SKIP "cannot open $KVM_DEV"
-	exit 0
-fi
-exec 9>&-
-if [ ! -f "$GUEST" ]; then
-	all_results FAIL "$GUEST missing (make guests)"
-	exit 0
-fi
+need_kvm
+need_guest "$GUEST"
 
 work=$(mktemp -d)
 sock=$work/api.sock disk=$work/disk.img out=$LOGDIR/quiesce.console

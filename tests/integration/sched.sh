@@ -10,15 +10,8 @@ LIB_NO_GUEST=1
 . "$(dirname "$0")/lib.sh"
 
 GUEST=${VMON_BUILD:-build}/tests/guest/exitloop.elf
-if ! [ -c "$KVM_DEV" ] || ! { exec 9<>"$KVM_DEV"; } 2>/dev/null; then
-	all_results SKIP "cannot open $KVM_DEV"
-	exit 0
-fi
-exec 9>&-
-if [ ! -f "$GUEST" ]; then
-	all_results FAIL "$GUEST missing (make guests)"
-	exit 0
-fi
+need_kvm
+need_guest "$GUEST"
 pid=
 work=$(mktemp -d)
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$work"' EXIT

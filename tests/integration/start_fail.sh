@@ -14,11 +14,7 @@ LIB_NO_GUEST=1
 
 STARTS=50
 # The build opens KVM first: without it the start fails before any device exists.
-if ! [ -c "$KVM_DEV" ] || ! { exec 9<>"$KVM_DEV"; } 2>/dev/null; then
-	all_results SKIP "cannot open $KVM_DEV"
-	exit 0
-fi
-exec 9>&-
+need_kvm
 
 work=$(mktemp -d)
 sock=$work/api.sock

@@ -79,8 +79,7 @@ _Static_assert(sizeof(struct acpi_fadt) == 276, "FADT layout");
 _Static_assert(sizeof(struct acpi_rsdp) == 36, "RSDP layout");
 
 #define FADT_F_WBINVD (1u << 0)
-#define FADT_F_PWR_BUTTON (1u << 4) /* no fixed-feature power button */
-#define FADT_F_SLP_BUTTON (1u << 5)
+#define FADT_F_SLP_BUTTON (1u << 5) /* no sleep button (the power button is a fixed feature) */
 #define FADT_F_RESET_REG_SUP (1u << 10)
 #define IAPC_LEGACY_DEVICES (1u << 0)
 #define IAPC_8042 (1u << 1)
@@ -115,8 +114,13 @@ static void acpi_seal(uint8_t *table)
 	h->checksum = acpi_checksum(table, h->length);
 }
 
-/* DSDT: Name (\_S5, Package (4) { 5, 5, 0, 0 }) in AML. */
-static const uint8_t s5_aml[] = {
+/*
+ * DSDT: Name (\_S3, Package (4) { 3, 3, 0, 0 }) and Name (\_S5, Package (4) { 5, 5, 0, 0 })
+ * in AML. No \_S1, \_S2 or \_S4: the guest sees those sleep states as unsupported.
+ */
+static const uint8_t sleep_aml[] = {
+	0x08, '\\', '_', 'S', '3', '_', 0x12, 0x08, 0x04,
+	0x0a, ACPI_S3_SLP_TYP, 0x0a, ACPI_S3_SLP_TYP, 0x00, 0x00,
 	0x08, '\\', '_', 'S', '5', '_', 0x12, 0x08, 0x04,
 	0x0a, ACPI_S5_SLP_TYP, 0x0a, ACPI_S5_SLP_TYP, 0x00, 0x00,
 };
@@ -213,8 +217,8 @@ static size_t build_dsdt(uint8_t *p)
 {
 	size_t len = sizeof(struct acpi_header);
 
-	memcpy(p + len, s5_aml, sizeof(s5_aml));
-	len += sizeof(s5_aml);
+	memcpy(p + len, sleep_aml, sizeof(sleep_aml));
+	len += sizeof(sleep_aml);
 	len += aml_pci0(p + len);
 	acpi_header_init((void *)p, "DSDT", (uint32_t)len, 2);
 	acpi_seal(p);
@@ -246,7 +250,9 @@ static size_t build_fadt(const struct acpi_config *cfg, uint8_t *p, uint64_t dsd
 	f->p_lvl2_lat = 101;  /* no C2 */
 	f->p_lvl3_lat = 1001; /* no C3 */
 	f->century = 0x32;
-	f->flags = FADT_F_WBINVD | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON | FADT_F_RESET_REG_SUP;
+	/* The power button is the fixed-feature one (PM1 PWRBTN_STS/EN); RTC wake status lives
+	 * in PM1 too (no FIXED_RTC flag); no day or month alarm (day_alarm, month_alarm 0). */
+	f->flags = FADT_F_WBINVD | FADT_F_SLP_BUTTON | FADT_F_RESET_REG_SUP;
 	f->iapc_boot_arch = IAPC_LEGACY_DEVICES | IAPC_8042 | IAPC_VGA_NOT_PRESENT;
 	f->reset_reg = (struct acpi_gas){ 1, 8, 0, 1, cfg->reset_port };
 	f->reset_value = cfg->reset_value;
@@ -255,7 +261,10 @@ static size_t build_fadt(const struct acpi_config *cfg, uint8_t *p, uint64_t dsd
 	return sizeof(*f);
 }
 
-/* FACS: required outside hardware-reduced mode; no waking vector, no global lock. */
+/*
+ * FACS: required outside hardware-reduced mode. The guest writes its waking vector here
+ * before S3; no global lock, no 64-bit wake (firmware wakes in real mode, as a PC BIOS).
+ */
 static size_t build_facs(uint8_t *p)
 {
 	memcpy(p, "FACS", 4);
@@ -263,6 +272,21 @@ static size_t build_facs(uint8_t *p)
 	memcpy(p + 4, &len, 4);
 	p[32] = 2; /* version */
 	return 64;
+}
+
+int acpi_facs_waking_vector(const uint8_t *facs, size_t len, uint32_t *vector)
+{
+	uint32_t v, flen;
+
+	if (len < 64 || memcmp(facs, "FACS", 4))
+		return -EINVAL;
+	memcpy(&flen, facs + 4, 4);
+	memcpy(&v, facs + 12, 4);
+	/* Real mode reaches 1 MiB + 64 KiB at most; a vector of 0 means none was set. */
+	if (flen < 64 || !v || v >= 0x100000)
+		return -ENOENT;
+	*vector = v;
+	return 0;
 }
 
 static size_t build_madt(const struct acpi_config *cfg, uint8_t *p)
@@ -304,7 +328,8 @@ int acpi_build(const struct acpi_config *cfg, uint64_t base, uint8_t *buf, size_
 
 	struct acpi_rsdp *rsdp = (void *)buf;
 	off = 64;
-	uint64_t facs_off = off; /* 64-byte aligned, as the FACS must be */
+	uint64_t facs_off = off; /* 64-byte aligned, as the FACS must be: ACPI_FACS_OFFSET */
+	_Static_assert(ACPI_FACS_OFFSET == 64, "FACS placement");
 	off += build_facs(buf + facs_off);
 	uint64_t xsdt_off = off;
 	off += ALIGN_UP(sizeof(struct acpi_header) + 2 * 8, 16);

@@ -1,6 +1,6 @@
 /*
  * ACPI tables for the guest: RSDP -> XSDT -> FADT (PM1a event/control and reset registers,
- * FACS) -> DSDT (\_S5 for power-off), and a MADT listing every vCPU and the IOAPIC.
+ * FACS) -> DSDT (\_S3 and \_S5), and a MADT listing every vCPU and the IOAPIC.
  */
 #ifndef VMON_ACPI_H
 #define VMON_ACPI_H
@@ -19,8 +19,10 @@ struct acpi_config {
 	uint32_t lapic_addr;
 };
 
-/* Sleep type vmon puts in \_S5: the guest writes (5 << 10) | SLP_EN to PM1a_CNT. */
+/* Sleep types vmon puts in \_S5 and \_S3: the guest writes (5 << 10) | SLP_EN to PM1a_CNT
+ * to power off, (3 << 10) | SLP_EN to suspend to RAM. There is no \_S1, \_S2 or \_S4. */
 #define ACPI_S5_SLP_TYP 5
+#define ACPI_S3_SLP_TYP 3
 #define ACPI_PM1_SLP_TYP_SHIFT 10
 #define ACPI_PM1_SLP_EN (1u << 13)
 #define ACPI_PM1_SCI_EN (1u << 0)
@@ -30,6 +32,15 @@ struct acpi_config {
  * Returns the number of bytes used, or -ENOSPC. The RSDP is at `base`. Pure.
  */
 int acpi_build(const struct acpi_config *cfg, uint64_t base, uint8_t *buf, size_t cap);
+
+/* Where acpi_build() puts the FACS, from `base`. */
+#define ACPI_FACS_OFFSET 64
+
+/*
+ * The real-mode waking vector the guest left in a FACS (len bytes of it) before S3: 0, or
+ * -EINVAL (not a FACS), -ENOENT (no vector, or one real mode cannot reach). Pure.
+ */
+int acpi_facs_waking_vector(const uint8_t *facs, size_t len, uint32_t *vector) __must_check;
 
 /* PCI INTx: INTA# of slot s reaches GSI 16 + s % 8 (the DSDT's _PRT says so). */
 #define PCI_PRT_SLOTS 31

@@ -118,3 +118,27 @@ void boot_entry_regs(const struct boot_entry *e, struct kvm_regs *regs, struct k
 		sregs->efer = EFER_LME | EFER_LMA;
 	}
 }
+
+void boot_wake_regs(uint32_t vector, struct kvm_regs *regs, struct kvm_sregs *sregs)
+{
+	uint64_t apic_base = sregs->apic_base;
+	struct kvm_segment seg = {
+		.selector = (uint16_t)(vector >> 4), .base = (vector >> 4) << 4, .limit = 0xffff,
+		.type = 3, .present = 1, .s = 1, /* data: read/write, accessed */
+	};
+
+	memset(regs, 0, sizeof(*regs));
+	memset(sregs, 0, sizeof(*sregs));
+	regs->rflags = 0x2;
+	regs->rip = vector & 0xf;
+	sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = seg;
+	seg.type = 0xb; /* code: execute/read, accessed */
+	sregs->cs = seg;
+	sregs->tr = (struct kvm_segment){ .type = 0xb, .present = 1, .limit = 0xffff };
+	sregs->ldt = (struct kvm_segment){ .type = 2, .present = 1, .limit = 0xffff };
+	sregs->gdt.limit = 0xffff;
+	sregs->idt.limit = 0x3ff;
+	/* Caches on (no CD/NW as at power-on): the guest's resume code keeps CR0's other bits. */
+	sregs->cr0 = X86_CR0_ET;
+	sregs->apic_base = apic_base;
+}

@@ -24,4 +24,12 @@ int boot_entry_tables(const struct guest_mem *gm, enum boot_mode mode) __must_ch
 /* Registers and segment state for the boot CPU (pure: only fills the structs). */
 void boot_entry_regs(const struct boot_entry *e, struct kvm_regs *regs, struct kvm_sregs *sregs);
 
+/*
+ * Registers and segment state for an S3 wake, as firmware leaves them when it jumps to the
+ * FACS waking vector: real mode, CS:IP = (vector >> 4):(vector & 0xf), every data segment
+ * equal to CS, the real-mode IVT, interrupts off, no paging. sregs keeps its APIC base and
+ * nothing else. Pure.
+ */
+void boot_wake_regs(uint32_t vector, struct kvm_regs *regs, struct kvm_sregs *sregs);
+
 #endif

@@ -51,6 +51,8 @@ static void test_tables(void **state)
 	memcpy(&flags, fadt + 112, 4);
 	assert_false(flags & (1u << 20)); /* not hardware-reduced: legacy PIC and ISA IRQs stay */
 	assert_true(flags & (1u << 10));  /* reset register */
+	assert_false(flags & (1u << 4));  /* the power button is the fixed-feature one */
+	assert_false(flags & (1u << 6));  /* RTC wake status in PM1 */
 	memcpy(&pm1a_cnt, fadt + 64, 4);
 	assert_int_equal(pm1a_cnt, 0x604);
 	assert_int_equal(fadt[89], 2);
@@ -65,6 +67,27 @@ static void test_tables(void **state)
 	assert_memory_equal(dsdt, "DSDT", 4);
 	assert_int_equal(acpi_checksum(dsdt, table_len(dsdt)), 0);
 	assert_non_null(memmem(dsdt, table_len(dsdt), "_S5_", 4));
+	/* \_S3 with sleep type 3; no \_S1, \_S2, \_S4. */
+	const uint8_t *s3 = memmem(dsdt, table_len(dsdt), "_S3_\x12\x08\x04\x0a\x03", 9);
+	assert_non_null(s3);
+	assert_null(memmem(dsdt, table_len(dsdt), "_S1_", 4));
+	assert_null(memmem(dsdt, table_len(dsdt), "_S4_", 4));
+
+	/* The FACS at ACPI_FACS_OFFSET: no waking vector until the guest writes one. */
+	uint8_t *facs = table_at(buf, facs_addr);
+	uint32_t vec = 0;
+	assert_int_equal(facs_addr, BASE + ACPI_FACS_OFFSET);
+	assert_int_equal(acpi_facs_waking_vector(facs, 64, &vec), -ENOENT);
+	uint32_t want = 0x9a000;
+	memcpy(facs + 12, &want, 4);
+	assert_int_equal(acpi_facs_waking_vector(facs, 64, &vec), 0);
+	assert_int_equal(vec, 0x9a000);
+	want = 0x100000; /* beyond real mode */
+	memcpy(facs + 12, &want, 4);
+	assert_int_equal(acpi_facs_waking_vector(facs, 64, &vec), -ENOENT);
+	assert_int_equal(acpi_facs_waking_vector(facs, 32, &vec), -EINVAL);
+	facs[0] = 'X';
+	assert_int_equal(acpi_facs_waking_vector(facs, 64, &vec), -EINVAL);
 
 	assert_memory_equal(madt, "APIC", 4);
 	assert_int_equal(acpi_checksum(madt, table_len(madt)), 0);

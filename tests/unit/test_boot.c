@@ -17,6 +17,7 @@
 #include "boot/bzimage.h"
 #include "boot/decompress.h"
 #include "boot/elf.h"
+#include "boot/entry.h"
 #include "boot/layout.h"
 #include "boot/loader.h"
 #include "boot/pvh.h"
@@ -437,6 +438,38 @@ static void test_initrd_larger_than_ram(void **state)
 }
 
 /* Debian's stock kernel (fetched by scripts/setup.sh): the loader must accept it. */
+/* The S3 wake entry: real mode at the waking vector, nothing of the sleeping state left. */
+static void test_wake_regs(void **state)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	(void)state;
+
+	memset(&regs, 0xaa, sizeof(regs));
+	memset(&sregs, 0xaa, sizeof(sregs));
+	sregs.apic_base = 0xfee00900;
+	boot_wake_regs(0x9a010, &regs, &sregs);
+	assert_int_equal(sregs.cs.selector, 0x9a01);
+	assert_int_equal(sregs.cs.base, 0x9a010);
+	assert_int_equal(regs.rip, 0);
+	boot_wake_regs(0x9a00f, &regs, &sregs);
+	assert_int_equal(sregs.cs.selector, 0x9a00);
+	assert_int_equal(sregs.cs.base, 0x9a000);
+	assert_int_equal(regs.rip, 0xf);
+	assert_int_equal(sregs.cs.limit, 0xffff);
+	assert_int_equal(sregs.ds.base, 0x9a000);
+	assert_int_equal(sregs.ss.selector, 0x9a00);
+	assert_int_equal(regs.rflags, 2); /* interrupts off */
+	assert_int_equal(regs.rsp, 0);
+	assert_false(sregs.cr0 & 1); /* real mode */
+	assert_int_equal(sregs.cr4, 0);
+	assert_int_equal(sregs.efer, 0);
+	assert_int_equal(sregs.idt.base, 0);
+	assert_int_equal(sregs.idt.limit, 0x3ff);
+	assert_int_equal(sregs.apic_base, 0xfee00900);
+	assert_true(sregs.tr.present && sregs.ldt.present);
+}
+
 static void test_debian_bzimage(void **state)
 {
 	const char *path = getenv("VMON_DEBIAN_KERNEL");
@@ -478,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_bad_images),
 		cmocka_unit_test(test_initrd_larger_than_ram),
 		cmocka_unit_test(test_debian_bzimage),
+		cmocka_unit_test(test_wake_regs),
 	};
 	return cmocka_run_group_tests_name("boot", tests, NULL, NULL);
 }

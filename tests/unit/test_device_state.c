@@ -385,9 +385,51 @@ static void test_acpi_pm_state(void **state)
 	assert_int_equal(power_events, 1);
 	assert_int_equal(power_last, POWER_OFF);
 
-	assert_refuses_patch(&acpi_pm_state_ops, &c, &sa, 3, 0x20); /* SLP_EN is a strobe */
+	assert_refuses_patch(&acpi_pm_state_ops, &c, &sa, 5, 0x20); /* SLP_EN is a strobe */
+	assert_refuses_patch(&acpi_pm_state_ops, &c, &sa, 1, 0x02); /* no sleep button status */
 	assert_refuses_truncation(&acpi_pm_state_ops, &c, &sa);
 	snap_buf_free(&sa);
+}
+
+/* The power button's status and the SCI survive a snapshot; S3 cannot be saved. */
+static void test_acpi_pm_state_events(void **state)
+{
+	struct power_sink sink = { fake_power };
+	struct fake_line la = fake_line(), lb = fake_line();
+	struct acpi_pm a = { .power = &sink, .sci = &la.line }, b = { .power = &sink, .sci = &lb.line };
+	uint16_t en = ACPI_PM1_PWRBTN, cnt, sts;
+	struct snap_buf sa, sb;
+	struct device d = { &acpi_pm_state_ops, "acpi-pm", &a };
+	(void)state;
+
+	acpi_pm_ops.write(&a, 2, &en, 2);
+	acpi_pm_power_button(&a);
+	assert_int_equal(la.level, 1);
+	save_one(&acpi_pm_state_ops, &a, &sa);
+	assert_int_equal(restore_one(&acpi_pm_state_ops, &b, sa.data, sa.len), 0);
+	assert_int_equal(lb.level, 1); /* re-driven from the registers */
+	acpi_pm_ops.read(&b, 0, &sts, 2);
+	assert_int_equal(sts, ACPI_PM1_PWRBTN);
+	snap_buf_free(&sa);
+
+	/* Version 1 (no status word) still loads. */
+	uint8_t v1[4] = { 0x00, 0x01, 0x00, 0x00 };
+	struct snap_rd r1;
+	snap_rd_init(&r1, v1, sizeof(v1));
+	d.model = &b;
+	assert_int_equal(acpi_pm_state_ops.restore(&d, &r1, 1), 0);
+	assert_int_equal(snap_rd_end(&r1), 0);
+	d.model = &a;
+	acpi_pm_ops.read(&b, 0, &sts, 2);
+	assert_int_equal(sts, 0);
+	assert_int_equal(lb.level, 0);
+
+	cnt = ACPI_S3_SLP_TYP << ACPI_PM1_SLP_TYP_SHIFT | ACPI_PM1_SLP_EN;
+	acpi_pm_ops.write(&a, 4, &cnt, 2);
+	assert_true(acpi_pm_sleeping(&a));
+	snap_buf_init(&sb);
+	assert_int_equal(acpi_pm_state_ops.save(&d, &sb), -EBUSY);
+	snap_buf_free(&sb);
 }
 
 /* ---- PCI ------------------------------------------------------------------------------- */
@@ -811,6 +853,7 @@ int main(void)
 		cmocka_unit_test(test_i8042_state),
 		cmocka_unit_test(test_mc146818_state),
 		cmocka_unit_test(test_acpi_pm_state),
+		cmocka_unit_test(test_acpi_pm_state_events),
 		cmocka_unit_test(test_pci_state),
 		cmocka_unit_test(test_pci_state_hostile),
 		cmocka_unit_test(test_device_list_basics),

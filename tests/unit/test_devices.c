@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "boot/acpi.h"
+#include "devices/acpi_pm.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/i8250.h"
 #include "devices/legacy/mc146818.h"
@@ -208,6 +210,175 @@ static void test_rtc_before_1900(void **state)
 	assert_int_equal(cmos(&r, 0x08), 0x12);
 }
 
+/* The alarm: a match (or "don't care") on seconds, minutes and hours; AF always, IRQF and
+ * the interrupt with AIE, until register C is read. */
+static time_t alarm_clock;
+static time_t alarm_now(void) { return alarm_clock; }
+static int alarms, arms;
+static void on_alarm(void *o) { (void)o; alarms++; }
+static void on_armed(void *o) { (void)o; arms++; }
+
+static void test_rtc_alarm(void **state)
+{
+	struct mc146818 r;
+	struct irq_line line = { .set = fake_irq_set };
+	(void)state;
+
+	mc146818_init(&r, 64 * MiB);
+	alarm_clock = fixed_now(); /* 22:13:20 */
+	r.now = alarm_now;
+	r.irq = &line;
+	r.alarm = on_alarm;
+	r.armed = on_armed;
+	irq_level = irq_edges = alarms = arms = 0;
+	cmos_set(&r, 0x01, 0x25); /* 22:13:25, BCD */
+	cmos_set(&r, 0x03, 0x13);
+	cmos_set(&r, 0x05, 0x22);
+	assert_false(mc146818_alarm_armed(&r));
+	cmos_set(&r, 0x0b, 0x02 | 0x20); /* AIE */
+	assert_true(mc146818_alarm_armed(&r));
+	assert_int_equal(arms, 1);
+	alarm_clock += 4;
+	mc146818_tick(&r);
+	assert_int_equal(alarms, 0);
+	assert_int_equal(cmos(&r, 0x0c), 0);
+	/* Ticks may skip seconds (here three at once): the alarm is not missed. */
+	alarm_clock += 3;
+	mc146818_tick(&r);
+	assert_int_equal(alarms, 1);
+	assert_int_equal(irq_level, 1);
+	assert_int_equal(cmos(&r, 0x0c), 0x80 | 0x20); /* IRQF | AF; reading clears them */
+	assert_int_equal(irq_level, 0);
+	assert_int_equal(cmos(&r, 0x0c), 0);
+	mc146818_tick(&r); /* the same second again: once only */
+	assert_int_equal(alarms, 1);
+	/* "Don't care" seconds: every second of 22:13 matches. */
+	cmos_set(&r, 0x01, 0xc0);
+	alarm_clock += 1;
+	mc146818_tick(&r);
+	assert_int_equal(alarms, 2);
+	assert_int_equal(irq_edges, 2);
+	/* Without AIE: AF only, no interrupt, no wake. */
+	cmos_set(&r, 0x0b, 0x02);
+	assert_int_equal(arms, 2);
+	cmos(&r, 0x0c);
+	alarm_clock += 1;
+	mc146818_tick(&r);
+	assert_int_equal(alarms, 2);
+	assert_int_equal(irq_level, 0);
+	assert_int_equal(cmos(&r, 0x0c), 0x20);
+	/* Enabling AIE does not fire for an alarm that matched before it. */
+	cmos_set(&r, 0x0b, 0x02 | 0x20);
+	mc146818_tick(&r);
+	assert_int_equal(alarms, 2);
+	/* 12-hour binary mode: 10 PM is 0x8a. */
+	cmos_set(&r, 0x0b, 0x04 | 0x20);
+	cmos_set(&r, 0x01, 40);
+	cmos_set(&r, 0x03, 13);
+	cmos_set(&r, 0x05, 0x80 | 10);
+	alarm_clock = fixed_now() + 20;
+	mc146818_tick(&r);
+	assert_int_equal(alarms, 3);
+}
+
+/* ---- ACPI PM1: power button, RTC wake, S3 ---------------------------------------------- */
+
+static int pm_events;
+static enum power_event pm_last;
+static void pm_sink(struct power_sink *s, enum power_event ev, int code)
+{
+	(void)s, (void)code;
+	pm_events++;
+	pm_last = ev;
+}
+
+static uint16_t pm_rd(struct acpi_pm *pm, uint64_t off)
+{
+	uint16_t v;
+	acpi_pm_ops.read(pm, off, &v, 2);
+	return v;
+}
+
+static void pm_wr(struct acpi_pm *pm, uint64_t off, uint16_t v)
+{
+	acpi_pm_ops.write(pm, off, &v, 2);
+}
+
+static void test_acpi_pm_events(void **state)
+{
+	struct power_sink sink = { pm_sink };
+	struct irq_line sci = { .set = fake_irq_set };
+	struct acpi_pm pm = { .power = &sink, .sci = &sci };
+	(void)state;
+
+	irq_level = irq_edges = pm_events = 0;
+	assert_int_equal(pm_rd(&pm, 4) & ACPI_PM1_SCI_EN, ACPI_PM1_SCI_EN); /* ACPI mode */
+	/* A press before the guest enables the button: status only, no SCI, no event. */
+	acpi_pm_power_button(&pm);
+	assert_int_equal(pm_rd(&pm, 0), ACPI_PM1_PWRBTN);
+	assert_int_equal(irq_level, 0);
+	pm_wr(&pm, 2, ACPI_PM1_PWRBTN); /* enabling it raises the SCI for the pending press */
+	assert_int_equal(irq_level, 1);
+	pm_wr(&pm, 0, 0x0001); /* writing 0 to the bit leaves it */
+	assert_int_equal(irq_level, 1);
+	pm_wr(&pm, 0, ACPI_PM1_PWRBTN); /* write 1 to clear: the SCI drops */
+	assert_int_equal(pm_rd(&pm, 0), 0);
+	assert_int_equal(irq_level, 0);
+	acpi_pm_power_button(&pm);
+	assert_int_equal(irq_edges, 2);
+	/* A dword at the event block: status (clear) and enable (write) at once. */
+	uint32_t dw = ACPI_PM1_PWRBTN | (uint32_t)ACPI_PM1_RTC << 16;
+	acpi_pm_ops.write(&pm, 0, &dw, 4);
+	assert_int_equal(pm_rd(&pm, 0), 0);
+	assert_int_equal(pm_rd(&pm, 2), ACPI_PM1_RTC);
+	assert_int_equal(irq_level, 0);
+	assert_int_equal(pm_events, 0); /* awake: presses are not wake events */
+
+	/* S3: SLP_TYP 3 with SLP_EN. The guest then spins until WAK_STS. */
+	pm_wr(&pm, 4, ACPI_S3_SLP_TYP << ACPI_PM1_SLP_TYP_SHIFT | ACPI_PM1_SLP_EN | ACPI_PM1_SCI_EN);
+	assert_int_equal(pm_events, 1);
+	assert_int_equal(pm_last, POWER_SLEEP);
+	assert_true(acpi_pm_sleeping(&pm));
+	assert_int_equal(pm_rd(&pm, 4) & ACPI_PM1_SLP_EN, 0);
+	assert_int_equal(pm_rd(&pm, 0) & ACPI_PM1_WAK_STS, 0);
+	/* A second SLP_EN while asleep is not a second sleep. */
+	pm_wr(&pm, 4, ACPI_S3_SLP_TYP << ACPI_PM1_SLP_TYP_SHIFT | ACPI_PM1_SLP_EN);
+	assert_int_equal(pm_events, 1);
+	/* The power button wakes even when disabled (PWRBTN_EN is clear now). */
+	acpi_pm_power_button(&pm);
+	assert_int_equal(pm_events, 2);
+	assert_int_equal(pm_last, POWER_WAKE);
+	acpi_pm_wake(&pm);
+	assert_false(acpi_pm_sleeping(&pm));
+	assert_int_equal(pm_rd(&pm, 0), ACPI_PM1_WAK_STS | ACPI_PM1_PWRBTN);
+	pm_wr(&pm, 0, ACPI_PM1_WAK_STS | ACPI_PM1_PWRBTN);
+	assert_int_equal(pm_rd(&pm, 0), 0);
+
+	/* The RTC alarm wakes only with RTC_EN. */
+	pm_wr(&pm, 4, ACPI_S3_SLP_TYP << ACPI_PM1_SLP_TYP_SHIFT | ACPI_PM1_SLP_EN);
+	assert_int_equal(pm_events, 3);
+	pm_wr(&pm, 2, 0);
+	acpi_pm_rtc_alarm(&pm);
+	assert_int_equal(pm_events, 3);
+	assert_int_equal(pm_rd(&pm, 0), ACPI_PM1_RTC);
+	pm_wr(&pm, 2, ACPI_PM1_RTC); /* (the SCI rises for it too) */
+	acpi_pm_rtc_alarm(&pm);
+	assert_int_equal(pm_events, 4);
+	assert_int_equal(pm_last, POWER_WAKE);
+	acpi_pm_wake(&pm);
+
+	/* Other sleep types are refused (no \_S1, \_S2, \_S4); S5 powers off. */
+	pm_wr(&pm, 4, 1 << ACPI_PM1_SLP_TYP_SHIFT | ACPI_PM1_SLP_EN);
+	pm_wr(&pm, 4, 4 << ACPI_PM1_SLP_TYP_SHIFT | ACPI_PM1_SLP_EN);
+	assert_int_equal(pm_events, 4);
+	assert_false(acpi_pm_sleeping(&pm));
+	pm_wr(&pm, 4, ACPI_S5_SLP_TYP << ACPI_PM1_SLP_TYP_SHIFT | ACPI_PM1_SLP_EN);
+	assert_int_equal(pm_last, POWER_OFF);
+	uint8_t reset = ACPI_PM_RESET_VALUE;
+	acpi_pm_ops.write(&pm, 6, &reset, 1);
+	assert_int_equal(pm_last, POWER_RESET);
+}
+
 static void test_console_escape(void **state)
 {
 	struct console c = { .in_fd = -1, .out_fd = -1 };
@@ -298,7 +469,9 @@ int main(void)
 		cmocka_unit_test(test_i8042_keyboard),
 		cmocka_unit_test(test_rtc),
 		cmocka_unit_test(test_rtc_before_1900),
+		cmocka_unit_test(test_rtc_alarm),
 		cmocka_unit_test(test_console_escape),
+		cmocka_unit_test(test_acpi_pm_events),
 	};
 	return cmocka_run_group_tests_name("devices", tests, NULL, NULL);
 }

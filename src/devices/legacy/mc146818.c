@@ -1,12 +1,18 @@
-/* CMOS RTC model: BCD or binary, 12/24 hour, clock reads from the host, guest sets kept as an offset. */
+/*
+ * CMOS RTC model: BCD or binary, 12/24 hour, clock reads from the host, guest sets kept as an
+ * offset; the alarm and its interrupt (no periodic or update-ended interrupts).
+ */
 #include "devices/legacy/mc146818.h"
 
 #include <string.h>
 
 enum {
 	RTC_SECONDS = 0x00,
+	RTC_SECONDS_ALARM = 0x01,
 	RTC_MINUTES = 0x02,
+	RTC_MINUTES_ALARM = 0x03,
 	RTC_HOURS = 0x04,
+	RTC_HOURS_ALARM = 0x05,
 	RTC_DAY_OF_WEEK = 0x06,
 	RTC_DAY_OF_MONTH = 0x07,
 	RTC_MONTH = 0x08,
@@ -19,7 +25,10 @@ enum {
 };
 
 #define REG_B_SET 0x80
+#define REG_B_AIE 0x20
 #define REG_B_24H 0x02
+#define REG_C_IRQF 0x80
+#define REG_C_AF 0x20
 #define REG_B_BINARY 0x04
 #define REG_D_VRT 0x80
 
@@ -35,6 +44,7 @@ void mc146818_init(struct mc146818 *rtc, uint64_t mem_size)
 	/* glibc's gmtime_r reads /etc/localtime on first use: now, not on a vCPU under seccomp. */
 	tzset();
 	rtc->now = host_now;
+	rtc->checked = host_now();
 	rtc->cmos[RTC_REG_A] = 0x26; /* 32.768 kHz time base, 1024 Hz rate */
 	rtc->cmos[RTC_REG_B] = REG_B_24H;
 	rtc->cmos[RTC_REG_D] = REG_D_VRT;
@@ -91,20 +101,20 @@ static void rtc_latch(struct mc146818 *rtc)
 	rtc->cmos[RTC_CENTURY] = to_bcd(rtc, (tm.tm_year + 1900) / 100);
 }
 
+/* An hours register (the time's or the alarm's) as 0-23. */
+static int rtc_hour_of(const struct mc146818 *rtc, uint8_t h)
+{
+	if (rtc->cmos[RTC_REG_B] & REG_B_24H)
+		return from_bcd(rtc, h);
+	return from_bcd(rtc, h & 0x7f) % 12 + (h & 0x80 ? 12 : 0);
+}
+
 /* The guest finished setting the clock (SET bit cleared): remember the difference. */
 static void rtc_commit(struct mc146818 *rtc)
 {
 	struct tm tm = { 0 };
-	uint8_t h = rtc->cmos[RTC_HOURS];
-	int hour;
+	int hour = rtc_hour_of(rtc, rtc->cmos[RTC_HOURS]);
 
-	if (rtc->cmos[RTC_REG_B] & REG_B_24H) {
-		hour = from_bcd(rtc, h);
-	} else {
-		hour = from_bcd(rtc, h & 0x7f) % 12;
-		if (h & 0x80)
-			hour += 12;
-	}
 	tm.tm_sec = from_bcd(rtc, rtc->cmos[RTC_SECONDS]);
 	tm.tm_min = from_bcd(rtc, rtc->cmos[RTC_MINUTES]);
 	tm.tm_hour = hour;
@@ -115,6 +125,21 @@ static void rtc_commit(struct mc146818 *rtc)
 	time_t t = timegm(&tm);
 	if (t != (time_t)-1)
 		rtc->offset = (int64_t)(t - rtc->now());
+}
+
+/* The IRQ line follows IRQF. Lock held. */
+static void rtc_drive_irq(struct mc146818 *rtc)
+{
+	int level = !!(rtc->cmos[RTC_REG_C] & REG_C_IRQF);
+
+	if (rtc->irq && level != rtc->irq_level)
+		irq_line_set(rtc->irq, level);
+	rtc->irq_level = level;
+}
+
+static time_t rtc_guest_now(const struct mc146818 *rtc)
+{
+	return rtc->now() + (time_t)rtc->offset;
 }
 
 static uint8_t rtc_read_reg(struct mc146818 *rtc, uint8_t reg)
@@ -131,17 +156,24 @@ static uint8_t rtc_read_reg(struct mc146818 *rtc, uint8_t reg)
 		return rtc->cmos[reg] & 0x7f; /* never mid-update: reads are atomic here */
 	case RTC_REG_C:
 		v = rtc->cmos[reg];
-		rtc->cmos[reg] = 0; /* reading clears the flags */
+		rtc->cmos[reg] = 0; /* reading clears the flags, and IRQF with them */
+		rtc_drive_irq(rtc);
 		return v;
 	default:
 		return rtc->cmos[reg];
 	}
 }
 
-static void rtc_write_reg(struct mc146818 *rtc, uint8_t reg, uint8_t v)
+/* Returns true when AIE changed (the caller tells whoever ticks the model). */
+static bool rtc_write_reg(struct mc146818 *rtc, uint8_t reg, uint8_t v)
 {
+	bool aie = rtc->cmos[RTC_REG_B] & REG_B_AIE;
+
 	switch (reg) {
 	case RTC_REG_B:
+		/* Alarms from now on: not one that matched while AIE was off. */
+		if ((v & REG_B_AIE) && !aie)
+			rtc->checked = rtc_guest_now(rtc);
 		if ((v & REG_B_SET) && !(rtc->cmos[reg] & REG_B_SET))
 			rtc_latch(rtc);
 		if (!(v & REG_B_SET) && (rtc->cmos[reg] & REG_B_SET)) {
@@ -164,6 +196,7 @@ static void rtc_write_reg(struct mc146818 *rtc, uint8_t reg, uint8_t v)
 		}
 		break;
 	}
+	return aie != !!(rtc->cmos[RTC_REG_B] & REG_B_AIE);
 }
 
 static void mc146818_read(void *opaque, uint64_t offset, void *data, uint32_t len)
@@ -182,13 +215,74 @@ static void mc146818_write(void *opaque, uint64_t offset, const void *data, uint
 {
 	struct mc146818 *rtc = opaque;
 	uint8_t v = *(const uint8_t *)data;
+	bool changed = false;
 
 	(void)len;
 	pthread_mutex_lock(&rtc->lock);
 	if (offset == 0)
 		rtc->index = v & 0x7f; /* bit 7 is the NMI mask */
 	else
-		rtc_write_reg(rtc, rtc->index, v);
+		changed = rtc_write_reg(rtc, rtc->index, v);
+	pthread_mutex_unlock(&rtc->lock);
+	if (changed && rtc->armed)
+		rtc->armed(rtc->opaque);
+}
+
+/* An alarm register matches `value` (0-59 or 0-23) or says "don't care" (top bits 11). */
+static bool rtc_alarm_field(uint8_t alarm, int decoded, int value)
+{
+	return (alarm & 0xc0) == 0xc0 || decoded == value;
+}
+
+static bool rtc_alarm_matches(const struct mc146818 *rtc, time_t t)
+{
+	const uint8_t *c = rtc->cmos;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	return rtc_alarm_field(c[RTC_SECONDS_ALARM], from_bcd(rtc, c[RTC_SECONDS_ALARM]), tm.tm_sec) &&
+	       rtc_alarm_field(c[RTC_MINUTES_ALARM], from_bcd(rtc, c[RTC_MINUTES_ALARM]), tm.tm_min) &&
+	       rtc_alarm_field(c[RTC_HOURS_ALARM], rtc_hour_of(rtc, c[RTC_HOURS_ALARM]), tm.tm_hour);
+}
+
+bool mc146818_alarm_armed(struct mc146818 *rtc)
+{
+	pthread_mutex_lock(&rtc->lock);
+	bool armed = rtc->cmos[RTC_REG_B] & REG_B_AIE;
+	pthread_mutex_unlock(&rtc->lock);
+	return armed;
+}
+
+void mc146818_tick(struct mc146818 *rtc)
+{
+	bool fired = false;
+
+	pthread_mutex_lock(&rtc->lock);
+	time_t now = rtc_guest_now(rtc);
+	/* The clock set back, or a tick missed for long: look at the last minute only. */
+	if (rtc->checked > now || now - rtc->checked > 60)
+		rtc->checked = now - 1;
+	for (time_t t = (time_t)rtc->checked + 1; t <= now && !fired; t++)
+		fired = rtc_alarm_matches(rtc, t);
+	rtc->checked = now;
+	if (fired) {
+		rtc->cmos[RTC_REG_C] |= REG_C_AF;
+		if (rtc->cmos[RTC_REG_B] & REG_B_AIE)
+			rtc->cmos[RTC_REG_C] |= REG_C_IRQF;
+		else
+			fired = false;
+		rtc_drive_irq(rtc);
+	}
+	pthread_mutex_unlock(&rtc->lock);
+	if (fired && rtc->alarm)
+		rtc->alarm(rtc->opaque);
+}
+
+void mc146818_sync(struct mc146818 *rtc)
+{
+	pthread_mutex_lock(&rtc->lock);
+	rtc->checked = rtc_guest_now(rtc);
+	rtc_drive_irq(rtc);
 	pthread_mutex_unlock(&rtc->lock);
 }
 

@@ -54,6 +54,9 @@ static int mc146818_restore(struct device *d, struct snap_rd *in, uint32_t versi
 	memcpy(rtc->cmos, cmos, sizeof(cmos));
 	rtc->offset = offset;
 	pthread_mutex_unlock(&rtc->lock);
+	mc146818_sync(rtc); /* IRQF drives the line again; alarms count from now */
+	if (rtc->armed)
+		rtc->armed(rtc->opaque);
 	return 0;
 }
 

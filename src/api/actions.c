@@ -1,4 +1,4 @@
-/* PUT /actions: InstanceStart, SendCtrlAltDel, FlushMetrics. */
+/* PUT /actions: InstanceStart, SendCtrlAltDel, FlushMetrics; vmon's PowerButton and Wake. */
 #include "api/api.h"
 
 #include <errno.h>
@@ -32,6 +32,14 @@ void api_actions(struct vmm *vmm, enum api_method m, const char *id, json_t *bod
 			api_bad(r, "%s", err);
 		else
 			api_no_content(r);
+	} else if (!strcmp(action, "PowerButton") || !strcmp(action, "Wake")) {
+		bool button = action[0] == 'P';
+		if (vmm->state == VMM_NOT_STARTED)
+			api_bad(r, API_POSTBOOT_ONLY);
+		else if (button ? vmm_power_button(vmm, err, sizeof(err)) : vmm_wake(vmm, err, sizeof(err)))
+			api_bad(r, "%s", err);
+		else
+			api_no_content(r);
 	} else if (!strcmp(action, "FlushMetrics")) {
 		int ret = metrics_flush(&vmm->metrics);
 		if (ret == -ENOENT)
@@ -43,6 +51,6 @@ void api_actions(struct vmm *vmm, enum api_method m, const char *id, json_t *bod
 	} else {
 		api_bad(r, "An error occurred when deserializing the json body of a request: unknown "
 			   "variant `%.64s`, expected one of `FlushMetrics`, `InstanceStart`, "
-			   "`SendCtrlAltDel`.", action);
+			   "`SendCtrlAltDel` (or vmon's `PowerButton`, `Wake`).", action);
 	}
 }

@@ -267,6 +267,9 @@ static void ctl_usage(FILE *f)
 		"                  live view: exits/s by reason with handling-time percentiles,\n"
 		"                  the busiest port and MMIO ranges, devices, interrupts\n"
 		"  ctrl-alt-del    press Ctrl+Alt+Del on the guest's keyboard\n"
+		"  powerdown       press the ACPI power button (acpid in the guest powers off;\n"
+		"                  a guest suspended to RAM wakes)\n"
+		"  wake            wake a guest suspended to RAM (S3)\n"
 		"  get PATH | put PATH JSON | patch PATH JSON   any request\n");
 }
 
@@ -306,6 +309,10 @@ int ctl_main(int argc, char **argv)
 		return ctl_action(sock, "InstanceStart");
 	if (!strcmp(cmd, "ctrl-alt-del") && !rest)
 		return ctl_action(sock, "SendCtrlAltDel");
+	if (!strcmp(cmd, "powerdown") && !rest)
+		return ctl_action(sock, "PowerButton");
+	if (!strcmp(cmd, "wake") && !rest)
+		return ctl_action(sock, "Wake");
 	if ((!strcmp(cmd, "pause") || !strcmp(cmd, "resume")) && !rest)
 		return ctl_request(sock, "PATCH", "/vm",
 				   cmd[0] == 'p' ? "{\"state\": \"Paused\"}" : "{\"state\": \"Resumed\"}");

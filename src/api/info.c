@@ -5,7 +5,7 @@ void api_instance_info(struct vmm *vmm, enum api_method m, const char *id, json_
 		       struct api_reply *r)
 {
 	api_ok(r, json_pack("{s:s, s:s, s:s, s:s}", "app_name", "vmon", "id", vmm->id, "state",
-			    vmm_state_name(vmm->state), "vmm_version", VMON_VERSION));
+			    vmm_state_show(vmm), "vmm_version", VMON_VERSION));
 }
 
 void api_version(struct vmm *vmm, enum api_method m, const char *id, json_t *body,

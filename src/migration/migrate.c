@@ -670,6 +670,10 @@ int mig_send_start(struct vmm *vmm, const struct mig_send_params *p, char *err, 
 	}
 	if (vm_gdb_check_ram(&vmm->vm, err, errlen))
 		return -EBUSY;
+	if (vm_suspended(&vmm->vm)) {
+		snprintf(err, errlen, "The guest is suspended to RAM (S3): wake it first (vmon ctl wake).");
+		return -EBUSY;
+	}
 	if (p->local && strncmp(p->url, "unix:", 5)) {
 		snprintf(err, errlen, "A local migration passes guest RAM over a Unix socket: use a "
 			 "unix:PATH URL.");

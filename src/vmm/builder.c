@@ -37,7 +37,29 @@ static void vm_power_event(struct power_sink *sink, enum power_event ev, int cod
 	case POWER_TEST_EXIT:
 		vm_request_stop(vm, code, "test device exit");
 		break;
+	case POWER_SLEEP:
+	case POWER_WAKE:
+		vm_power_request(vm, ev == POWER_WAKE);
+		break;
 	}
+}
+
+/* The RTC's alarm went off with its interrupt enabled: an ACPI wake event too. */
+static void vm_rtc_alarm(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	acpi_pm_rtc_alarm(&vm->acpi_pm);
+}
+
+/* The guest armed or disarmed the RTC alarm: the main loop's poll timeout changes. */
+static void vm_rtc_armed(void *opaque)
+{
+	struct vm *vm = opaque;
+	uint64_t one = 1;
+
+	if (vm->power_fd >= 0 && write(vm->power_fd, &one, sizeof(one)) < 0)
+		pr_warn("cannot wake the main loop for the RTC alarm: %s", strerror(errno));
 }
 
 /* The devices with state of their own, in bring-up order (the PCI bus before its functions). */
@@ -62,6 +84,8 @@ static int vm_wire_devices(struct vm *vm)
 
 	ret = vm->hv_ops->line_gsi(vm->hv, &vm->com1_irq, LAYOUT_GSI_COM1, IRQ_LEVEL);
 	ret = ret ?: vm->hv_ops->line_gsi(vm->hv, &vm->kbd_irq, LAYOUT_GSI_KBD, IRQ_LEVEL);
+	ret = ret ?: vm->hv_ops->line_gsi(vm->hv, &vm->sci_irq, LAYOUT_GSI_SCI, IRQ_LEVEL);
+	ret = ret ?: vm->hv_ops->line_gsi(vm->hv, &vm->rtc_irq, LAYOUT_GSI_RTC, IRQ_LEVEL);
 	if (ret)
 		return ret;
 	i8250_init(&vm->com1, &vm->com1_irq, console_output, &vm->console);
@@ -73,7 +97,12 @@ static int vm_wire_devices(struct vm *vm)
 	if (pci_bus_add(&vm->pci, &vm->host_bridge) < 0)
 		return -ENOSPC;
 	mc146818_init(&vm->rtc, vm->mem.size);
+	vm->rtc.irq = &vm->rtc_irq;
+	vm->rtc.alarm = vm_rtc_alarm;
+	vm->rtc.armed = vm_rtc_armed;
+	vm->rtc.opaque = vm;
 	vm->acpi_pm.power = &vm->power;
+	vm->acpi_pm.sci = &vm->sci_irq;
 
 	ret = ret ?: bus_register(&vm->pio, I8042_DATA_PORT, 1, &i8042_data_ops, &vm->i8042, "i8042");
 	ret = ret ?: bus_register(&vm->pio, I8042_CMD_PORT, 1, &i8042_cmd_ops, &vm->i8042, "i8042");
@@ -454,14 +483,15 @@ static int vm_build_core(struct vm *vm, const struct vm_config *cfg,
 	vm->power.event = vm_power_event;
 	vm->mem.fd = -1;
 	vm->uffd.uffd = vm->uffd.sock = -1;
-	vm->com1_irq.fd = vm->kbd_irq.fd = -1;
+	vm->com1_irq.fd = vm->kbd_irq.fd = vm->sci_irq.fd = vm->rtc_irq.fd = -1;
 	vm->console.in_fd = vm->console.out_fd = vm->console.listen_fd = -1;
 	vm->io.epfd = vm->io.stop_fd = vm->io.pause_fd = -1;
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	device_list_init(&vm->devices);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->stop_fd < 0) {
+	vm->power_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0 || vm->power_fd < 0) {
 		snprintf(err, errlen, "out of memory or file descriptors");
 		return -ENOMEM;
 	}
@@ -559,6 +589,8 @@ void vm_destroy(struct vm *vm)
 	if (vm->hv) {
 		vm->hv_ops->line_release(vm->hv, &vm->com1_irq);
 		vm->hv_ops->line_release(vm->hv, &vm->kbd_irq);
+		vm->hv_ops->line_release(vm->hv, &vm->sci_irq);
+		vm->hv_ops->line_release(vm->hv, &vm->rtc_irq);
 		vm->hv_ops->vm_destroy(vm->hv);
 	}
 	vm->hv = NULL;
@@ -569,6 +601,9 @@ void vm_destroy(struct vm *vm)
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
 	vm->stop_fd = -1;
+	if (vm->power_fd >= 0)
+		close(vm->power_fd);
+	vm->power_fd = -1;
 }
 
 struct device *vm_find_device(struct vm *vm, const char *id)

@@ -88,9 +88,10 @@ json_t *vmm_counters(void *opaque)
 	if (o && vmm->state != VMM_NOT_STARTED) {
 		json_object_set_new(o, "pio", bus_json(&vmm->vm.pio));
 		json_object_set_new(o, "mmio", bus_json(&vmm->vm.mmio));
-		json_object_set_new(o, "interrupts", json_pack("{s:I, s:I}", "com1",
+		json_object_set_new(o, "interrupts", json_pack("{s:I, s:I, s:I}", "com1",
 			(json_int_t)STAT_READ(vmm->vm.com1_irq.raised), "i8042",
-			(json_int_t)STAT_READ(vmm->vm.kbd_irq.raised)));
+			(json_int_t)STAT_READ(vmm->vm.kbd_irq.raised), "acpi_sci",
+			(json_int_t)STAT_READ(vmm->vm.sci_irq.raised)));
 	}
 	if (o && vmm->migration_metrics)
 		json_object_set_new(o, "migration", vmm->migration_metrics(vmm));

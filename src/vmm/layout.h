@@ -12,7 +12,7 @@
  *   0xfffb_c000 - 0xfffb_ffff  KVM's identity map and TSS (hv/kvm/vm.c)
  *   0x1_0000_0000 -            RAM above 3 GiB
  *
- * GSIs: 1 i8042 keyboard, 4 COM1, 5-7 10-12 14 15 virtio-mmio, 16-23 PCI INTA# by slot
+ * GSIs: 1 i8042 keyboard, 4 COM1, 8 RTC, 9 ACPI SCI, 5-7 10-12 14 15 virtio-mmio, 16-23 PCI INTA# by slot
  * (the DSDT's _PRT), 24 and up one per MSI-X vector (hv/kvm/routing.c).
  */
 #ifndef VMON_VMM_LAYOUT_H
@@ -30,6 +30,8 @@
 
 #define LAYOUT_GSI_KBD 1
 #define LAYOUT_GSI_COM1 4
+#define LAYOUT_GSI_RTC 8 /* the CMOS RTC's alarm (ISA IRQ 8) */
+#define LAYOUT_GSI_SCI 9 /* the FADT's SCI_INT; level, active high (the MADT says so) */
 /* ISA IRQs no legacy device of vmon's uses, one per virtio-mmio device. */
 #define LAYOUT_VIRTIO_MMIO_GSIS { 5, 6, 7, 10, 11, 12, 14, 15 }
 #define LAYOUT_MAX_VIRTIO_MMIO 8

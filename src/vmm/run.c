@@ -45,6 +45,11 @@ static void vm_drain_devices(struct vm *vm)
 
 int vm_pause(struct vm *vm)
 {
+	/* Suspended (S3): parked already; it stays parked across a wake until vm_resume(). */
+	if (vm_suspended(vm)) {
+		vm->suspend_held = true;
+		return 0;
+	}
 	int ret = vcpus_pause(&vm->vcpus);
 
 	if (ret)
@@ -95,6 +100,13 @@ void vm_start_paused(struct vm *vm)
 int vm_resume(struct vm *vm)
 {
 	int ret = 0;
+
+	/* Suspended: it goes back to sleeping, not to running. */
+	if (vm_suspended(vm)) {
+		vm->suspend_held = false;
+		return 0;
+	}
+	vm->suspend_held = false;
 
 	if (vm->paused_clock)
 		ret = vm->hv_ops->clock_set(vm->hv, vm->paused_clock);
@@ -239,19 +251,26 @@ int vm_run(struct vm *vm)
 		vm_request_stop(vm, VMON_EXIT_SETUP, "cannot install the main thread's seccomp filter");
 	while (!atomic_load(&vm->stopping)) {
 		bool input = con->in_fd >= 0;
-		struct pollfd fds[4] = {
+		struct pollfd fds[5] = {
 			{ .fd = vm->stop_fd, .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = input ? con->in_fd : -1, .events = POLLIN },
 			{ .fd = con->listen_fd, .events = POLLIN },
+			{ .fd = vm->power_fd, .events = POLLIN },
 		};
 		/* A full receive buffer: poll the guest's progress instead of the input. */
 		bool full = input && vm_console_room(vm) == 0;
 		if (full)
 			fds[2].fd = -1;
-		int n = poll(fds, 4, full ? 10 : -1);
+		/* An armed RTC alarm is looked for four times a second (also while in S3). */
+		bool alarm = mc146818_alarm_armed(&vm->rtc);
+		int n = poll(fds, 5, full ? 10 : alarm ? 250 : -1);
 		if (n < 0 && errno != EINTR)
 			break;
+		if (alarm)
+			mc146818_tick(&vm->rtc);
+		if (fds[4].revents & POLLIN)
+			vm_power_work(vm);
 		if (fds[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof(si)) == sizeof(si))

@@ -73,6 +73,8 @@ struct vm {
 	struct i8042 i8042;
 	struct mc146818 rtc;
 	struct acpi_pm acpi_pm;
+	struct irq_line sci_irq;
+	struct irq_line rtc_irq;
 	struct testdev testdev;
 	struct power_sink power;
 	/* Every device with state, in bring-up order: pause, snapshot and restore walk it. */
@@ -98,6 +100,12 @@ struct vm {
 	struct gdb_server *gdb;    /* the GDB stub (--gdb, PUT /gdb), or NULL */
 	uint64_t gdb_clock;        /* the guest clock when gdb stopped the VM (gdb thread) */
 	struct vm_cgroup cgroup;   /* its own cpu cgroup (--cpu-weight, --cpu-max), or none */
+
+	/* ACPI S3 (vmm/sleep.c): device threads ask (power_req, power_fd), the main thread acts. */
+	atomic_int power_req;
+	int power_fd;             /* eventfd: wakes the main loop */
+	atomic_bool suspended;    /* in S3: parked as in a pause, until a wake */
+	bool suspend_held;        /* paused from the API while suspended: stays paused at wake */
 
 	/* Stopping: the first stop request wins and sets the exit status. */
 	atomic_bool stopping;
@@ -174,6 +182,19 @@ int vm_gdb_start(struct vm *vm, const char *url, bool wait, char *err, size_t er
  * or a migration would carry them to a guest with no debugger to take them.
  */
 int vm_gdb_check_ram(struct vm *vm, char *err, size_t errlen) __must_check;
+
+/*
+ * ACPI S3 (vmm/sleep.c). A device thread asks for sleep or wake (power events); the main
+ * loop then calls vm_power_work(). vm_wake() (main thread, or the API's with its lock held)
+ * starts the boot CPU at the guest's waking vector and resumes the VM: 0, or -errno with a
+ * sentence in err and the VM still suspended. The power button is the ACPI fixed-feature
+ * one: a guest with acpid turns it into a poweroff; in S3 it wakes the guest.
+ */
+void vm_power_request(struct vm *vm, bool wake);
+void vm_power_work(struct vm *vm);
+bool vm_suspended(struct vm *vm);
+int vm_wake(struct vm *vm, char *err, size_t errlen) __must_check;
+void vm_power_button(struct vm *vm);
 
 /* After an incoming migration: every virtio-net interface announces the guest's MAC. */
 void vm_announce(struct vm *vm);

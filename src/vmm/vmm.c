@@ -20,6 +20,14 @@ const char *vmm_state_name(enum vmm_state s)
 	return names[s];
 }
 
+const char *vmm_state_show(struct vmm *vmm)
+{
+	/* vmon's extension of Firecracker's three: a running guest asleep in S3. */
+	if (vmm->state == VMM_RUNNING && vm_suspended(&vmm->vm))
+		return "Suspended";
+	return vmm_state_name(vmm->state);
+}
+
 int vmm_init(struct vmm *vmm, const char *id)
 {
 	memset(vmm, 0, sizeof(*vmm));
@@ -131,6 +139,19 @@ int vmm_resume(struct vmm *vmm, char *err, size_t errlen)
 	vmm->state = VMM_RUNNING;
 	pr_info("VM resumed");
 	return 0;
+}
+
+int vmm_power_button(struct vmm *vmm, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	vm_power_button(&vmm->vm);
+	pr_info("power button pressed");
+	return 0;
+}
+
+int vmm_wake(struct vmm *vmm, char *err, size_t errlen)
+{
+	return vm_wake(&vmm->vm, err, errlen);
 }
 
 int vmm_ctrl_alt_del(struct vmm *vmm, char *err, size_t errlen)

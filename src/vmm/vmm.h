@@ -102,6 +102,15 @@ int vmm_net_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *rx
 		  const struct rate_limiter_spec *tx, char *err, size_t errlen) __must_check;
 
 const char *vmm_state_name(enum vmm_state s);
+/* What GET / shows: the state's name, or "Suspended" for a running guest in S3. Lock held. */
+const char *vmm_state_show(struct vmm *vmm);
+
+/*
+ * PUT /actions PowerButton (vmon's): press the ACPI power button; Wake (vmon's): wake a
+ * guest suspended to RAM. Lock held.
+ */
+int vmm_power_button(struct vmm *vmm, char *err, size_t errlen) __must_check;
+int vmm_wake(struct vmm *vmm, char *err, size_t errlen) __must_check;
 
 /* PUT /snapshot/create: the paused VM into two files (vmm/vmm_snapshot.c). Lock held. */
 int vmm_snapshot_create(struct vmm *vmm, enum snapshot_type type, const char *state_path,

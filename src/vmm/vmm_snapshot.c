@@ -39,6 +39,11 @@ int vmm_snapshot_create(struct vmm *vmm, enum snapshot_type type, const char *st
 			 vmm->state == VMM_RUNNING ? "is running" : "was not started");
 		return -EINVAL;
 	}
+	if (vm_suspended(&vmm->vm)) {
+		snprintf(err, errlen, "Cannot create a snapshot: the guest is suspended to RAM (S3); "
+			 "wake it first (vmon ctl wake).");
+		return -EBUSY;
+	}
 	if (vm_gdb_check_ram(&vmm->vm, why, sizeof(why)) ||
 	    vm_snapshot_create(&vmm->vm, type, state_path, mem_path, why, sizeof(why))) {
 		snprintf(err, errlen, "Cannot create a snapshot: %s", why);

@@ -17,6 +17,7 @@
 
 #define VMON_VERSION "0.1.0"
 #define VMON_MAX_CPUS 64
+_Static_assert(VMON_MAX_CPUS == CPU_SCHED_MAX_VCPUS, "a weight for every vCPU");
 #define VMON_MIN_MEMORY (8 * MiB)
 #define VMON_DEFAULT_MEMORY (512 * MiB)
 #define VMON_MAX_MEMORY (1024 * GiB)

@@ -245,6 +245,33 @@ static void test_cgroup_vcpu_weights(void **state)
 	assert_int_equal(cgroup_parse_weight("5 ", &weight), -EINVAL);
 }
 
+/* A restore keeps the command line's placement, the cgroup's parent as a copy of its own. */
+static void test_keep_placement(void **state)
+{
+	struct vm_config from = { .cpus = 2 }, to = { .cpus = 4 };
+	char err[160];
+	(void)state;
+
+	assert_int_equal(config_parse_vcpu_affinity(&from, "0=1", err, sizeof(err)), 0);
+	from.sched.weight = 300;
+	from.sched.max_quota_us = 25000;
+	from.sched.max_period_us = 100000;
+	from.sched.vcpu_weight[1] = 200;
+	assert_int_equal(config_set(&from.sched.parent, "/sys/fs/cgroup/x"), 0);
+	assert_int_equal(config_set(&to.sched.parent, "/old"), 0);
+	assert_int_equal(config_keep_placement(&to, &from), 0);
+	assert_true(to.vcpu_affinity[0].set);
+	assert_int_equal(to.sched.weight, 300);
+	assert_int_equal(to.sched.max_quota_us, 25000);
+	assert_int_equal(to.sched.max_period_us, 100000);
+	assert_int_equal(to.sched.vcpu_weight[1], 200);
+	assert_int_equal(to.cpus, 4); /* the machine is the snapshot's */
+	assert_string_equal(to.sched.parent, "/sys/fs/cgroup/x");
+	assert_ptr_not_equal(to.sched.parent, from.sched.parent);
+	config_clear(&from);
+	config_clear(&to);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -256,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_cgroup_helpers),
 		cmocka_unit_test(test_cgroup_cpu_max_range),
 		cmocka_unit_test(test_cgroup_vcpu_weights),
+		cmocka_unit_test(test_keep_placement),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

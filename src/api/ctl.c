@@ -192,6 +192,46 @@ static int ctl_migrate(const char *sock, int argc, char **argv)
 	return ctl_follow_migration(sock);
 }
 
+/* vmon ctl cpu [--weight W] [--max Q/P|max] [--vcpu-weight I=W,...]: PATCH /vmon/cpu
+ * with what is given (the server checks the values), or without options show it. */
+static int ctl_cpu(const char *sock, int argc, char **argv)
+{
+	static const char *const opts[][2] = {
+		{ "--weight", "weight" }, { "--max", "max" }, { "--vcpu-weight", "vcpu_weights" },
+	};
+	json_t *body = json_object();
+	int ret = 0;
+
+	for (int i = 0; body && i < argc; i++) {
+		size_t k = 0;
+		while (k < 3 && strcmp(argv[i], opts[k][0]))
+			k++;
+		if (k == 3 || i + 1 == argc) {
+			fprintf(stderr, "usage: vmon ctl --api-sock PATH cpu [--weight W] "
+					"[--max QUOTA/PERIOD|max] [--vcpu-weight I=W[,I=W]...]\n");
+			json_decref(body);
+			return 2;
+		}
+		const char *v = argv[++i];
+		char *end;
+		long long n = strtoll(v, &end, 10);
+		/* A weight goes as a number when it is one; anything else the server refuses. */
+		json_object_set_new(body, opts[k][1], k == 0 && *v && !*end && n >= 0 ? json_integer(n)
+									 : json_string(v));
+	}
+	if (!body)
+		return 1;
+	if (!argc) {
+		ret = ctl_request(sock, "GET", "/vmon/cpu", NULL);
+	} else {
+		char *s = json_dumps(body, JSON_COMPACT);
+		ret = s ? ctl_request(sock, "PATCH", "/vmon/cpu", s) : 1;
+		free(s);
+	}
+	json_decref(body);
+	return ret;
+}
+
 static double mono_s(void)
 {
 	struct timespec ts;
@@ -266,6 +306,9 @@ static void ctl_usage(FILE *f)
 		"  top [--interval S] [--count N]\n"
 		"                  live view: exits/s by reason with handling-time percentiles,\n"
 		"                  the busiest port and MMIO ranges, devices, interrupts\n"
+		"  cpu [--weight W] [--max QUOTA/PERIOD|max] [--vcpu-weight I=W[,I=W]...]\n"
+		"                  change the VM's CPU weight, cap and per-vCPU weights, also\n"
+		"                  while it runs (PATCH /vmon/cpu); without options show them\n"
 		"  ctrl-alt-del    press Ctrl+Alt+Del on the guest's keyboard\n"
 		"  powerdown       press the ACPI power button (acpid in the guest powers off;\n"
 		"                  a guest suspended to RAM wakes)\n"
@@ -320,6 +363,8 @@ int ctl_main(int argc, char **argv)
 		return ctl_migrate(sock, rest, argv + i + 1);
 	if (!strcmp(cmd, "top"))
 		return ctl_top(sock, rest, argv + i + 1);
+	if (!strcmp(cmd, "cpu"))
+		return ctl_cpu(sock, rest, argv + i + 1);
 	if (!strcmp(cmd, "get") && rest == 1)
 		return ctl_request(sock, "GET", argv[i + 1], NULL);
 	if ((!strcmp(cmd, "put") || !strcmp(cmd, "patch")) && rest == 2)

@@ -264,7 +264,11 @@ static int vmm_restore_cli(struct vmm *vmm, struct vm_config *cfg)
 		l.resume = true;
 	vmm->cfg.api_sock = cfg->api_sock, cfg->api_sock = NULL;
 	vmm->cfg.log_level = cfg->log_level;
-	config_keep_placement(&vmm->cfg, cfg); /* --vcpu-affinity etc.: this host's, not the snapshot's */
+	/* --vcpu-affinity, --cpu-weight etc.: this host's, not the snapshot's. */
+	if (config_keep_placement(&vmm->cfg, cfg)) {
+		fprintf(stderr, "vmon: out of memory\n");
+		return VMON_EXIT_SETUP;
+	}
 	pthread_mutex_lock(&vmm->lock);
 	int ret = vmm_snapshot_load(vmm, &l, err, sizeof(err));
 	pthread_mutex_unlock(&vmm->lock);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/exit_status.h"
 #include "security/seccomp.h"
@@ -261,6 +262,7 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *vcpu = arg;
 	sigset_t sigs;
 
+	atomic_store(&vcpu->tid, gettid());
 	/* SIGUSR1 is the kick: unblocked only in vCPU threads, so it interrupts KVM_RUN here. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGUSR1);
@@ -271,10 +273,12 @@ static void *vcpu_thread(void *arg)
 	if (vcpu->affinity && sched_setaffinity(0, sizeof(*vcpu->affinity), vcpu->affinity)) {
 		pr_err("cannot pin vCPU %d to its host CPUs: %s", vcpu->index, strerror(errno));
 		vcpu->set->env.stop(vcpu->set->env.opaque, VMON_EXIT_SETUP, "vCPU pinning failed");
+		atomic_store(&vcpu->tid, 0);
 		return NULL;
 	}
 	seccomp_thread_start(SECCOMP_VCPU, name);
 	vcpu_run_loop(vcpu);
+	atomic_store(&vcpu->tid, 0);
 	return NULL;
 }
 

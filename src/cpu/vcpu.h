@@ -37,6 +37,8 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	const cpu_set_t *affinity; /* host CPUs its thread may run on (NULL: inherited) */
+	atomic_int tid;        /* its thread's id while the thread runs (0 before and after):
+				* the VM's per-vCPU cgroup places it by this */
 	atomic_bool throttle_due; /* the throttle's ticker asks for one sleep */
 	struct vcpu_stats stats;
 };

@@ -764,9 +764,14 @@ static int dest_hello(struct mig_dest *d, const struct mig_msg *m, char *err, si
 		return -EPROTO;
 	}
 	snap_rd_init(&rd, m->hello.config, m->hello.config_len);
-	config_keep_placement(&fresh, &vmm->cfg); /* this host's CPUs, not the source's */
-	if ((ret = config_restore(&fresh, &rd, CONFIG_STATE_VERSION, err, errlen)))
+	/* This host's CPUs and cgroup, not the source's. */
+	if ((ret = config_keep_placement(&fresh, &vmm->cfg)) ||
+	    (ret = config_restore(&fresh, &rd, CONFIG_STATE_VERSION, err, errlen))) {
+		if (ret == -ENOMEM)
+			snprintf(err, errlen, "out of memory");
+		config_clear(&fresh);
 		return ret;
+	}
 	if (fresh.memory != m->hello.ram_size) {
 		snprintf(err, errlen, "the configuration's %llu MiB do not match the %llu MiB of RAM sent",
 			 (unsigned long long)(fresh.memory / MiB), (unsigned long long)(m->hello.ram_size / MiB));

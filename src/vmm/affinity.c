@@ -131,9 +131,14 @@ int config_check_affinity(const struct vm_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-void config_keep_placement(struct vm_config *to, const struct vm_config *from)
+int config_keep_placement(struct vm_config *to, const struct vm_config *from)
 {
+	char *parent = to->sched.parent;
+
 	to->vcpus_affinity = from->vcpus_affinity;
 	memcpy(to->vcpu_affinity, from->vcpu_affinity, sizeof(to->vcpu_affinity));
 	to->io_affinity = from->io_affinity;
+	to->sched = from->sched;
+	to->sched.parent = parent; /* the configuration owns its strings: a copy */
+	return config_set(&to->sched.parent, from->sched.parent);
 }

@@ -527,9 +527,7 @@ static int vm_build_with(struct vm *vm, const struct vm_config *cfg,
 	if (ret)
 		goto fail;
 	BUILD_STEP(config_check_affinity(cfg, err, errlen), "bad thread affinity");
-	if (cfg->sched.weight || cfg->sched.max_period_us)
-		BUILD_STEP(vm_cgroup_create(&vm->cgroup, &cfg->sched, err, errlen),
-			   "cannot set up the VM's cgroup");
+	BUILD_STEP(vm_sched_apply(vm, &cfg->sched, err, errlen), "cannot set up the VM's cgroup");
 	BUILD_STEP(eventloop_init(&vm->io), "cannot create the I/O thread's event loop");
 	vm->io.thread_init = vm_io_thread_init;
 	vm->io.affinity = cfg->io_affinity.set ? &cfg->io_affinity.cpus : NULL;

@@ -58,6 +58,8 @@ void config_usage(FILE *out)
 		"                       cgroup v2 cpu.weight, v1 cpu.shares W*1024/100)\n"
 		"  --cpu-max Q/P        at most Q µs of CPU time per P µs (max/P: no cap), e.g.\n"
 		"                       25000/100000 for a quarter of one CPU\n"
+		"  --vcpu-weight I=W[,I=W]...  vCPU I's share against the VM's other vCPUs, 1-10000\n"
+		"                       (each vCPU thread in a sub-group of the VM's cgroup)\n"
 		"  --cgroup DIR         make the VM's cgroup in DIR (default: vmon's own group)\n"
 		"  --console SPEC       stdio (default, raw mode; Ctrl-A x quits), file:PATH,\n"
 		"                       unix:PATH (a socket one client connects to), none\n"
@@ -102,7 +104,7 @@ enum {
 	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
 	OPT_ACCEL, OPT_TRACK_DIRTY, OPT_RESTORE, OPT_RESTORE_MEM, OPT_RESTORE_UFFD, OPT_RESUME,
 	OPT_GDB, OPT_GDB_WAIT, OPT_VCPU_AFFINITY, OPT_IO_AFFINITY,
-	OPT_CPU_WEIGHT, OPT_CPU_MAX, OPT_CGROUP,
+	OPT_CPU_WEIGHT, OPT_CPU_MAX, OPT_CGROUP, OPT_VCPU_WEIGHT,
 };
 
 static const struct option options[] = {
@@ -135,6 +137,7 @@ static const struct option options[] = {
 	{ "vcpu-affinity", required_argument, NULL, OPT_VCPU_AFFINITY },
 	{ "io-affinity", required_argument, NULL, OPT_IO_AFFINITY },
 	{ "cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT },
+	{ "vcpu-weight", required_argument, NULL, OPT_VCPU_WEIGHT },
 	{ "cpu-max", required_argument, NULL, OPT_CPU_MAX },
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -396,18 +399,20 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_IO_AFFINITY:
 		return parse_affinity(&cfg->io_affinity, "--io-affinity", arg, err, errlen);
 	case OPT_CPU_WEIGHT:
-		errno = 0;
-		n = strtol(arg, &end, 10);
-		if (errno || *end || end == arg || n < 1 || n > 10000) {
+		if (cgroup_parse_weight(arg, &cfg->sched.weight)) {
 			snprintf(err, errlen, "--cpu-weight '%s': need a number from 1 to 10000", arg);
 			return -EINVAL;
 		}
-		cfg->sched.weight = (unsigned)n;
+		break;
+	case OPT_VCPU_WEIGHT:
+		if (cgroup_parse_vcpu_weights(arg, cfg->sched.vcpu_weight, why, sizeof(why))) {
+			snprintf(err, errlen, "--vcpu-weight '%s': %s", arg, why);
+			return -EINVAL;
+		}
 		break;
 	case OPT_CPU_MAX:
 		if (cgroup_parse_cpu_max(arg, &cfg->sched.max_quota_us, &cfg->sched.max_period_us)) {
-			snprintf(err, errlen, "--cpu-max '%s': use QUOTA/PERIOD in µs (period 1000 to "
-				 "1000000, quota at least 1000) or max/PERIOD", arg);
+			snprintf(err, errlen, "--cpu-max '%s': %s", arg, CGROUP_CPU_MAX_HELP);
 			return -EINVAL;
 		}
 		break;
@@ -434,7 +439,7 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, char *err,
 				size_t errlen)
 {
-	int opt;
+	int opt, n;
 
 	*cfg = (struct vm_config){
 		.memory = VMON_DEFAULT_MEMORY,
@@ -491,6 +496,10 @@ enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, ch
 				 cfg->cpus);
 			return CONFIG_ERROR;
 		}
+	}
+	if ((n = cgroup_highest_vcpu(cfg->sched.vcpu_weight)) >= cfg->cpus) {
+		snprintf(err, errlen, "--vcpu-weight names vCPU %d, but --cpus gives %d", n, cfg->cpus);
+		return CONFIG_ERROR;
 	}
 	if (cfg->gdb_wait && !cfg->gdb) {
 		snprintf(err, errlen, "--gdb-wait needs --gdb URL");

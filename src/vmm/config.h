@@ -17,6 +17,7 @@
 
 #define VMON_VERSION "0.1.0"
 #define VMON_MAX_CPUS 64
+_Static_assert(VMON_MAX_CPUS == CPU_SCHED_MAX_VCPUS, "a weight for every vCPU");
 #define VMON_MIN_MEMORY (8 * MiB)
 #define VMON_DEFAULT_MEMORY (512 * MiB)
 #define VMON_MAX_MEMORY (1024 * GiB)
@@ -64,7 +65,8 @@ struct vm_config {
 	struct cpu_affinity vcpus_affinity;
 	struct cpu_affinity vcpu_affinity[VMON_MAX_CPUS];
 	struct cpu_affinity io_affinity;
-	/* --cpu-weight, --cpu-max, --cgroup: the VM's own cpu cgroup (none unless one is set). */
+	/* --cpu-weight, --cpu-max, --vcpu-weight, --cgroup: the VM's own cpu cgroup (none unless
+	 * one is set); PATCH /vmon/cpu changes them while the VM runs. Never in a snapshot. */
 	struct cpu_sched_spec sched;
 	bool smt;                /* the API's machine-config smt: reported only */
 	char *console;           /* "stdio", "file:PATH" (the API's serial_out_path), "none" */
@@ -154,11 +156,12 @@ const cpu_set_t *config_vcpu_affinity(const struct vm_config *cfg, int i);
  */
 int config_check_affinity(const struct vm_config *cfg, char *err, size_t errlen) __must_check;
 /*
- * Copy this host's placement of the threads (the affinities) from one configuration to
- * another: a restore or an incoming migration keeps the destination's own, since the
- * snapshot's host may have had other CPUs.
+ * Copy this host's placement of the threads (the affinities, the cgroup, the CPU weights and
+ * cap) from one configuration to another: a restore or an incoming migration keeps the
+ * destination's own, since the snapshot carries none (its host may have had other CPUs and
+ * other neighbours). 0 or -ENOMEM.
  */
-void config_keep_placement(struct vm_config *to, const struct vm_config *from);
+int config_keep_placement(struct vm_config *to, const struct vm_config *from) __must_check;
 
 void config_usage(FILE *out);
 

@@ -330,12 +330,13 @@ int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, 
 	struct vm_config c = { .no_net = true, .log_level = cfg->log_level };
 	struct cfg_rd r = { .in = in, .version = version };
 
-	config_keep_placement(&c, cfg); /* not in the section: this host's, not the VM's */
 	if (version < 1 || version > CONFIG_STATE_VERSION) {
 		snprintf(err, errlen, "the configuration section has version %u; this vmon reads 1 "
 			 "to %u", version, CONFIG_STATE_VERSION);
 		return -EINVAL;
 	}
+	/* Not in the section: this host's, not the VM's. */
+	r.nomem = config_keep_placement(&c, cfg) != 0;
 	get_machine(&r, &c);
 	uint8_t nr = snap_get_u8(in);
 	if (nr > VMON_MAX_DISKS)

@@ -215,13 +215,17 @@ static int vm_signalfd(void)
 
 int vm_start_threads(struct vm *vm)
 {
+	char err[PATH_MAX + 128] = "";
+
 	if (vm->threads_started)
 		return 0;
 	if (eventloop_start(&vm->io)) {
 		pr_err("cannot start the I/O thread");
 		return -EAGAIN;
 	}
-	if (vcpus_start(&vm->vcpus)) {
+	if (vcpus_start(&vm->vcpus) || vm_sched_place(vm, err, sizeof(err))) {
+		if (err[0])
+			pr_err("%s", err);
 		vcpus_stop(&vm->vcpus);
 		eventloop_stop(&vm->io);
 		return -EAGAIN;

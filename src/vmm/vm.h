@@ -196,6 +196,18 @@ bool vm_suspended(struct vm *vm);
 int vm_wake(struct vm *vm, char *err, size_t errlen) __must_check;
 void vm_power_button(struct vm *vm);
 
+/*
+ * The VM's share of the host CPUs (vmm/sched.c): make its cgroup if spec asks for anything
+ * and there is none, split it per vCPU if spec has per-vCPU weights (moving the vCPU
+ * threads that run into their own), and write spec's values (unset ones stay as they
+ * are). At build, and while the VM runs (PATCH /vmon/cpu, the API's lock held). 0, or
+ * -errno with one sentence in err; a group this call made is removed again on failure.
+ */
+int vm_sched_apply(struct vm *vm, const struct cpu_sched_spec *spec, char *err,
+		   size_t errlen) __must_check;
+/* Once the vCPU threads run: each into its own sub-group, if the group is split. */
+int vm_sched_place(struct vm *vm, char *err, size_t errlen) __must_check;
+
 /* After an incoming migration: every virtio-net interface announces the guest's MAC. */
 void vm_announce(struct vm *vm);
 

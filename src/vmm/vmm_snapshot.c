@@ -128,8 +128,11 @@ static int restore_machine(struct vmm *vmm, const struct snapshot_load *l, char 
 
 	if (ret)
 		return ret;
-	config_keep_placement(&fresh, &vmm->cfg);
-	ret = snapshot_image_config(&img, &fresh, err, errlen);
+	ret = config_keep_placement(&fresh, &vmm->cfg);
+	if (ret)
+		snprintf(err, errlen, "out of memory");
+	else
+		ret = snapshot_image_config(&img, &fresh, err, errlen);
 	if (!ret)
 		ret = apply_overrides(&fresh, l, err, errlen);
 	if (ret) {

@@ -114,14 +114,24 @@ PUT|/gdb|{"url": "http://localhost:1234"}|400|tcp:[HOST:]PORT or unix:PATH
 PUT|/gdb|{}|400|missing field `url`
 GET|/gdb||400|Invalid request method and/or path: GET /gdb
 PATCH|/machine-config|{"gdb_socket_path": 5}|400|invalid type for `gdb_socket_path`
+PATCH|/vmon/cpu|{"weight": 0}|400|weight 0: use 1 to 10000
+PATCH|/vmon/cpu|{"weight": "300"}|400|invalid type for `weight`
+PATCH|/vmon/cpu|{"max": "500/100000"}|400|max '500/100000': use QUOTA/PERIOD in µs
+PATCH|/vmon/cpu|{"max": "25000/2000000"}|400|period 1000 to 1000000
+PATCH|/vmon/cpu|{"vcpu_weights": "2=100"}|400|vcpu_weights names vCPU 2, but the machine has 2 vCPUs
+PATCH|/vmon/cpu|{"vcpu_weights": "0=100,1=x"}|400|vCPU 1's weight 'x' is not a number from 1 to 10000
+PATCH|/vmon/cpu|{}|400|Nothing to change: give weight, max or vcpu_weights
+PUT|/vmon/cpu|{"weight": 100}|400|Invalid request method and/or path: PUT /vmon/cpu
 TABLE
 if [ "$bad" = 0 ]; then result PASS api/bad-requests; else result FAIL api/bad-requests "$bad answers differ"; fi
 
 curl_api GET /vm/config > /dev/null
-if cmp -s "$work/body" "$work/config-before"; then
+cp "$work/body" "$work/config-after"
+curl_api GET /vmon/cpu > /dev/null
+if cmp -s "$work/config-after" "$work/config-before" && [ "$(cat "$work/body")" = "{}" ]; then
 	result PASS api/bad-requests-change-nothing
 else
-	result FAIL api/bad-requests-change-nothing "GET /vm/config changed: $(cat "$work/body")"
+	result FAIL api/bad-requests-change-nothing "GET /vm/config changed: $(cat "$work/config-after"); GET /vmon/cpu: $(cat "$work/body")"
 fi
 
 # Malformed HTTP: libmicrohttpd answers 400 and the server keeps serving.

@@ -144,6 +144,44 @@ static void test_parse_affinity(void **state)
 	config_clear(&cfg);
 }
 
+/* --cpu-weight, --cpu-max and --vcpu-weight (repeatable); a vCPU the VM lacks; a restore
+ * takes them too (its vCPUs are the snapshot's: the build checks those). */
+static void test_parse_sched(void **state)
+{
+	const char *const args[] = { "run", "--kernel", "k", "--cpus", "3", "--cpu-weight", "250",
+				     "--cpu-max", "max", "--vcpu-weight", "0=100,2=300",
+				     "--vcpu-weight", "2=400", NULL };
+	const char *const bad_index[] = { "run", "--kernel", "k", "--vcpu-weight", "1=100", NULL };
+	const char *const bad_weight[] = { "run", "--kernel", "k", "--vcpu-weight", "0=0", NULL };
+	const char *const bad_max[] = { "run", "--kernel", "k", "--cpu-max", "1/100000", NULL };
+	const char *const restore[] = { "run", "--restore", "s", "--mem", "m", "--vcpu-weight",
+					"5=10", "--cpu-weight", "50", NULL };
+	struct vm_config cfg;
+	char err[256] = "", out[64];
+	(void)state;
+
+	assert_int_equal(parse(&cfg, err, args), CONFIG_OK);
+	assert_int_equal(cfg.sched.weight, 250);
+	assert_int_equal(cfg.sched.max_quota_us, -1);
+	assert_int_equal(cfg.sched.max_period_us, 100000);
+	cgroup_format_vcpu_weights(cfg.sched.vcpu_weight, out, sizeof(out));
+	assert_string_equal(out, "0=100,2=400");
+	config_clear(&cfg);
+	assert_int_equal(parse(&cfg, err, bad_index), CONFIG_ERROR);
+	assert_string_equal(err, "--vcpu-weight names vCPU 1, but --cpus gives 1");
+	config_clear(&cfg);
+	assert_int_equal(parse(&cfg, err, bad_weight), CONFIG_ERROR);
+	assert_string_equal(err, "--vcpu-weight '0=0': vCPU 0's weight '0' is not a number from 1 to 10000");
+	config_clear(&cfg);
+	assert_int_equal(parse(&cfg, err, bad_max), CONFIG_ERROR);
+	assert_non_null(strstr(err, "--cpu-max '1/100000': use QUOTA/PERIOD"));
+	config_clear(&cfg);
+	assert_int_equal(parse(&cfg, err, restore), CONFIG_OK);
+	assert_int_equal(cfg.sched.vcpu_weight[5], 10);
+	assert_int_equal(cfg.sched.weight, 50);
+	config_clear(&cfg);
+}
+
 static void test_root_first(void **state)
 {
 	const char *const order[] = { "a", "r", "b", "c" };
@@ -202,6 +240,7 @@ int main(void)
 		cmocka_unit_test(test_parse_owns_and_names),
 		cmocka_unit_test(test_parse_default_net),
 		cmocka_unit_test(test_parse_errors_free),
+		cmocka_unit_test(test_parse_sched),
 		cmocka_unit_test(test_parse_affinity),
 		cmocka_unit_test(test_root_first),
 		cmocka_unit_test(test_root_cmdline),

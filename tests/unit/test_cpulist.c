@@ -169,6 +169,109 @@ static void test_cgroup_helpers(void **state)
 	assert_string_equal(out, "/x");
 }
 
+/* cpu.max's range is the kernel's: quota up to max_cfs_runtime, "max" alone; and back. */
+static void test_cgroup_cpu_max_range(void **state)
+{
+	int64_t q;
+	uint64_t p;
+	char buf[48];
+	(void)state;
+
+	assert_int_equal(cgroup_parse_cpu_max("max", &q, &p), 0);
+	assert_int_equal(q, -1);
+	assert_int_equal(p, 100000);
+	assert_int_equal(cgroup_parse_cpu_max("17592186044415/1000000", &q, &p), 0);
+	assert_int_equal(q, 17592186044415LL);
+	assert_int_equal(cgroup_parse_cpu_max("17592186044416/1000000", &q, &p), -EINVAL);
+	assert_int_equal(cgroup_parse_cpu_max("1000/1000", &q, &p), 0);
+	assert_int_equal(cgroup_parse_cpu_max("maxi", &q, &p), -EINVAL);
+	assert_int_equal(cgroup_parse_cpu_max("max/", &q, &p), -EINVAL);
+	assert_int_equal(cgroup_parse_cpu_max("", &q, &p), -EINVAL);
+	assert_int_equal(cgroup_parse_cpu_max("25000 100000", &q, &p), -EINVAL);
+	cgroup_format_cpu_max(25000, 100000, buf, sizeof(buf));
+	assert_string_equal(buf, "25000/100000");
+	cgroup_format_cpu_max(-1, 50000, buf, sizeof(buf));
+	assert_string_equal(buf, "max/50000");
+}
+
+/* --vcpu-weight I=W,...: all or nothing, each vCPU once, the weight range; and back. */
+static void test_cgroup_vcpu_weights(void **state)
+{
+	unsigned w[CPU_SCHED_MAX_VCPUS] = { 0 }, weight;
+	char err[160], buf[128];
+	(void)state;
+
+	assert_int_equal(cgroup_highest_vcpu(w), -1);
+	assert_int_equal(cgroup_parse_vcpu_weights("0=100,1=300", w, err, sizeof(err)), 0);
+	assert_int_equal(w[0], 100);
+	assert_int_equal(w[1], 300);
+	assert_int_equal(cgroup_highest_vcpu(w), 1);
+	/* A later list changes the vCPUs it names and keeps the others. */
+	assert_int_equal(cgroup_parse_vcpu_weights("1=50,63=10000", w, err, sizeof(err)), 0);
+	assert_int_equal(w[0], 100);
+	assert_int_equal(w[1], 50);
+	assert_int_equal(w[63], 10000);
+	cgroup_format_vcpu_weights(w, buf, sizeof(buf));
+	assert_string_equal(buf, "0=100,1=50,63=10000");
+	static const struct { const char *in, *why; } bad[] = {
+		{ "0=0", "vCPU 0's weight '0' is not a number from 1 to 10000" },
+		{ "0=10001", "vCPU 0's weight '10001'" },
+		{ "0=1x", "vCPU 0's weight '1x'" },
+		{ "0=", "vCPU 0's weight ''" },
+		{ "64=100", "a vCPU is a number from 0 to 63" },
+		{ "-1=100", "a vCPU is a number from 0 to 63" },
+		{ "0=100,0=200", "vCPU 0 is named twice" },
+		{ "100", "'100' is not I=WEIGHT" },
+		{ "", "an empty item" },
+		{ "0=100,", "an empty item" },
+		{ ",0=100", "an empty item" },
+		{ "0=100,,1=2", "an empty item" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(cgroup_parse_vcpu_weights(bad[i].in, w, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, bad[i].why))
+			fail_msg("'%s': got '%s', want '%s'", bad[i].in, err, bad[i].why);
+	}
+	/* Nothing of a refused list went in. */
+	assert_int_equal(cgroup_parse_vcpu_weights("2=7,3=0", w, err, sizeof(err)), -EINVAL);
+	assert_int_equal(w[2], 0);
+	cgroup_format_vcpu_weights(w, buf, 12); /* truncated, still a string */
+	assert_int_equal(strlen(buf), 11);
+	assert_int_equal(cgroup_parse_weight("10000", &weight), 0);
+	assert_int_equal(weight, 10000);
+	assert_int_equal(cgroup_parse_weight("0", &weight), -EINVAL);
+	assert_int_equal(cgroup_parse_weight(" 5", &weight), 0); /* strtol's leading space */
+	assert_int_equal(cgroup_parse_weight("5 ", &weight), -EINVAL);
+}
+
+/* A restore keeps the command line's placement, the cgroup's parent as a copy of its own. */
+static void test_keep_placement(void **state)
+{
+	struct vm_config from = { .cpus = 2 }, to = { .cpus = 4 };
+	char err[160];
+	(void)state;
+
+	assert_int_equal(config_parse_vcpu_affinity(&from, "0=1", err, sizeof(err)), 0);
+	from.sched.weight = 300;
+	from.sched.max_quota_us = 25000;
+	from.sched.max_period_us = 100000;
+	from.sched.vcpu_weight[1] = 200;
+	assert_int_equal(config_set(&from.sched.parent, "/sys/fs/cgroup/x"), 0);
+	assert_int_equal(config_set(&to.sched.parent, "/old"), 0);
+	assert_int_equal(config_keep_placement(&to, &from), 0);
+	assert_true(to.vcpu_affinity[0].set);
+	assert_int_equal(to.sched.weight, 300);
+	assert_int_equal(to.sched.max_quota_us, 25000);
+	assert_int_equal(to.sched.max_period_us, 100000);
+	assert_int_equal(to.sched.vcpu_weight[1], 200);
+	assert_int_equal(to.cpus, 4); /* the machine is the snapshot's */
+	assert_string_equal(to.sched.parent, "/sys/fs/cgroup/x");
+	assert_ptr_not_equal(to.sched.parent, from.sched.parent);
+	config_clear(&from);
+	config_clear(&to);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +281,9 @@ int main(void)
 		cmocka_unit_test(test_vcpu_affinity_syntax),
 		cmocka_unit_test(test_check_against_host),
 		cmocka_unit_test(test_cgroup_helpers),
+		cmocka_unit_test(test_cgroup_cpu_max_range),
+		cmocka_unit_test(test_cgroup_vcpu_weights),
+		cmocka_unit_test(test_keep_placement),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

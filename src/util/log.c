@@ -1,5 +1,6 @@
 /* Logging to stderr or a file/FIFO; on a raw-mode terminal lines end in CRLF. */
 #include "util/log.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,10 +38,9 @@ const char *log_level_name(enum log_level lvl)
 int log_configure(const char *path, bool show_level, bool show_origin, const char *module)
 {
 	if (path) {
-		/* O_NONBLOCK: a FIFO without a reader fails (ENXIO) instead of hanging the API. */
-		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
+		int fd = open_sink(path);
 		if (fd < 0)
-			return -errno;
+			return fd;
 		int old = __atomic_exchange_n(&log_fd, fd, __ATOMIC_ACQ_REL);
 		if (old != STDERR_FILENO)
 			close(old);

@@ -40,6 +40,16 @@ int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+int open_sink(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
+
+	/* Only a FIFO without a reader says ENXIO; read-write, it needs none. */
+	if (fd < 0 && errno == ENXIO)
+		fd = open(path, O_RDWR | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 int read_whole_file(const char *path, uint8_t **buf, size_t *len)
 {
 	struct stat st;

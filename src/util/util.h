@@ -30,6 +30,14 @@
 /* Parse "512", "512M", "2G", "64k" (bytes; suffixes are binary). 0 or -EINVAL. */
 int parse_size(const char *s, uint64_t *out) __must_check;
 
+/*
+ * Open a log or metrics sink for appending, made if absent, never blocking a writer. A FIFO
+ * with no reader yet opens too (read-write, as Firecracker opens its sinks) instead of
+ * failing with ENXIO: whoever reads it may come later, and a full FIFO drops lines rather
+ * than stalling vmon. The fd, or -errno.
+ */
+int open_sink(const char *path) __must_check;
+
 /* Read a whole file into a malloc'd buffer. 0 or -errno. */
 int read_whole_file(const char *path, uint8_t **buf, size_t *len) __must_check;
 

@@ -110,9 +110,9 @@ int metrics_configure(struct metrics *m, const char *path, bool emit_id, const c
 {
 	if (m->fd >= 0)
 		return -EEXIST;
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
+	int fd = open_sink(path);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (properties && !(m->properties = strdup(properties))) {
 		close(fd);
 		return -ENOMEM;

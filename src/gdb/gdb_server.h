@@ -49,6 +49,15 @@ int gdb_server_breakpoints(struct gdb_server *s);
 void gdb_server_stop(struct gdb_server *s, bool vm_ending);
 
 /*
+ * The VM has ended with vmon's exit `status`, or was stopped by the host `signal` (SIGINT,
+ * SIGTERM, SIGHUP; 0 for none): a client waiting for a stop (after c or s) hears W status
+ * or X signal, then the server stops as gdb_server_stop(s, true). A client idle at its
+ * prompt hears nothing (all-stop gdb is not reading; see gdb_stub_exited()): the connection
+ * closes and gdb says so at its next command.
+ */
+void gdb_server_vm_ended(struct gdb_server *s, int status, int signal);
+
+/*
  * Stop and free. The hook must be out of the vCPUs' reach: their threads joined, or every
  * vCPU paused and the hook taken out of the vcpu_set.
  */

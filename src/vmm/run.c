@@ -231,6 +231,7 @@ int vm_run(struct vm *vm)
 {
 	int sfd = vm_signalfd();
 	struct console *con = &vm->console;
+	int stop_signal = 0; /* the signal that stopped the VM, if one did */
 
 	if (vm_start_threads(vm))
 		return VMON_EXIT_SETUP;
@@ -254,8 +255,10 @@ int vm_run(struct vm *vm)
 			break;
 		if (fds[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				vm_request_stop(vm, VMON_EXIT_SIGNAL, strsignal((int)si.ssi_signo));
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				stop_signal = (int)si.ssi_signo;
+				vm_request_stop(vm, VMON_EXIT_SIGNAL, strsignal(stop_signal));
+			}
 		}
 		if (fds[3].revents & POLLIN)
 			console_accept(con);
@@ -269,7 +272,8 @@ int vm_run(struct vm *vm)
 	/* Not while an API request pauses or pokes the vCPUs. gdb lets go of them first. */
 	if (vm->api_lock)
 		pthread_mutex_lock(vm->api_lock);
-	gdb_server_stop(vm->gdb, true);
+	gdb_server_vm_ended(vm->gdb, vm->exit_status,
+			    vm->exit_status == VMON_EXIT_SIGNAL ? stop_signal : 0);
 	vcpus_stop(&vm->vcpus);
 	if (vm->api_lock)
 		pthread_mutex_unlock(vm->api_lock);

@@ -313,6 +313,12 @@ const char *gdb_server_url(const struct gdb_server *s)
 	return s->url;
 }
 
+void gdb_server_pause(struct gdb_server *s, bool paused)
+{
+	if (s)
+		gdb_target_pause(&s->target, paused);
+}
+
 int gdb_server_breakpoints(struct gdb_server *s)
 {
 	pthread_mutex_lock(&s->target.lock);

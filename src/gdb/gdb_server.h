@@ -36,6 +36,9 @@ int gdb_server_start(struct gdb_server **out, const struct gdb_server_env *env, 
 /* The URL it listens on. */
 const char *gdb_server_url(const struct gdb_server *s);
 
+/* The VM is paused (or resumed): see gdb_target_pause(). */
+void gdb_server_pause(struct gdb_server *s, bool paused);
+
 /* Software breakpoints the client has planted: int3 bytes in guest RAM right now. */
 int gdb_server_breakpoints(struct gdb_server *s);
 

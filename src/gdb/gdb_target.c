@@ -135,8 +135,10 @@ static void park(struct gdb_target *t, struct vcpu *vcpu)
 		notify(t);
 	}
 	pthread_cond_broadcast(&t->cond);
+	vcpu_hold(vcpu); /* a pause may go on around it (the one place both locks nest) */
 	while (!c->go)
 		pthread_cond_wait(&t->cond, &t->lock);
+	vcpu_unhold(vcpu);
 }
 
 bool gdb_target_hook(void *opaque, struct vcpu *vcpu, struct vcpu_exit *e)
@@ -190,6 +192,13 @@ void gdb_target_stop(struct gdb_target *t, int signal)
 		t->stop_taken = false;
 		notify(t);
 	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+void gdb_target_pause(struct gdb_target *t, bool paused)
+{
+	pthread_mutex_lock(&t->lock);
+	t->paused = paused;
 	pthread_mutex_unlock(&t->lock);
 }
 

@@ -45,6 +45,7 @@ struct gdb_target {
 	pthread_cond_t cond;
 	atomic_bool off;             /* the server stopped: the hook takes no exit */
 	atomic_bool stopping;        /* a stop is under way or done: vCPUs park at their kick */
+	bool paused;                 /* the VM is paused: gdb may look but change nothing */
 	int stop_signal;             /* what a stop without a debug event reports */
 	int nr_parked;
 	bool stop_ready;             /* every vCPU parked since the stop request */
@@ -85,6 +86,14 @@ void gdb_target_destroy(struct gdb_target *t);
 
 /* The vCPU layer's exit hook; opaque is the target. */
 bool gdb_target_hook(void *opaque, struct vcpu *vcpu, struct vcpu_exit *exit);
+
+/*
+ * The VM is paused (or no longer): while it is, the ops that would change guest RAM or a
+ * vCPU's registers (M, X, G, P, software breakpoints) fail with -EBUSY, since a snapshot or
+ * a migration may be copying them. Looking, resuming (the vCPUs then wait in the pause) and
+ * hardware breakpoints go on. Any thread.
+ */
+void gdb_target_pause(struct gdb_target *t, bool paused);
 
 /* Ask every vCPU to stop, reporting `signal` unless a debug event comes first; notify_fd
  * fires when all are parked (at once if they are). */

@@ -32,15 +32,20 @@ int gdb_target_get_regs(void *tp, int vcpu, struct gdb_regs *r)
 int gdb_target_set_regs(void *tp, int vcpu, const struct gdb_regs *r)
 {
 	struct gdb_target *t = tp;
-	int ret = ctx_get(t, vcpu);
 	uint64_t k_gs_base;
+	int ret;
 
-	if (ret)
-		return ret;
-	k_gs_base = t->ctx->msrs[0].data;
-	unsigned changed = gdb_regs_to_ctx(r, t->ctx, &k_gs_base);
-	t->ctx->msrs[0].data = k_gs_base;
-	return changed ? cpu_ops(t)->vcpu_set_context(vcpu_at(t, vcpu), t->ctx, changed) : 0;
+	pthread_mutex_lock(&t->lock);
+	ret = t->paused ? -EBUSY : ctx_get(t, vcpu);
+	if (!ret) {
+		k_gs_base = t->ctx->msrs[0].data;
+		unsigned changed = gdb_regs_to_ctx(r, t->ctx, &k_gs_base);
+		t->ctx->msrs[0].data = k_gs_base;
+		if (changed)
+			ret = cpu_ops(t)->vcpu_set_context(vcpu_at(t, vcpu), t->ctx, changed);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return ret;
 }
 
 /* ---- memory ------------------------------------------------------------------------------ */
@@ -100,7 +105,13 @@ int gdb_target_read_mem(void *tp, int vcpu, uint64_t addr, void *buf, size_t len
 int gdb_target_write_mem(void *tp, int vcpu, uint64_t addr, const void *buf, size_t len,
 			    bool phys)
 {
-	return mem_access(tp, vcpu, addr, (uint8_t *)buf, len, phys, true);
+	struct gdb_target *t = tp;
+	int ret;
+
+	pthread_mutex_lock(&t->lock);
+	ret = t->paused ? -EBUSY : mem_access(t, vcpu, addr, (uint8_t *)buf, len, phys, true);
+	pthread_mutex_unlock(&t->lock);
+	return ret;
 }
 
 int gdb_target_sw_find(const struct gdb_target *t, uint64_t addr)
@@ -234,6 +245,8 @@ int gdb_target_set_breakpoint(void *tp, int type, uint64_t addr, int kind, bool 
 	pthread_mutex_lock(&t->lock);
 	if (type != GDB_BP_SW)
 		ret = hw_set(t, type, addr, kind, insert);
+	else if (t->paused)
+		ret = -EBUSY; /* an int3 in or out is a write to guest RAM */
 	else if (insert)
 		ret = sw_insert(t, addr);
 	else if ((i = gdb_target_sw_find(t, addr)) >= 0)

@@ -45,10 +45,15 @@ static void vm_drain_devices(struct vm *vm)
 
 int vm_pause(struct vm *vm)
 {
-	int ret = vcpus_pause(&vm->vcpus);
+	int ret;
 
-	if (ret)
+	/* gdb may hold the vCPUs stopped (they count as parked) but changes nothing now. */
+	gdb_server_pause(vm->gdb, true);
+	ret = vcpus_pause(&vm->vcpus);
+	if (ret) {
+		gdb_server_pause(vm->gdb, false);
 		return ret;
+	}
 	eventloop_pause(&vm->io);
 	vm_drain_devices(vm);
 	atomic_store(&vm->paused, true);
@@ -101,6 +106,7 @@ int vm_resume(struct vm *vm)
 	atomic_store(&vm->paused, false);
 	eventloop_resume(&vm->io);
 	vcpus_resume(&vm->vcpus);
+	gdb_server_pause(vm->gdb, false);
 	return ret;
 }
 
@@ -143,6 +149,8 @@ int vm_gdb_start(struct vm *vm, const char *url, bool wait, char *err, size_t er
 	gdb_server_free(vm->gdb);
 	vm->gdb = NULL;
 	ret = gdb_server_start(&vm->gdb, &env, url, wait, err, errlen);
+	if (!ret && atomic_load(&vm->paused))
+		gdb_server_pause(vm->gdb, true);
 	if (pause)
 		vcpus_resume(&vm->vcpus);
 	return ret;

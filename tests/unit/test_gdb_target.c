@@ -149,14 +149,13 @@ static int setup(void **state)
 	pthread_mutex_init(&fk.lock, NULL);
 	pthread_cond_init(&fk.cond, NULL);
 	assert_int_equal(gm_create(&gm, 16 * MiB, false), 0);
-	memset(&set, 0, sizeof(set));
-	set.ops = &fake_ops;
-	set.env.mem = &gm;
+	vcpus_init(&set, &fake_ops, NULL, &(struct vcpu_env){ .mem = &gm });
 	set.nr = NR;
 	set.vcpus = calloc(NR, sizeof(*set.vcpus));
 	for (int i = 0; i < NR; i++) {
 		set.vcpus[i].set = &set;
 		set.vcpus[i].index = i;
+		set.vcpus[i].thread_started = true; /* for the pause protocol: the fakes below */
 	}
 	assert_int_equal(gdb_target_init(&t, &set, NULL, NULL, NULL, false), 0);
 	for (int i = 0; i < NR; i++)
@@ -357,6 +356,45 @@ static void test_release(void **state)
 	assert_false(atomic_load(&t.stopping));
 }
 
+/*
+ * PATCH /vm Paused while gdb holds the VM: the held vCPUs count as parked, so the pause
+ * completes at once; while paused gdb can look but not write; gdb's continue lets them go
+ * into the pause, where they wait for the resume.
+ */
+static void test_pause_while_held(void **state)
+{
+	const uint64_t v = 7;
+	struct gdb_regs r;
+	struct gdb_stop why;
+	uint8_t byte;
+	int vcpu;
+
+	gdb_target_stop(&t, GDB_SIGINT);
+	wait_stop(&vcpu, &why);
+	gdb_target_pause(&t, true);
+	assert_int_equal(vcpus_pause(&set), 0);
+	assert_int_equal(set.nr_parked, NR);
+	assert_int_equal(gdb_target_ops.read_mem(&t, 0, 0x5000, &byte, 1, true), 1);
+	assert_int_equal(gdb_target_ops.get_regs(&t, 1, &r), 0);
+	assert_int_equal(gdb_target_ops.write_mem(&t, 0, 0x5000, &v, 8, true), -EBUSY);
+	assert_int_equal(gdb_target_ops.set_regs(&t, 1, &r), -EBUSY);
+	assert_int_equal(gdb_target_ops.set_breakpoint(&t, GDB_BP_SW, 0x5000, 1, true), -EBUSY);
+	assert_int_equal(gdb_target_ops.set_breakpoint(&t, GDB_BP_HW, 0x5000, 1, true), 0);
+	assert_int_equal(t.nr_sw, 0);
+
+	/* gdb continues during the pause: held no longer (the run loop would park them). */
+	resume_all(GDB_CONTINUE, GDB_CONTINUE);
+	settle(0);
+	settle(1);
+	assert_int_equal(set.nr_parked, 0);
+	vcpus_resume(&set);
+	gdb_target_pause(&t, false);
+	gdb_target_stop(&t, GDB_SIGINT);
+	wait_stop(&vcpu, &why);
+	assert_int_equal(gdb_target_ops.write_mem(&t, 0, 0x5000, &v, 8, true), 8);
+	assert_int_equal(gdb_target_ops.set_regs(&t, 1, &r), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +403,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_software_breakpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watchpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_while_held, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("gdb_target", tests, NULL, NULL);
 }

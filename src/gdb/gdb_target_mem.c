@@ -217,24 +217,54 @@ int gdb_target_poll_ms(struct gdb_target *t)
 	return ms;
 }
 
+/* Slot s is polled and its bytes differ from what they were as the vCPUs went: now[] (lock held). */
+static bool poll_changed(struct gdb_target *t, int s, uint8_t *now)
+{
+	return t->hw[s].used && t->hw[s].polled &&
+	       !gm_read(t->mem, now, t->hw[s].gpa, (uint64_t)t->hw[s].len) &&
+	       memcmp(now, t->hw[s].last, (size_t)t->hw[s].len);
+}
+
+static struct gdb_stop poll_event(const struct gdb_target *t, int s)
+{
+	return (struct gdb_stop){
+		.kind = t->hw[s].type == GDB_WP_WRITE ? GDB_STOP_WATCH : GDB_STOP_AWATCH,
+		.addr = t->hw[s].addr,
+	};
+}
+
 void gdb_target_poll(struct gdb_target *t)
 {
 	uint8_t now[8];
 
 	pthread_mutex_lock(&t->lock);
 	for (int s = 0; s < 4 && !atomic_load(&t->stopping); s++) {
-		if (!t->hw[s].used || !t->hw[s].polled ||
-		    gm_read(t->mem, now, t->hw[s].gpa, (uint64_t)t->hw[s].len) ||
-		    !memcmp(now, t->hw[s].last, (size_t)t->hw[s].len))
+		if (!poll_changed(t, s, now))
 			continue;
-		/* Who wrote is not known: the report names the vCPU that stopped last. */
-		struct gdb_stop ev = {
-			.kind = t->hw[s].type == GDB_WP_WRITE ? GDB_STOP_WATCH : GDB_STOP_AWATCH,
-			.addr = t->hw[s].addr,
-		};
+		/* Who wrote is not known: the stop names a vCPU as it completes (the last one
+		 * reported, unless it is on a breakpoint). Another slot's change is found then
+		 * too (gdb_target_poll_at_stop). */
+		struct gdb_stop ev = poll_event(t, s);
+		memcpy(t->hw[s].last, now, (size_t)t->hw[s].len);
 		gdb_target_event(t, t->cur_vcpu, &ev, false);
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+void gdb_target_poll_at_stop(struct gdb_target *t, int vcpu)
+{
+	uint8_t now[8];
+
+	for (int s = 0; s < 4; s++) {
+		if (!poll_changed(t, s, now))
+			continue;
+		struct gdb_stop ev = poll_event(t, s);
+		bool reported = t->event_real && t->event.kind == ev.kind && t->event.addr == ev.addr;
+		/* Unless it is this stop's report or kept already; if nobody can keep it, the
+		 * bytes stay unseen and a later stop finds them. */
+		if (reported || gdb_target_keep(t, vcpu, &ev))
+			memcpy(t->hw[s].last, now, (size_t)t->hw[s].len);
+	}
 }
 
 int gdb_target_set_breakpoint(void *tp, int type, uint64_t addr, int kind, bool insert)

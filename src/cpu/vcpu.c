@@ -354,6 +354,25 @@ void vcpus_start_paused(struct vcpu_set *set)
 	set->pause_requested = true;
 }
 
+void vcpu_hold(struct vcpu *vcpu)
+{
+	struct vcpu_set *set = vcpu->set;
+
+	pthread_mutex_lock(&set->pause_lock);
+	set->nr_parked++;
+	pthread_cond_broadcast(&set->pause_cond);
+	pthread_mutex_unlock(&set->pause_lock);
+}
+
+void vcpu_unhold(struct vcpu *vcpu)
+{
+	struct vcpu_set *set = vcpu->set;
+
+	pthread_mutex_lock(&set->pause_lock);
+	set->nr_parked--;
+	pthread_mutex_unlock(&set->pause_lock);
+}
+
 void vcpus_resume(struct vcpu_set *set)
 {
 	pthread_mutex_lock(&set->pause_lock);

@@ -84,7 +84,7 @@ struct vcpu_set {
 	pthread_mutex_t pause_lock;
 	pthread_cond_t pause_cond;
 	bool pause_requested;
-	int nr_parked;
+	int nr_parked;          /* in vcpu_park(), or held by the exit hook (vcpu_hold) */
 
 	/* Throttle (migration's auto-converge): a ticker thread makes every vCPU sleep. */
 	pthread_mutex_t throttle_lock;
@@ -113,14 +113,24 @@ void vcpus_stop(struct vcpu_set *set);
 void vcpus_destroy(struct vcpu_set *set);
 
 /*
- * Pause: every vCPU finishes its current exit and parks outside the backend's run call;
- * returns once all are parked (or -ETIMEDOUT after a few seconds, with the vCPUs running
+ * Pause: every vCPU finishes its current exit and parks outside the backend's run call (or
+ * is held there by the exit hook); returns once all are parked (or -ETIMEDOUT after a few seconds, with the vCPUs running
  * again). Resume lets them go. One caller at a time.
  */
 int vcpus_pause(struct vcpu_set *set) __must_check;
 void vcpus_resume(struct vcpu_set *set);
 /* Before vcpus_start(): the threads park before their first run, until vcpus_resume(). */
 void vcpus_start_paused(struct vcpu_set *set);
+
+/*
+ * For an exit hook that blocks its vCPU (gdb holding it stopped): between vcpu_hold() and
+ * vcpu_unhold() the vCPU counts as parked, so vcpus_pause() completes around it, as QEMU
+ * lets `stop` and savevm run while gdb has the VM stopped. Only where the vCPU's state is
+ * whole (its exit consumed, nothing left for the next run). After vcpu_unhold() the hook
+ * returns and the run loop parks the vCPU if a pause is on. On the vCPU's own thread.
+ */
+void vcpu_hold(struct vcpu *vcpu);
+void vcpu_unhold(struct vcpu *vcpu);
 
 /*
  * Throttle: every vCPU spends `pct` percent (0..99) of its time asleep outside the guest, in

@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,9 @@ struct gdb_server {
 	struct gdb_stub stub;
 	int listen_fd, client_fd, quit_fd;
 	bool vm_ending;          /* with quit: let go of the vCPUs without stopping them first */
+	bool ended;              /* with vm_ending: how, for the client (W or X) */
+	bool ended_killed;
+	int ended_code;
 	bool session;            /* the stub is initialised for the client (the VM stopped) */
 	pthread_t thread;
 	bool thread_started;
@@ -183,6 +187,21 @@ static void client_input(struct gdb_server *s)
 		disconnect(s, false);
 }
 
+/* The VM is gone: a client waiting for a stop hears how (W or X) before the hang-up. */
+static void client_exited(struct gdb_server *s)
+{
+	if (s->client_fd < 0)
+		return;
+	if (s->session && gdb_stub_exited(&s->stub, s->ended_killed, s->ended_code)) {
+		pr_info("gdb: told the debugger the VM %s %d", s->ended_killed ? "was killed by signal" :
+			"exited with status", s->ended_code);
+		if (flush(s))
+			pr_warn("gdb: the debugger did not take the news");
+	} else {
+		pr_info("gdb: the VM ended while the debugger held it stopped; hanging up");
+	}
+}
+
 static void *gdb_thread(void *arg)
 {
 	struct gdb_server *s = arg;
@@ -213,6 +232,8 @@ static void *gdb_thread(void *arg)
 		else if (p[2].revents && conn == s->client_fd)
 			client_input(s);
 	}
+	if (s->ended)
+		client_exited(s);
 	disconnect(s, s->vm_ending);
 	return NULL;
 }
@@ -266,9 +287,36 @@ int gdb_server_start(struct gdb_server **out, const struct gdb_server_env *env, 
 	return 0;
 }
 
+/* The host's stop signals in GDB's numbering (the protocol's, not the host's). */
+static int gdb_signal(int host)
+{
+	switch (host) {
+	case SIGHUP: return GDB_SIGHUP;
+	case SIGINT: return GDB_SIGINT;
+	case SIGTERM: return GDB_SIGTERM;
+	default: return GDB_SIGKILL;
+	}
+}
+
+void gdb_server_vm_ended(struct gdb_server *s, int status, int signal)
+{
+	if (!s || !s->thread_started)
+		return;
+	s->ended = true; /* read by the gdb thread after the quit_fd write below */
+	s->ended_killed = signal != 0;
+	s->ended_code = signal ? gdb_signal(signal) : status;
+	gdb_server_stop(s, true);
+}
+
 const char *gdb_server_url(const struct gdb_server *s)
 {
 	return s->url;
+}
+
+void gdb_server_pause(struct gdb_server *s, bool paused)
+{
+	if (s)
+		gdb_target_pause(&s->target, paused);
 }
 
 int gdb_server_breakpoints(struct gdb_server *s)

@@ -36,6 +36,9 @@ int gdb_server_start(struct gdb_server **out, const struct gdb_server_env *env, 
 /* The URL it listens on. */
 const char *gdb_server_url(const struct gdb_server *s);
 
+/* The VM is paused (or resumed): see gdb_target_pause(). */
+void gdb_server_pause(struct gdb_server *s, bool paused);
+
 /* Software breakpoints the client has planted: int3 bytes in guest RAM right now. */
 int gdb_server_breakpoints(struct gdb_server *s);
 
@@ -47,6 +50,15 @@ int gdb_server_breakpoints(struct gdb_server *s);
  * vcpus_stop(): a vCPU held by gdb would never leave its loop.
  */
 void gdb_server_stop(struct gdb_server *s, bool vm_ending);
+
+/*
+ * The VM has ended with vmon's exit `status`, or was stopped by the host `signal` (SIGINT,
+ * SIGTERM, SIGHUP; 0 for none): a client waiting for a stop (after c or s) hears W status
+ * or X signal, then the server stops as gdb_server_stop(s, true). A client idle at its
+ * prompt hears nothing (all-stop gdb is not reading; see gdb_stub_exited()): the connection
+ * closes and gdb says so at its next command.
+ */
+void gdb_server_vm_ended(struct gdb_server *s, int status, int signal);
 
 /*
  * Stop and free. The hook must be out of the vCPUs' reach: their threads joined, or every

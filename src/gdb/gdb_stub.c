@@ -780,3 +780,17 @@ void gdb_stub_stopped(struct gdb_stub *s, int vcpu, const struct gdb_stop *why)
 	put_stop(s);
 	send_reply(s);
 }
+
+bool gdb_stub_exited(struct gdb_stub *s, bool killed, int code)
+{
+	bool reply = s->waiting && !s->closed;
+
+	s->running = s->waiting = false;
+	s->closed = true;
+	if (reply) {
+		s->reply_len = 0;
+		putf(s, "%c%02x", killed ? 'X' : 'W', code & 0xff);
+		send_reply(s);
+	}
+	return reply;
+}

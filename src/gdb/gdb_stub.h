@@ -28,8 +28,11 @@
 #define GDB_TDESC_MAX 8192
 
 /* GDB's signal numbers (protocol values, equal to Linux's for these). */
+#define GDB_SIGHUP 1
 #define GDB_SIGINT 2
 #define GDB_SIGTRAP 5
+#define GDB_SIGKILL 9
+#define GDB_SIGTERM 15
 
 /*
  * One vCPU's registers as gdb sees them. Little-endian, as on the wire. The x87 and SSE
@@ -181,5 +184,15 @@ size_t gdb_stub_input(struct gdb_stub *s, const void *data, size_t len);
  * always room after gdb_stub_input() returned.
  */
 void gdb_stub_stopped(struct gdb_stub *s, int vcpu, const struct gdb_stop *why);
+
+/*
+ * The target is gone: it exited with status `code` (W), or was killed by GDB signal `code`
+ * (X; `killed`). If gdb waits for a stop reply it gets this one and prints "[Inferior 1
+ * (process N) exited with code NN]" or "Program terminated with signal ..."; returns true.
+ * Otherwise nothing is sent and it returns false: in all-stop mode gdb reads nothing while
+ * it holds the target stopped, and would take the packet for the reply to its next request.
+ * Either way the session is over (closed): drain s->out and hang up.
+ */
+bool gdb_stub_exited(struct gdb_stub *s, bool killed, int code);
 
 #endif

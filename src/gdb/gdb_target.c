@@ -103,13 +103,34 @@ static void reinject(struct gdb_target *t, struct vcpu *vcpu, uint32_t exception
 			       vcpu->index, exception);
 }
 
-/* A debug event: it is the stop's reason unless a real one came first; stop the others. */
+static bool is_watch(const struct gdb_stop *ev)
+{
+	return ev->kind == GDB_STOP_WATCH || ev->kind == GDB_STOP_RWATCH || ev->kind == GDB_STOP_AWATCH;
+}
+
+bool gdb_target_keep(struct gdb_target *t, int vcpu, const struct gdb_stop *ev)
+{
+	for (int i = 0; i < t->nr_kept; i++)
+		if (t->kept[i].ev.kind == ev->kind && t->kept[i].ev.addr == ev->addr)
+			return true;
+	if (t->nr_kept == (int)ARRAY_SIZE(t->kept))
+		return false;
+	t->kept[t->nr_kept].ev = *ev;
+	t->kept[t->nr_kept++].vcpu = vcpu;
+	return true;
+}
+
+/* A debug event: it is the stop's reason unless a real one came first (then a watchpoint's
+ * is kept for later: its write is done and will not happen again); stop the others. */
 void gdb_target_event(struct gdb_target *t, int index, const struct gdb_stop *ev, bool on_vcpu)
 {
 	if (!t->event_real && !t->stop_ready) {
 		t->event = *ev;
 		t->event_vcpu = index;
 		t->event_real = true;
+		t->event_polled = !on_vcpu;
+	} else if (is_watch(ev) && !gdb_target_keep(t, index, ev)) {
+		pr_ratelimited(LOG_WARN, "gdb: too many watchpoint hits at once; one is not reported");
 	}
 	if (!atomic_load(&t->stopping)) {
 		atomic_store(&t->stopping, true);
@@ -135,8 +156,10 @@ static void park(struct gdb_target *t, struct vcpu *vcpu)
 		notify(t);
 	}
 	pthread_cond_broadcast(&t->cond);
+	vcpu_hold(vcpu); /* a pause may go on around it (the one place both locks nest) */
 	while (!c->go)
 		pthread_cond_wait(&t->cond, &t->lock);
+	vcpu_unhold(vcpu);
 }
 
 bool gdb_target_hook(void *opaque, struct vcpu *vcpu, struct vcpu_exit *e)
@@ -193,6 +216,49 @@ void gdb_target_stop(struct gdb_target *t, int signal)
 	pthread_mutex_unlock(&t->lock);
 }
 
+void gdb_target_pause(struct gdb_target *t, bool paused)
+{
+	pthread_mutex_lock(&t->lock);
+	t->paused = paused;
+	pthread_mutex_unlock(&t->lock);
+}
+
+enum { AT_NONE, AT_SW, AT_HW, AT_UNKNOWN };
+
+/* Which breakpoint gdb has inserted vCPU i is on, if any (lock held, every vCPU parked). */
+static int breakpoint_at(struct gdb_target *t, int i)
+{
+	if (cpu_ops(t)->vcpu_get_context(vcpu_at(t, i), t->ctx, VCPU_CTX_REGS | VCPU_CTX_SREGS))
+		return AT_UNKNOWN;
+	uint64_t lin = t->ctx->sregs.cs.base + t->ctx->regs.rip;
+	for (int s = 0; s < 4; s++)
+		if (t->hw[s].used && t->hw[s].type == GDB_BP_HW && t->hw[s].addr == lin)
+			return AT_HW;
+	return gdb_target_sw_find(t, lin) >= 0 ? AT_SW : AT_NONE;
+}
+
+/*
+ * A hit the poll found has no vCPU of its own: name one that is not on a breakpoint, or gdb
+ * would take the SIGTRAP there for the breakpoint's (and see that breakpoint twice). With
+ * every vCPU on one, the stop is the named vCPU's breakpoint instead, which it was about to
+ * run, and the watchpoint hit is kept for later (lock held).
+ */
+static void place_polled(struct gdb_target *t)
+{
+	int nr = t->vcpus->nr, at = AT_NONE;
+
+	for (int n = 0; n < nr; n++) {
+		int i = (t->event_vcpu + n) % nr;
+		if (breakpoint_at(t, i) == AT_NONE) {
+			t->event_vcpu = i;
+			return;
+		}
+	}
+	at = breakpoint_at(t, t->event_vcpu);
+	if ((at == AT_SW || at == AT_HW) && gdb_target_keep(t, t->event_vcpu, &t->event))
+		t->event = (struct gdb_stop){ .kind = at == AT_SW ? GDB_STOP_SWBREAK : GDB_STOP_HWBREAK };
+}
+
 bool gdb_target_take_stop(struct gdb_target *t, int *vcpu, struct gdb_stop *why)
 {
 	bool ret;
@@ -201,10 +267,13 @@ bool gdb_target_take_stop(struct gdb_target *t, int *vcpu, struct gdb_stop *why)
 	ret = t->stop_ready && !t->stop_taken;
 	if (ret) {
 		t->stop_taken = true;
+		if (t->event_real && t->event_polled)
+			place_polled(t);
 		/* A plain stop (connect, Ctrl-C, --gdb-wait) shows the boot CPU. */
 		*vcpu = t->event_real ? t->event_vcpu : 0;
 		*why = t->event;
 		t->cur_vcpu = *vcpu;
+		gdb_target_poll_at_stop(t, *vcpu);
 	}
 	pthread_mutex_unlock(&t->lock);
 	if (ret && t->clock && !t->clock_stopped) {
@@ -273,10 +342,73 @@ static void let_go(struct gdb_target *t, const enum gdb_action *action)
 	pthread_cond_broadcast(&t->cond);
 }
 
+/* Is the watchpoint a kept event names still there? gdb may have deleted it since. */
+static bool watch_inserted(const struct gdb_target *t, const struct gdb_stop *ev)
+{
+	int type = ev->kind == GDB_STOP_WATCH ? GDB_WP_WRITE :
+		   ev->kind == GDB_STOP_RWATCH ? GDB_WP_READ : GDB_WP_ACCESS;
+
+	for (int s = 0; s < 4; s++)
+		if (t->hw[s].used && t->hw[s].type == type && t->hw[s].addr == ev->addr)
+			return true;
+	return false;
+}
+
+/* The vCPU to name in a kept hit's report: its own, else any that moves and is free. */
+static int kept_vcpu(struct gdb_target *t, const struct gdb_resume *r, int hint)
+{
+	int nr = MIN(t->vcpus->nr, r->nr);
+
+	for (int n = 0; n < nr; n++) {
+		int i = (hint + n) % nr;
+		if (r->action[i] != GDB_STAY && breakpoint_at(t, i) == AT_NONE)
+			return i;
+	}
+	return -1;
+}
+
+/*
+ * A kept watchpoint hit is this resume's stop: the VM stays stopped and it is reported at
+ * once. gdb takes every watchpoint out at a stop and puts back those it still wants before
+ * it resumes, so a hit on one not back in is dropped. Not at a step: gdb steps a vCPU off
+ * a breakpoint with the breakpoint taken out, and a SIGTRAP there would still count as its
+ * hit (lock held).
+ */
+static bool report_kept(struct gdb_target *t, const struct gdb_resume *r)
+{
+	for (int i = 0; i < MIN(t->vcpus->nr, r->nr); i++)
+		if (r->action[i] == GDB_STEP)
+			return false;
+	for (int k = 0; k < t->nr_kept; k++) {
+		if (!watch_inserted(t, &t->kept[k].ev)) {
+			t->kept[k--] = t->kept[--t->nr_kept];
+			continue;
+		}
+		int vcpu = kept_vcpu(t, r, t->kept[k].vcpu);
+		if (vcpu < 0)
+			continue; /* every vCPU that moves is on a breakpoint: at a later resume */
+		t->event = t->kept[k].ev;
+		t->event_vcpu = vcpu;
+		t->event_real = true;
+		t->event_polled = false; /* its vCPU is chosen */
+		t->stop_ready = true;
+		t->stop_taken = false;
+		t->kept[k] = t->kept[--t->nr_kept];
+		notify(t);
+		return true;
+	}
+	return false;
+}
+
 static void target_resume(void *tp, const struct gdb_resume *r)
 {
 	struct gdb_target *t = tp;
 
+	pthread_mutex_lock(&t->lock);
+	bool kept = report_kept(t, r);
+	pthread_mutex_unlock(&t->lock);
+	if (kept)
+		return;
 	clock_restart(t);
 	pthread_mutex_lock(&t->lock);
 	for (int i = 0; i < t->vcpus->nr; i++)
@@ -327,6 +459,7 @@ void gdb_target_release(struct gdb_target *t, bool quick)
 	t->dr7 = 0;
 	for (int i = 0; i < t->vcpus->nr; i++)
 		t->cpu[i].step = false;
+	t->nr_kept = 0;
 	if (!quick)
 		debug_apply(t);
 	pthread_mutex_unlock(&t->lock);

@@ -45,11 +45,13 @@ struct gdb_target {
 	pthread_cond_t cond;
 	atomic_bool off;             /* the server stopped: the hook takes no exit */
 	atomic_bool stopping;        /* a stop is under way or done: vCPUs park at their kick */
+	bool paused;                 /* the VM is paused: gdb may look but change nothing */
 	int stop_signal;             /* what a stop without a debug event reports */
 	int nr_parked;
 	bool stop_ready;             /* every vCPU parked since the stop request */
 	bool stop_taken;             /* gdb_target_take_stop() returned it */
 	bool event_real;             /* event is a breakpoint, watchpoint or step (not a kick) */
+	bool event_polled;           /* a watchpoint hit the poll found: its vCPU is a guess */
 	int event_vcpu;              /* -1: none yet */
 	struct gdb_stop event;
 	struct gdb_target_vcpu *cpu; /* one per vCPU */
@@ -66,6 +68,16 @@ struct gdb_target {
 		uint8_t last[8];     /* its bytes when the vCPUs last went */
 	} hw[4];
 	uint64_t dr7;
+	/*
+	 * Watchpoint hits the stop they came in did not report (another event came first):
+	 * each is the stop of a later resume instead, as gdbserver reports a pending event. It
+	 * names a vCPU that would move and is not on a breakpoint (there gdb would take the
+	 * SIGTRAP for the breakpoint's and report that twice). Breakpoints and steps are not
+	 * kept: the vCPU waits on the breakpoint's instruction and hits it again, and a
+	 * finished step is over.
+	 */
+	struct { struct gdb_stop ev; int vcpu; } kept[4];
+	int nr_kept;
 
 	int cur_vcpu;                /* whose page tables translate a breakpoint's address */
 	struct vcpu_context *ctx;    /* the debugger thread's scratch */
@@ -85,6 +97,14 @@ void gdb_target_destroy(struct gdb_target *t);
 
 /* The vCPU layer's exit hook; opaque is the target. */
 bool gdb_target_hook(void *opaque, struct vcpu *vcpu, struct vcpu_exit *exit);
+
+/*
+ * The VM is paused (or no longer): while it is, the ops that would change guest RAM or a
+ * vCPU's registers (M, X, G, P, software breakpoints) fail with -EBUSY, since a snapshot or
+ * a migration may be copying them. Looking, resuming (the vCPUs then wait in the pause) and
+ * hardware breakpoints go on. Any thread.
+ */
+void gdb_target_pause(struct gdb_target *t, bool paused);
 
 /* Ask every vCPU to stop, reporting `signal` unless a debug event comes first; notify_fd
  * fires when all are parked (at once if they are). */
@@ -130,6 +150,12 @@ int gdb_target_sw_find(const struct gdb_target *t, uint64_t addr);
 void gdb_target_sw_remove(struct gdb_target *t, int i);
 /* Remember the watched bytes as the vCPUs go (lock held). */
 void gdb_target_poll_snapshot(struct gdb_target *t);
+/* At a stop reported for `vcpu`: watched bytes that changed since the vCPUs went, and that
+ * no stop has reported, are kept for a later resume (lock held). */
+void gdb_target_poll_at_stop(struct gdb_target *t, int vcpu);
+/* Keep a watchpoint hit (of vcpu, if known) for a later resume; true if it is kept now or
+ * was already, false if there is no room (lock held). */
+bool gdb_target_keep(struct gdb_target *t, int vcpu, const struct gdb_stop *ev);
 
 /* The target ops of gdb_target_mem.c: called with every vCPU parked. */
 int gdb_target_get_regs(void *t, int vcpu, struct gdb_regs *r);

@@ -32,15 +32,20 @@ int gdb_target_get_regs(void *tp, int vcpu, struct gdb_regs *r)
 int gdb_target_set_regs(void *tp, int vcpu, const struct gdb_regs *r)
 {
 	struct gdb_target *t = tp;
-	int ret = ctx_get(t, vcpu);
 	uint64_t k_gs_base;
+	int ret;
 
-	if (ret)
-		return ret;
-	k_gs_base = t->ctx->msrs[0].data;
-	unsigned changed = gdb_regs_to_ctx(r, t->ctx, &k_gs_base);
-	t->ctx->msrs[0].data = k_gs_base;
-	return changed ? cpu_ops(t)->vcpu_set_context(vcpu_at(t, vcpu), t->ctx, changed) : 0;
+	pthread_mutex_lock(&t->lock);
+	ret = t->paused ? -EBUSY : ctx_get(t, vcpu);
+	if (!ret) {
+		k_gs_base = t->ctx->msrs[0].data;
+		unsigned changed = gdb_regs_to_ctx(r, t->ctx, &k_gs_base);
+		t->ctx->msrs[0].data = k_gs_base;
+		if (changed)
+			ret = cpu_ops(t)->vcpu_set_context(vcpu_at(t, vcpu), t->ctx, changed);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return ret;
 }
 
 /* ---- memory ------------------------------------------------------------------------------ */
@@ -100,7 +105,13 @@ int gdb_target_read_mem(void *tp, int vcpu, uint64_t addr, void *buf, size_t len
 int gdb_target_write_mem(void *tp, int vcpu, uint64_t addr, const void *buf, size_t len,
 			    bool phys)
 {
-	return mem_access(tp, vcpu, addr, (uint8_t *)buf, len, phys, true);
+	struct gdb_target *t = tp;
+	int ret;
+
+	pthread_mutex_lock(&t->lock);
+	ret = t->paused ? -EBUSY : mem_access(t, vcpu, addr, (uint8_t *)buf, len, phys, true);
+	pthread_mutex_unlock(&t->lock);
+	return ret;
 }
 
 int gdb_target_sw_find(const struct gdb_target *t, uint64_t addr)
@@ -206,24 +217,54 @@ int gdb_target_poll_ms(struct gdb_target *t)
 	return ms;
 }
 
+/* Slot s is polled and its bytes differ from what they were as the vCPUs went: now[] (lock held). */
+static bool poll_changed(struct gdb_target *t, int s, uint8_t *now)
+{
+	return t->hw[s].used && t->hw[s].polled &&
+	       !gm_read(t->mem, now, t->hw[s].gpa, (uint64_t)t->hw[s].len) &&
+	       memcmp(now, t->hw[s].last, (size_t)t->hw[s].len);
+}
+
+static struct gdb_stop poll_event(const struct gdb_target *t, int s)
+{
+	return (struct gdb_stop){
+		.kind = t->hw[s].type == GDB_WP_WRITE ? GDB_STOP_WATCH : GDB_STOP_AWATCH,
+		.addr = t->hw[s].addr,
+	};
+}
+
 void gdb_target_poll(struct gdb_target *t)
 {
 	uint8_t now[8];
 
 	pthread_mutex_lock(&t->lock);
 	for (int s = 0; s < 4 && !atomic_load(&t->stopping); s++) {
-		if (!t->hw[s].used || !t->hw[s].polled ||
-		    gm_read(t->mem, now, t->hw[s].gpa, (uint64_t)t->hw[s].len) ||
-		    !memcmp(now, t->hw[s].last, (size_t)t->hw[s].len))
+		if (!poll_changed(t, s, now))
 			continue;
-		/* Who wrote is not known: the report names the vCPU that stopped last. */
-		struct gdb_stop ev = {
-			.kind = t->hw[s].type == GDB_WP_WRITE ? GDB_STOP_WATCH : GDB_STOP_AWATCH,
-			.addr = t->hw[s].addr,
-		};
+		/* Who wrote is not known: the stop names a vCPU as it completes (the last one
+		 * reported, unless it is on a breakpoint). Another slot's change is found then
+		 * too (gdb_target_poll_at_stop). */
+		struct gdb_stop ev = poll_event(t, s);
+		memcpy(t->hw[s].last, now, (size_t)t->hw[s].len);
 		gdb_target_event(t, t->cur_vcpu, &ev, false);
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+void gdb_target_poll_at_stop(struct gdb_target *t, int vcpu)
+{
+	uint8_t now[8];
+
+	for (int s = 0; s < 4; s++) {
+		if (!poll_changed(t, s, now))
+			continue;
+		struct gdb_stop ev = poll_event(t, s);
+		bool reported = t->event_real && t->event.kind == ev.kind && t->event.addr == ev.addr;
+		/* Unless it is this stop's report or kept already; if nobody can keep it, the
+		 * bytes stay unseen and a later stop finds them. */
+		if (reported || gdb_target_keep(t, vcpu, &ev))
+			memcpy(t->hw[s].last, now, (size_t)t->hw[s].len);
+	}
 }
 
 int gdb_target_set_breakpoint(void *tp, int type, uint64_t addr, int kind, bool insert)
@@ -234,6 +275,8 @@ int gdb_target_set_breakpoint(void *tp, int type, uint64_t addr, int kind, bool 
 	pthread_mutex_lock(&t->lock);
 	if (type != GDB_BP_SW)
 		ret = hw_set(t, type, addr, kind, insert);
+	else if (t->paused)
+		ret = -EBUSY; /* an int3 in or out is a write to guest RAM */
 	else if (insert)
 		ret = sw_insert(t, addr);
 	else if ((i = gdb_target_sw_find(t, addr)) >= 0)

@@ -45,15 +45,21 @@ static void vm_drain_devices(struct vm *vm)
 
 int vm_pause(struct vm *vm)
 {
+	int ret;
+
 	/* Suspended (S3): parked already; it stays parked across a wake until vm_resume(). */
 	if (vm_suspended(vm)) {
 		vm->suspend_held = true;
 		return 0;
 	}
-	int ret = vcpus_pause(&vm->vcpus);
 
-	if (ret)
+	/* gdb may hold the vCPUs stopped (they count as parked) but changes nothing now. */
+	gdb_server_pause(vm->gdb, true);
+	ret = vcpus_pause(&vm->vcpus);
+	if (ret) {
+		gdb_server_pause(vm->gdb, false);
 		return ret;
+	}
 	eventloop_pause(&vm->io);
 	vm_drain_devices(vm);
 	atomic_store(&vm->paused, true);
@@ -113,6 +119,7 @@ int vm_resume(struct vm *vm)
 	atomic_store(&vm->paused, false);
 	eventloop_resume(&vm->io);
 	vcpus_resume(&vm->vcpus);
+	gdb_server_pause(vm->gdb, false);
 	return ret;
 }
 
@@ -155,6 +162,8 @@ int vm_gdb_start(struct vm *vm, const char *url, bool wait, char *err, size_t er
 	gdb_server_free(vm->gdb);
 	vm->gdb = NULL;
 	ret = gdb_server_start(&vm->gdb, &env, url, wait, err, errlen);
+	if (!ret && atomic_load(&vm->paused))
+		gdb_server_pause(vm->gdb, true);
 	if (pause)
 		vcpus_resume(&vm->vcpus);
 	return ret;
@@ -247,6 +256,7 @@ int vm_run(struct vm *vm)
 {
 	int sfd = vm_signalfd();
 	struct console *con = &vm->console;
+	int stop_signal = 0; /* the signal that stopped the VM, if one did */
 
 	if (vm_start_threads(vm))
 		return VMON_EXIT_SETUP;
@@ -277,8 +287,10 @@ int vm_run(struct vm *vm)
 			vm_power_work(vm);
 		if (fds[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				vm_request_stop(vm, VMON_EXIT_SIGNAL, strsignal((int)si.ssi_signo));
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				stop_signal = (int)si.ssi_signo;
+				vm_request_stop(vm, VMON_EXIT_SIGNAL, strsignal(stop_signal));
+			}
 		}
 		if (fds[3].revents & POLLIN)
 			console_accept(con);
@@ -292,7 +304,8 @@ int vm_run(struct vm *vm)
 	/* Not while an API request pauses or pokes the vCPUs. gdb lets go of them first. */
 	if (vm->api_lock)
 		pthread_mutex_lock(vm->api_lock);
-	gdb_server_stop(vm->gdb, true);
+	gdb_server_vm_ended(vm->gdb, vm->exit_status,
+			    vm->exit_status == VMON_EXIT_SIGNAL ? stop_signal : 0);
 	vcpus_stop(&vm->vcpus);
 	if (vm->api_lock)
 		pthread_mutex_unlock(vm->api_lock);

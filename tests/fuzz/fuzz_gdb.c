@@ -128,7 +128,7 @@ static void check_output(struct gdb_stub *s)
 /*
  * Input: the vCPU count (1..8), then records: a control byte (bits 0-5: chunk length - 1,
  * or the rest for 63; bit 6: report a stop afterwards if running; bit 7: of that vCPU and a
- * watchpoint kind taken from the next byte) and the chunk.
+ * watchpoint kind taken from the next byte) and the chunk. At the end the target exits.
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -157,5 +157,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (resumed && !s.running && !s.closed && s.waiting)
 		abort(); /* stopped, yet gdb would still be waiting */
+	/* Then the VM ends: a W or X goes out exactly when gdb waits for a stop reply. */
+	bool waiting = s.waiting && !s.closed;
+	if (gdb_stub_exited(&s, size & 1, (int)(size & 0x1ff)) != waiting || !s.closed || s.running)
+		abort();
+	check_output(&s);
 	return 0;
 }

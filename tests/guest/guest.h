@@ -57,6 +57,11 @@ uint64_t cmdline_u64(const char *key, uint64_t def);
 /* True if the command line holds the word `w`. */
 int cmdline_has(const char *w);
 
+/* CPUID leaf 0xB, core level: how many vCPUs vmon says there are. */
+uint32_t cpu_count(void);
+/* INIT-SIPI-SIPI to every other vCPU: each runs entry on a stack of its own (start.S). */
+void start_aps(void (*entry)(void));
+
 /* Identity-map 4 GiB with user-accessible 2 MiB pages (for code that drops to CPL3). */
 void paging_user_identity(void);
 /* Run fn at CPL3 with IOPL 3 (port I/O allowed), interrupts off; fn must not return. */

@@ -1,4 +1,4 @@
-/* Test-guest library: IDT setup, interrupt dispatch, serial output, exit. */
+/* Test-guest library: IDT setup, interrupt dispatch, serial output, exit, AP start-up. */
 #include "guest.h"
 
 struct idt_entry {
@@ -122,4 +122,41 @@ void enter_user(void (*fn)(void), void *stack_top)
 		"pushq %0\n\t"	/* RIP */
 		"iretq" :: "r"(fn), "r"(stack_top) : "memory");
 	__builtin_unreachable();
+}
+
+#define TRAMP_BASE 0x70000
+#define LAPIC_SVR 0xf0
+#define LAPIC_ICR_LO 0x300
+#define LAPIC_ICR_HI 0x310
+#define ICR_INIT 0x500
+#define ICR_SIPI 0x600
+#define ICR_ASSERT 0x4000
+#define ICR_ALL_BUT_SELF 0xc0000
+
+extern char trampoline_start[], trampoline_end[], tramp_cr3[], tramp_entry[];
+
+uint32_t cpu_count(void)
+{
+	uint32_t r[4];
+
+	cpuid(0xb, 1, r);
+	return r[1] & 0xffff;
+}
+
+void start_aps(void (*entry)(void))
+{
+	volatile char *dst = (volatile char *)TRAMP_BASE;
+	uint64_t cr3;
+
+	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+	for (char *p = trampoline_start; p < trampoline_end; p++)
+		*dst++ = *p;
+	*(volatile uint64_t *)(TRAMP_BASE + (tramp_cr3 - trampoline_start)) = cr3;
+	*(volatile uint64_t *)(TRAMP_BASE + (tramp_entry - trampoline_start)) = (uint64_t)entry;
+
+	lapic_write(LAPIC_SVR, 0x1ff);
+	lapic_write(LAPIC_ICR_HI, 0);
+	lapic_write(LAPIC_ICR_LO, ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_INIT);
+	for (int i = 0; i < 2; i++)
+		lapic_write(LAPIC_ICR_LO, ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_SIPI | (TRAMP_BASE >> 12));
 }

@@ -977,6 +977,46 @@ static void test_detach_and_kill(void **state)
 	assert_int_equal(fk.kills, 1);
 }
 
+/* The VM ends: a W or X stop reply if gdb waits for one (after c), nothing if it is idle. */
+static void test_exited(void **state)
+{
+	(void)state;
+	rpc_silent("c");
+	assert_true(gdb_stub_exited(st, false, 3));
+	assert_string_equal(next_packet(), "W03");
+	assert_int_equal(st->out.len, 0);
+	assert_true(st->closed && !st->running && !st->waiting);
+	feed_str(frame("g")); /* nobody answers any more */
+	assert_int_equal(st->out.len, 0);
+	assert_false(gdb_stub_exited(st, false, 0)); /* once */
+
+	start(2);
+	rpc_silent("vCont;c");
+	assert_true(gdb_stub_exited(st, true, GDB_SIGTERM));
+	assert_string_equal(next_packet(), "X0f");
+	start(2);
+	rpc_silent("s");
+	assert_true(gdb_stub_exited(st, false, 0x1ff)); /* a status is one byte */
+	assert_string_equal(next_packet(), "Wff");
+
+	/* Idle at its prompt gdb reads nothing: a W now would answer its next packet. */
+	start(2);
+	assert_false(gdb_stub_exited(st, false, 0));
+	assert_int_equal(st->out.len, 0);
+	assert_true(st->closed);
+	/* Stopped and reported: idle again. */
+	start(2);
+	rpc_silent("c");
+	stop(1, GDB_STOP_SWBREAK, 0);
+	next_packet();
+	assert_false(gdb_stub_exited(st, false, 0));
+	assert_int_equal(st->out.len, 0);
+	/* After D gdb has left. */
+	start(2);
+	rpc("D");
+	assert_false(gdb_stub_exited(st, false, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -998,6 +1038,7 @@ int main(void)
 		cmocka_unit_test_setup(test_target_xml_paging, setup),
 		cmocka_unit_test_setup(test_oversize_and_garbage, setup),
 		cmocka_unit_test_setup(test_detach_and_kill, setup),
+		cmocka_unit_test_setup(test_exited, setup),
 	};
 	return cmocka_run_group_tests_name("gdb", tests, NULL, NULL);
 }

@@ -149,14 +149,13 @@ static int setup(void **state)
 	pthread_mutex_init(&fk.lock, NULL);
 	pthread_cond_init(&fk.cond, NULL);
 	assert_int_equal(gm_create(&gm, 16 * MiB, false), 0);
-	memset(&set, 0, sizeof(set));
-	set.ops = &fake_ops;
-	set.env.mem = &gm;
+	vcpus_init(&set, &fake_ops, NULL, &(struct vcpu_env){ .mem = &gm });
 	set.nr = NR;
 	set.vcpus = calloc(NR, sizeof(*set.vcpus));
 	for (int i = 0; i < NR; i++) {
 		set.vcpus[i].set = &set;
 		set.vcpus[i].index = i;
+		set.vcpus[i].thread_started = true; /* for the pause protocol: the fakes below */
 	}
 	assert_int_equal(gdb_target_init(&t, &set, NULL, NULL, NULL, false), 0);
 	for (int i = 0; i < NR; i++)
@@ -357,6 +356,155 @@ static void test_release(void **state)
 	assert_false(atomic_load(&t.stopping));
 }
 
+static void stop_and_plant(uint64_t bp, uint64_t watch)
+{
+	const uint8_t code = 0x90;
+	const uint64_t zero = 0;
+	struct gdb_stop why;
+	int vcpu;
+
+	assert_int_equal(gm_write(&gm, bp, &code, 1), 0);
+	assert_int_equal(gm_write(&gm, watch, &zero, 8), 0);
+	gdb_target_stop(&t, GDB_SIGINT);
+	wait_stop(&vcpu, &why);
+	assert_int_equal(gdb_target_ops.set_breakpoint(&t, GDB_BP_SW, bp, 1, true), 0);
+	assert_int_equal(gdb_target_ops.set_breakpoint(&t, GDB_WP_WRITE, watch, 8, true), 0);
+}
+
+/*
+ * Two events at once: vCPU 0's int3 stops the VM, and the watched bytes changed before the
+ * poll saw them. The breakpoint is reported; the write is kept, not lost, and reported by
+ * the next continue without the vCPUs running, naming a vCPU that is not on a breakpoint
+ * (gdb would take a SIGTRAP there for a second hit). Not at gdb's step off the breakpoint.
+ */
+static void test_kept_watchpoint(void **state)
+{
+	const uint64_t one = 1;
+	struct gdb_stop why;
+	int vcpu;
+
+	stop_and_plant(0x1001, 0x3000);
+	resume_all(GDB_CONTINUE, GDB_CONTINUE);
+	settle(0);
+	settle(1);
+	assert_int_equal(gm_write(&gm, 0x3000, &one, 8), 0); /* before any poll */
+	fk.rip[0] = fk.rip[1] = 0x1001;
+	post_exit(0, (struct vcpu_exit){ .reason = VCPU_EXIT_DEBUG,
+					 .debug = { .exception = 3, .pc = 0x1001 } });
+	wait_stop(&vcpu, &why);
+	assert_int_equal(vcpu, 0);
+	assert_int_equal(why.kind, GDB_STOP_SWBREAK);
+	assert_int_equal(t.nr_kept, 1);
+
+	/* gdb steps vCPU 0 off the breakpoint: a step, not the kept hit. */
+	resume_all(GDB_STEP, GDB_STAY);
+	fk.rip[0] = 0x1002;
+	post_exit(0, (struct vcpu_exit){ .reason = VCPU_EXIT_DEBUG,
+					 .debug = { .exception = 1, .dr6 = 0xffff4ff0 } });
+	wait_stop(&vcpu, &why);
+	assert_int_equal(why.kind, GDB_STOP_SIGNAL);
+	/* Continue: the kept hit, at once, on vCPU 0 (vCPU 1 waits on the int3). */
+	int consumed = fk.consumed[0] + fk.consumed[1];
+	resume_all(GDB_CONTINUE, GDB_CONTINUE);
+	wait_stop(&vcpu, &why);
+	assert_int_equal(vcpu, 0);
+	assert_int_equal(why.kind, GDB_STOP_WATCH);
+	assert_int_equal(why.addr, 0x3000);
+	assert_int_equal(t.nr_kept, 0);
+	assert_int_equal(t.nr_parked, NR); /* nobody ran */
+	assert_int_equal(fk.consumed[0] + fk.consumed[1], consumed);
+
+	/* A hit on a watchpoint gdb deleted meanwhile is dropped. */
+	resume_all(GDB_CONTINUE, GDB_CONTINUE);
+	settle(0);
+	settle(1);
+	const uint64_t two = 2;
+	assert_int_equal(gm_write(&gm, 0x3000, &two, 8), 0);
+	post_exit(1, (struct vcpu_exit){ .reason = VCPU_EXIT_DEBUG,
+					 .debug = { .exception = 3, .pc = 0x1001 } });
+	wait_stop(&vcpu, &why);
+	assert_int_equal(vcpu, 1);
+	assert_int_equal(t.nr_kept, 1);
+	assert_int_equal(gdb_target_ops.set_breakpoint(&t, GDB_WP_WRITE, 0x3000, 8, false), 0);
+	resume_all(GDB_CONTINUE, GDB_CONTINUE);
+	settle(0);
+	settle(1);
+	assert_int_equal(t.nr_kept, 0);
+	assert_int_equal(t.nr_parked, 0);
+}
+
+/* The poll's own hit names a vCPU off the breakpoints; with both on one, it is that one's
+ * breakpoint and the write comes next. */
+static void test_polled_hit_on_breakpoint(void **state)
+{
+	const uint64_t one = 1;
+	struct gdb_stop why;
+	int vcpu;
+
+	stop_and_plant(0x1001, 0x3000);
+	fk.rip[0] = 0x1001;
+	fk.rip[1] = 0x2000;
+	resume_all(GDB_CONTINUE, GDB_CONTINUE);
+	assert_int_equal(gm_write(&gm, 0x3000, &one, 8), 0);
+	gdb_target_poll(&t);
+	wait_stop(&vcpu, &why);
+	assert_int_equal(vcpu, 1); /* vCPU 0 is the one that stopped last, but on the int3 */
+	assert_int_equal(why.kind, GDB_STOP_WATCH);
+
+	fk.rip[1] = 0x1001;
+	resume_all(GDB_CONTINUE, GDB_CONTINUE);
+	const uint64_t two = 2;
+	assert_int_equal(gm_write(&gm, 0x3000, &two, 8), 0);
+	gdb_target_poll(&t);
+	wait_stop(&vcpu, &why);
+	assert_int_equal(vcpu, 1);
+	assert_int_equal(why.kind, GDB_STOP_SWBREAK);
+	fk.rip[0] = 0x2000; /* as if gdb had stepped it off */
+	resume_all(GDB_CONTINUE, GDB_CONTINUE);
+	wait_stop(&vcpu, &why);
+	assert_int_equal(vcpu, 0);
+	assert_int_equal(why.kind, GDB_STOP_WATCH);
+}
+
+/*
+ * PATCH /vm Paused while gdb holds the VM: the held vCPUs count as parked, so the pause
+ * completes at once; while paused gdb can look but not write; gdb's continue lets them go
+ * into the pause, where they wait for the resume.
+ */
+static void test_pause_while_held(void **state)
+{
+	const uint64_t v = 7;
+	struct gdb_regs r;
+	struct gdb_stop why;
+	uint8_t byte;
+	int vcpu;
+
+	gdb_target_stop(&t, GDB_SIGINT);
+	wait_stop(&vcpu, &why);
+	gdb_target_pause(&t, true);
+	assert_int_equal(vcpus_pause(&set), 0);
+	assert_int_equal(set.nr_parked, NR);
+	assert_int_equal(gdb_target_ops.read_mem(&t, 0, 0x5000, &byte, 1, true), 1);
+	assert_int_equal(gdb_target_ops.get_regs(&t, 1, &r), 0);
+	assert_int_equal(gdb_target_ops.write_mem(&t, 0, 0x5000, &v, 8, true), -EBUSY);
+	assert_int_equal(gdb_target_ops.set_regs(&t, 1, &r), -EBUSY);
+	assert_int_equal(gdb_target_ops.set_breakpoint(&t, GDB_BP_SW, 0x5000, 1, true), -EBUSY);
+	assert_int_equal(gdb_target_ops.set_breakpoint(&t, GDB_BP_HW, 0x5000, 1, true), 0);
+	assert_int_equal(t.nr_sw, 0);
+
+	/* gdb continues during the pause: held no longer (the run loop would park them). */
+	resume_all(GDB_CONTINUE, GDB_CONTINUE);
+	settle(0);
+	settle(1);
+	assert_int_equal(set.nr_parked, 0);
+	vcpus_resume(&set);
+	gdb_target_pause(&t, false);
+	gdb_target_stop(&t, GDB_SIGINT);
+	wait_stop(&vcpu, &why);
+	assert_int_equal(gdb_target_ops.write_mem(&t, 0, 0x5000, &v, 8, true), 8);
+	assert_int_equal(gdb_target_ops.set_regs(&t, 1, &r), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +513,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_software_breakpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watchpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_while_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_watchpoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_polled_hit_on_breakpoint, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("gdb_target", tests, NULL, NULL);
 }

@@ -40,6 +40,8 @@ static const struct api_route routes[] = {
 	{ "/migration/", true, M_PUT, api_migration, NULL, false },
 	/* vmon's own: a GDB stub on the VM (machine-config's gdb_socket_path is Firecracker's). */
 	{ "/gdb", false, M_PUT, api_gdb, NULL, false },
+	/* vmon's own: sample the vCPUs for a while (PUT), follow it and fetch the samples (GET). */
+	{ "/profile", false, M_GET | M_PUT, api_profile, NULL, false },
 	/* Resources of firecracker.yaml that vmon does not have (yet): a clear 400 each. */
 	NOT_YET("/vsock", false, M_PUT, "vsock devices are"),
 	NOT_YET("/balloon", false, M_GET | M_PUT | M_PATCH, "The balloon device is"),

@@ -114,6 +114,16 @@ PUT|/gdb|{"url": "http://localhost:1234"}|400|tcp:[HOST:]PORT or unix:PATH
 PUT|/gdb|{}|400|missing field `url`
 GET|/gdb||400|Invalid request method and/or path: GET /gdb
 PATCH|/machine-config|{"gdb_socket_path": 5}|400|invalid type for `gdb_socket_path`
+PUT|/profile|{"seconds": 5}|400|not supported before starting
+PUT|/profile|{"hz": 1000}|400|missing field `seconds`
+PUT|/profile|{"seconds": "5"}|400|invalid type for `seconds`
+PUT|/profile|{"seconds": 5, "hz": -1}|400|invalid type for `hz`
+PUT|/profile|{"seconds": 5, "frames": 8}|400|unknown field `frames`
+PUT|/profile|{"seconds": 5, "hz": 0}|400|hz must be from 1 to 5000 per second, not 0
+PUT|/profile|{"seconds": 0}|400|seconds must be from 1 to 300, not 0
+PUT|/profile|{"seconds": 100000}|400|seconds must be from 1 to 300, not 100000
+PUT|/profile|{"seconds": 300, "hz": 1000}|400|at most 100000 samples per vCPU
+PATCH|/profile|{"seconds": 5}|400|Invalid request method and/or path: PATCH /profile
 TABLE
 if [ "$bad" = 0 ]; then result PASS api/bad-requests; else result FAIL api/bad-requests "$bad answers differ"; fi
 

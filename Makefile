@@ -14,8 +14,8 @@ CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-# vmon-ctl (src/ctl.c + src/api/ctl.c) is its own binary: only it links libcurl.
-CTL_SRCS := src/ctl.c src/api/ctl.c
+# vmon-ctl (src/ctl.c + src/api/ctl*.c) is its own binary: only it links libcurl.
+CTL_SRCS := src/ctl.c src/api/ctl.c src/api/ctl_profile.c
 # The profiler's reports (symbols from a vmlinux, top functions, folded stacks, flame graph)
 # are vmon-ctl's: only it and their unit tests link libelf.
 REPORT_SRCS := src/profile/symbols.c src/profile/report.c src/profile/flamegraph.c
@@ -36,9 +36,9 @@ $(BUILD)/vmon: $(OBJS)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/vmon-ctl: $(CTL_OBJS) $(BUILD)/src/api/top.o
+$(BUILD)/vmon-ctl: $(CTL_OBJS) $(BUILD)/src/api/top.o $(REPORT_OBJS) $(BUILD)/src/profile/sample.o
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -lcurl -ljansson
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -lcurl -ljansson -lelf
 
 # The page-fault handler for the Uffd memory backend: libc, jansson and the region-table codec.
 UFFD_HANDLER_OBJS := $(BUILD)/src/tools/uffd_handler.o $(BUILD)/src/mem/uffd_table.o

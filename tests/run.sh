@@ -371,7 +371,7 @@ if [ -z "${VMON_SKIP_BENCH:-}" ]; then
 		bench/run --quick > "$LOGDIR/bench.log" 2> "$LOGDIR/bench.err"
 		brc=$?
 		for b in exits startup api-ready rss pss creation binary shared-libs blk net boot \
-			 restore snap-create snap-state snap-mem mig-downtime mig-total mig-local; do
+			 restore snap-create snap-state snap-mem mig-downtime mig-total mig-local profile; do
 			if [ "$brc" = 0 ] && grep -qE "^$b +vmon" "$LOGDIR/bench.log"; then
 				pass "bench/$b"
 			else

@@ -3,18 +3,23 @@
  * host), so each iteration costs one exit to the VMM and back. Command line:
  *   count=N   iterations (default 100000)
  *   mmio      write to MMIO 0xd0000800 instead of port 0x80
+ *   spin=N    N iterations of an empty CPL3 loop before each exit (a compute-bound user-mode
+ *             workload whose progress the exits count; the profiler's overhead benchmark)
  *   idle      instead, halt forever with interrupts off (for footprint measurements)
  * Ends by writing 0 to the exit port 0xf4 (vmon's test device, QEMU's isa-debug-exit).
  */
 #include "guest.h"
 
-static uint64_t count;
+static uint64_t count, spin;
 static uint8_t user_stack[4096] __attribute__((aligned(16)));
 
 static __attribute__((noreturn)) void user_pio(void)
 {
-	for (uint64_t i = count; i; i--)
+	for (uint64_t i = count; i; i--) {
+		for (uint64_t j = spin; j; j--)
+			__asm__ volatile("" ::: "memory");
 		__asm__ volatile("outb %%al, $0x80" :: "a"(0));
+	}
 	__asm__ volatile("outl %%eax, $0xf4" :: "a"(0));
 	for (;;)
 		;
@@ -37,6 +42,7 @@ void guest_main(void)
 			__asm__ volatile("cli; hlt");
 	}
 	count = cmdline_u64("count", 100000);
+	spin = cmdline_u64("spin", 0);
 	paging_user_identity();
 	enter_user(cmdline_has("mmio") ? user_mmio : user_pio, user_stack + sizeof(user_stack));
 }

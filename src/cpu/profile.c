@@ -299,12 +299,18 @@ const struct vcpu_profile *vcpus_profile(const struct vcpu_set *set)
 	return set->profile;
 }
 
-void vcpus_profile_free(struct vcpu_set *set)
+void vcpus_profile_end(struct vcpu_set *set)
 {
-	if (!set->profile)
+	if (!set->profile || set->profile->joined)
 		return;
 	atomic_store(&set->profile->cancel, true);
 	pthread_join(set->profile->thread, NULL);
+	set->profile->joined = true;
+}
+
+void vcpus_profile_free(struct vcpu_set *set)
+{
+	vcpus_profile_end(set);
 	profile_free(set->profile);
 	set->profile = NULL;
 }

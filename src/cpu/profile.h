@@ -50,10 +50,11 @@ struct vcpu_profile {
 	_Atomic uint64_t ticks;       /* sample requests made (to every vCPU at once) */
 	_Atomic uint64_t paused_ticks; /* ticks that asked nothing: the VM was paused */
 	_Atomic uint64_t elapsed_ms;
-	atomic_bool cancel;           /* end it now (vcpus_profile_free) */
+	atomic_bool cancel;           /* end it now (vcpus_profile_end) */
 	int nr;
 	struct profile_vcpu *vcpu;
 	pthread_t thread;
+	bool joined;
 };
 
 /*
@@ -67,7 +68,12 @@ int vcpus_profile_start(struct vcpu_set *set, unsigned hz, unsigned seconds, cha
 /* The running or the last profile, or NULL. */
 const struct vcpu_profile *vcpus_profile(const struct vcpu_set *set);
 
-/* End a running profile and free it (vcpus_destroy: the vCPUs are stopped). */
+/*
+ * End a running profile and join its sampler, keeping what it has (vcpus_stop, before it
+ * joins the vCPU threads the sampler kicks). API lock held, if there is an API.
+ */
+void vcpus_profile_end(struct vcpu_set *set);
+/* End it and free it (vcpus_destroy). */
 void vcpus_profile_free(struct vcpu_set *set);
 
 /* A finished profile's next sample of vCPU `vcpu` from *pos (start at 0); false at the end. */

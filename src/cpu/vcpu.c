@@ -377,6 +377,7 @@ void vcpus_request_stop(struct vcpu_set *set)
 void vcpus_stop(struct vcpu_set *set)
 {
 	vcpus_request_stop(set);
+	vcpus_profile_end(set); /* its sampler kicks the threads joined below */
 	for (int i = 0; i < set->nr; i++) {
 		if (set->vcpus[i].thread_started) {
 			pthread_join(set->vcpus[i].thread, NULL);

@@ -3,14 +3,14 @@
 # whose hot loop runs at CPL3 (exitloop.elf spin=N; no Linux boot): bad input to the client
 # and to the API, user-mode samples as leaf-only [user] samples at the loop's addresses,
 # nothing recorded while the VM is paused and a snapshot taken in the middle of a profile,
-# a VM stopped in the middle of one exiting cleanly. Then one boot of the Linux test guest
+# a VM stopped in the middle of one exiting cleanly, the sampler's own seccomp filter. Then one boot of the Linux test guest
 # (2 vCPUs) reading /dev/urandom with dd: the top functions name the kernel's RNG code,
 # stacks.folded holds kernel stacks many frames deep (the guest kernel has frame pointers),
 # flamegraph.svg is well-formed XML, and a kallsyms listing (System.map) serves as well.
 set -uo pipefail
 SUITE=profile
 TESTS=(profile/bad-input profile/api-bad-input profile/user-leaf profile/paused-snapshot
-       profile/vm-stop profile/linux-top profile/linux-stacks profile/flamegraph profile/kallsyms)
+       profile/vm-stop profile/seccomp profile/linux-top profile/linux-stacks profile/flamegraph profile/kallsyms)
 . "$(dirname "$0")/lib.sh"
 
 GUEST=${VMON_BUILD:-build}/tests/guest/exitloop.elf
@@ -113,9 +113,25 @@ rc=$? vm=
 secs=$(python3 -c "print('%.2f' % ($(date +%s.%N) - $t0))")
 check profile/vm-stop '[ "$codes" = 204 ] && [ "$rc" = 6 ]' "PUT $codes, SIGTERM mid-profile: status $rc after $secs s"
 
+# The sampler thread has a seccomp filter of its own: a forbidden call there is caught.
+rm -f "$sock"
+VMON_SECCOMP_SELFTEST=profile "$VMON" run --testdev --memory 16M --console none --net none \
+	--kernel "$GUEST" --cmdline "count=1000000000000 spin=1000000" --api-sock "$sock" \
+	> "$LOGDIR/profile-seccomp.log" 2>&1 < /dev/null &
+vm=$!
+wait_sock "$sock"
+code=$(api "$sock" PUT /profile '{"seconds": 5}')
+for _ in $(seq 1 100); do kill -0 $vm 2>/dev/null || break; sleep 0.1; done
+kill -9 $vm 2>/dev/null
+wait $vm
+rc=$? vm=
+check profile/seccomp '[ "$rc" = 7 ] && grep -q "thread '"'"'vmon-profile'"'"' made a forbidden system call: ptrace" "$LOGDIR/profile-seccomp.log"' \
+	"PUT $code, then status $rc: $(grep -m1 -o "seccomp: thread .*" "$LOGDIR/profile-seccomp.log")"
+
 # ---- the Linux guest: dd from /dev/urandom, its CPU time in the kernel's RNG ----------------
 con=$work/console.log
 cmd='echo dd-start; dd if=/dev/urandom of=/dev/null bs=64k count=100000'
+rm -f "$sock" # the seccomp test's vmon died without removing it
 "$VMON" run --kernel "$dir/vmlinux" --initrd "$dir/initramfs.cpio" --memory 256M --cpus 2 \
 	--net none --console "file:$con" --api-sock "$sock" \
 	--cmdline "console=ttyS0 reboot=k panic=-1 quiet vmon_check=1 vmon_cmd=\"$cmd\"" \

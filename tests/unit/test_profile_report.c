@@ -113,7 +113,8 @@ static struct profile_sample ksample(uint32_t vcpu, uint64_t rip, int n, const u
 {
 	struct profile_sample s = { .vcpu = vcpu, .cpl = 0, .rip = rip, .nr_frames = (uint8_t)n };
 
-	memcpy(s.frames, frames, (size_t)n * sizeof(*frames));
+	if (n)
+		memcpy(s.frames, frames, (size_t)n * sizeof(*frames));
 	return s;
 }
 

@@ -14,13 +14,17 @@ CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-# vmon-ctl (src/ctl.c + src/api/ctl.c) is its own binary: only it links libcurl.
-CTL_SRCS := src/ctl.c src/api/ctl.c
+# vmon-ctl (src/ctl.c + src/api/ctl*.c) is its own binary: only it links libcurl.
+CTL_SRCS := src/ctl.c src/api/ctl.c src/api/ctl_profile.c
+# The profiler's reports (symbols from a vmlinux, top functions, folded stacks, flame graph)
+# are vmon-ctl's: only it and their unit tests link libelf.
+REPORT_SRCS := src/profile/symbols.c src/profile/report.c src/profile/flamegraph.c
 # Programs that run beside vmon (src/tools), each its own main, kept out of vmon and libvmon.
 TOOL_SRCS := $(wildcard src/tools/*.c)
-SRCS := $(filter-out $(CTL_SRCS) $(TOOL_SRCS),$(shell find src -name '*.c' | sort))
+SRCS := $(filter-out $(CTL_SRCS) $(REPORT_SRCS) $(TOOL_SRCS),$(shell find src -name '*.c' | sort))
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 CTL_OBJS := $(CTL_SRCS:%.c=$(BUILD)/%.o)
+REPORT_OBJS := $(REPORT_SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -32,9 +36,9 @@ $(BUILD)/vmon: $(OBJS)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/vmon-ctl: $(CTL_OBJS) $(BUILD)/src/api/top.o
+$(BUILD)/vmon-ctl: $(CTL_OBJS) $(BUILD)/src/api/top.o $(REPORT_OBJS) $(BUILD)/src/profile/sample.o
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -lcurl -ljansson
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -lcurl -ljansson -lelf
 
 # The page-fault handler for the Uffd memory backend: libc, jansson and the region-table codec.
 UFFD_HANDLER_OBJS := $(BUILD)/src/tools/uffd_handler.o $(BUILD)/src/mem/uffd_table.o
@@ -46,15 +50,18 @@ $(BUILD)/vmon-uffd-handler: $(UFFD_HANDLER_OBJS)
 $(BUILD)/libvmon.a: $(LIB_OBJS)
 	@rm -f $@ && ar rcs $@ $^
 
+$(BUILD)/libvmon-report.a: $(REPORT_OBJS)
+	@rm -f $@ && ar rcs $@ $^
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libvmon.a
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libvmon-report.a $(BUILD)/libvmon.a
 	@mkdir -p $(dir $@)
 	@echo "  TEST    $@"
-	@$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libvmon.a $(LDFLAGS) $(LDLIBS) -lcmocka
+	@$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libvmon-report.a $(BUILD)/libvmon.a $(LDFLAGS) $(LDLIBS) -lcmocka -lelf
 
 unit: $(UNIT_BINS)
 
@@ -117,4 +124,4 @@ clean:
 	rm -rf build build-san build-fuzz
 
 .PHONY: all unit setup run test check bench clean guests sanitize-build fuzz fuzz-build
--include $(OBJS:.o=.d) $(CTL_OBJS:.o=.d) $(BUILD)/src/tools/uffd_handler.d $(FUZZ_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(CTL_OBJS:.o=.d) $(REPORT_OBJS:.o=.d) $(BUILD)/src/tools/uffd_handler.d $(FUZZ_OBJS:.o=.d)

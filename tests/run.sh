@@ -182,6 +182,10 @@ layering_tests() {
 	if [ -z "$hits" ]; then pass "layering/gdb-stub-pure"; else fail "layering/gdb-stub-pure" "$hits"; fi
 	hits=$(grep -lE '[^_a-z]ioctl *\(|#include *"hv/kvm/' src/gdb/*.[ch] 2>/dev/null)
 	if [ -z "$hits" ]; then pass "layering/gdb-glue-no-kvm"; else fail "layering/gdb-glue-no-kvm" "$hits"; fi
+	# The profiler's formats, walk, symbols and reports are pure: the vCPU side is cpu/profile.c.
+	hits=$(grep -lE 'linux/kvm\.h|[^_a-z]ioctl *\(|pthread_|[^_a-z]socket *\(|#include *"(vmm|api|hv|cpu)/' \
+		src/profile/*.[ch] 2>/dev/null)
+	if [ -z "$hits" ]; then pass "layering/profile-pure"; else fail "layering/profile-pure" "$hits"; fi
 }
 
 # ---- command line and bad input ---------------------------------------------------------
@@ -311,7 +315,7 @@ run_suite quiesce
 run_suite start_fail
 run_suite sched
 if [ -z "${VMON_SKIP_LINUX:-}" ]; then
-	for suite in linux virtio api security snapshot migration gdb power; do
+	for suite in linux virtio api security snapshot migration gdb power profile; do
 		# On the nested-KVM development host about one guest boot in twenty loses a process
 		# to a host fault (a fresh TLS page that reads back as zeros; guest/linux/init). A
 		# suite with a failure runs once more and that second run counts; the first run's
@@ -371,7 +375,7 @@ if [ -z "${VMON_SKIP_BENCH:-}" ]; then
 		bench/run --quick > "$LOGDIR/bench.log" 2> "$LOGDIR/bench.err"
 		brc=$?
 		for b in exits startup api-ready rss pss creation binary shared-libs blk net boot \
-			 restore snap-create snap-state snap-mem mig-downtime mig-total mig-local; do
+			 restore snap-create snap-state snap-mem mig-downtime mig-total mig-local profile; do
 			if [ "$brc" = 0 ] && grep -qE "^$b +vmon" "$LOGDIR/bench.log"; then
 				pass "bench/$b"
 			else

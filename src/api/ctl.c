@@ -33,13 +33,7 @@ static size_t ctl_collect(char *p, size_t size, size_t n, void *opaque)
 	return add;
 }
 
-/* One request; prints the body (pretty JSON) or the fault. Returns the exit status. */
-/*
- * One request. 0 with the answer's JSON in *reply (NULL when it had no body; the caller
- * decrefs it) for a 2xx; 1 after printing the fault for anything else; 2 when the VMM could
- * not be reached (quiet if `quiet`).
- */
-static int ctl_fetch_q(const char *sock, const char *method, const char *path, const char *body,
+int ctl_fetch_q(const char *sock, const char *method, const char *path, const char *body,
 		       json_t **reply, bool quiet)
 {
 	struct buf out = { 0 };
@@ -309,6 +303,11 @@ static void ctl_usage(FILE *f)
 		"  cpu [--weight W] [--max QUOTA/PERIOD|max] [--vcpu-weight I=W[,I=W]...]\n"
 		"                  change the VM's CPU weight, cap and per-vCPU weights, also\n"
 		"                  while it runs (PATCH /vmon/cpu); without options show them\n"
+		"  profile --seconds N [--hz HZ] [--vmlinux PATH | --kallsyms FILE] [--out DIR]\n"
+		"                  sample every vCPU's RIP and CPL (and the guest kernel's stack by\n"
+		"                  frame pointers; user mode is leaf only) at HZ (default 1000, at\n"
+		"                  most 5000) for N s (at most 300); write top.txt, stacks.folded and\n"
+		"                  flamegraph.svg into DIR (default: .), the top 10 to stdout\n"
 		"  ctrl-alt-del    press Ctrl+Alt+Del on the guest's keyboard\n"
 		"  powerdown       press the ACPI power button (acpid in the guest powers off;\n"
 		"                  a guest suspended to RAM wakes)\n"
@@ -331,6 +330,14 @@ int ctl_main(int argc, char **argv)
 
 	if (i + 1 < argc && !strcmp(argv[i], "--api-sock"))
 		sock = argv[i + 1], i += 2;
+	/* Also after the command (vmon ctl profile --api-sock PATH ...): taken out of its words. */
+	for (int k = i + 1; !sock && k + 1 < argc; k++) {
+		if (strcmp(argv[k], "--api-sock"))
+			continue;
+		sock = argv[k + 1];
+		memmove(&argv[k], &argv[k + 2], (size_t)(argc - k - 2) * sizeof(*argv));
+		argc -= 2;
+	}
 	if (!sock || i >= argc) {
 		ctl_usage(stderr);
 		return 2;
@@ -365,6 +372,8 @@ int ctl_main(int argc, char **argv)
 		return ctl_top(sock, rest, argv + i + 1);
 	if (!strcmp(cmd, "cpu"))
 		return ctl_cpu(sock, rest, argv + i + 1);
+	if (!strcmp(cmd, "profile"))
+		return ctl_profile(sock, rest, argv + i + 1);
 	if (!strcmp(cmd, "get") && rest == 1)
 		return ctl_request(sock, "GET", argv[i + 1], NULL);
 	if ((!strcmp(cmd, "put") || !strcmp(cmd, "patch")) && rest == 2)

@@ -42,6 +42,8 @@ static const struct api_route routes[] = {
 	{ "/gdb", false, M_PUT, api_gdb, NULL, false },
 	/* vmon's own: the VM's CPU weight and cap, live; under /vmon/, apart from Firecracker's paths. */
 	{ "/vmon/cpu", false, M_GET | M_PATCH, api_vmon_cpu, NULL, false },
+	/* vmon's own: sample the vCPUs for a while (PUT), follow it and fetch the samples (GET). */
+	{ "/profile", false, M_GET | M_PUT, api_profile, NULL, false },
 	/* Resources of firecracker.yaml that vmon does not have (yet): a clear 400 each. */
 	NOT_YET("/vsock", false, M_PUT, "vsock devices are"),
 	NOT_YET("/balloon", false, M_GET | M_PUT | M_PATCH, "The balloon device is"),

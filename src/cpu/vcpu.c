@@ -90,6 +90,8 @@ int vcpus_create(struct vcpu_set *set, int nr, const struct boot_entry *entry)
 	if (!set->vcpus)
 		return -ENOMEM;
 	set->nr = nr;
+	for (int i = 0; i < nr; i++)
+		pthread_mutex_init(&set->vcpus[i].samples.lock, NULL);
 	for (int i = 0; i < nr; i++) {
 		struct vcpu *v = &set->vcpus[i];
 
@@ -246,6 +248,10 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 			set->env.stop(set->env.opaque, VMON_EXIT_INTERNAL_ERROR, "KVM_RUN failed");
 			break;
 		}
+		/* A kick's exit leaves nothing to complete: the registers are the guest's own. */
+		if (exit.reason == VCPU_EXIT_INTR && atomic_load_explicit(&vcpu->sample_due, memory_order_relaxed) &&
+		    atomic_exchange(&vcpu->sample_due, false))
+			vcpu_sample(vcpu);
 		struct exit_outcome o = vcpu_handle_exit(vcpu, &exit);
 		vcpu_account(vcpu, exit.reason, now_ns() - t0);
 		if (o.action == EXIT_ERROR)
@@ -394,6 +400,7 @@ void vcpus_request_stop(struct vcpu_set *set)
 void vcpus_stop(struct vcpu_set *set)
 {
 	vcpus_request_stop(set);
+	vcpus_profile_end(set); /* its sampler kicks the threads joined below */
 	for (int i = 0; i < set->nr; i++) {
 		if (set->vcpus[i].thread_started) {
 			pthread_join(set->vcpus[i].thread, NULL);
@@ -407,8 +414,11 @@ void vcpus_destroy(struct vcpu_set *set)
 	if (!set->vcpus)
 		return;
 	(void)vcpus_throttle(set, 0);
-	for (int i = 0; i < set->nr; i++)
+	vcpus_profile_free(set);
+	for (int i = 0; i < set->nr; i++) {
 		set->ops->vcpu_destroy(&set->vcpus[i]);
+		pthread_mutex_destroy(&set->vcpus[i].samples.lock);
+	}
 	free(set->vcpus);
 	set->vcpus = NULL;
 	set->nr = 0;

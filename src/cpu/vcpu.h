@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include "boot/entry.h"
 #include "bus/bus.h"
+#include "cpu/profile.h"
 #include "hv/vcpu_ops.h"
 #include "mem/guest_mem.h"
 
@@ -40,6 +41,8 @@ struct vcpu {
 	atomic_int tid;        /* its thread's id while the thread runs (0 before and after):
 				* the VM's per-vCPU cgroup places it by this */
 	atomic_bool throttle_due; /* the throttle's ticker asks for one sleep */
+	atomic_bool sample_due;   /* the profiler asks for one sample (cpu/profile.h) */
+	struct vcpu_samples samples;
 	struct vcpu_stats stats;
 };
 
@@ -91,6 +94,9 @@ struct vcpu_set {
 	_Atomic unsigned throttle_pct;
 	pthread_t throttle_thread;
 	bool throttle_running;
+
+	/* The guest profiler (cpu/profile.h): the running or the last profile. API lock held. */
+	struct vcpu_profile *profile;
 };
 
 /* The exit table: one handler per enum vcpu_exit_reason. Pure with respect to the VM. */

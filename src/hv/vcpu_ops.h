@@ -144,6 +144,14 @@ struct cpu_backend_ops {
 	/* The MSRs a snapshot must carry: every one the backend can save for this vCPU.
 	 * Writes up to max indices, returns how many. */
 	int (*vcpu_msr_list)(struct vcpu *vcpu, uint32_t *idx, int max);
+	/*
+	 * The registers and segments as the last exit left them, for the profiler's samples
+	 * (an exit with nothing left to complete). The first call asks the backend to bring them
+	 * along with every later exit where it can (KVM_CAP_SYNC_REGS), so that the next calls
+	 * cost no system call; vcpu_exit_regs_end() stops that. Both on the vCPU's thread.
+	 */
+	int (*vcpu_exit_regs)(struct vcpu *vcpu, struct kvm_regs *regs, struct kvm_sregs *sregs) __must_check;
+	void (*vcpu_exit_regs_end)(struct vcpu *vcpu);
 };
 
 #endif

@@ -29,7 +29,7 @@ bool seccomp_enabled = false;
 bool seccomp_enabled = true;
 #endif
 
-static const char *const kind_names[] = { "main", "vcpu", "io", "net", "api", "metrics", "gdb" };
+static const char *const kind_names[] = { "main", "vcpu", "io", "net", "api", "metrics", "gdb", "profile" };
 
 const char *seccomp_kind_name(enum seccomp_kind kind)
 {
@@ -179,6 +179,9 @@ static int build(scmp_filter_ctx ctx, enum seccomp_kind kind)
 		 * KVM's vCPU ioctls (and the log's isatty()); no files, no new sockets. */
 		ret = ret ?: allow_ioctls(ctx, true, true);
 		ret = ret ?: allow(ctx, sockets);
+		break;
+	case SECCOMP_PROFILE:
+		/* Sleeps to the next tick and kicks the vCPUs (tgkill): the common list has both. */
 		break;
 	case SECCOMP_MAIN:
 		ret = ret ?: allow_ioctls(ctx, true, true);

@@ -17,6 +17,7 @@ enum seccomp_kind {
 	SECCOMP_API,     /* the HTTP server: accepts, requests, pause/resume */
 	SECCOMP_METRICS, /* the periodic metrics writer */
 	SECCOMP_GDB,     /* the GDB stub: its client socket, the vCPUs' state, guest memory */
+	SECCOMP_PROFILE, /* the profiler's sampler: timers and the vCPUs' kick signal, nothing else */
 	SECCOMP__MAX,
 };
 

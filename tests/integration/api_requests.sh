@@ -122,6 +122,16 @@ PATCH|/vmon/cpu|{"vcpu_weights": "2=100"}|400|vcpu_weights names vCPU 2, but the
 PATCH|/vmon/cpu|{"vcpu_weights": "0=100,1=x"}|400|vCPU 1's weight 'x' is not a number from 1 to 10000
 PATCH|/vmon/cpu|{}|400|Nothing to change: give weight, max or vcpu_weights
 PUT|/vmon/cpu|{"weight": 100}|400|Invalid request method and/or path: PUT /vmon/cpu
+PUT|/profile|{"seconds": 5}|400|not supported before starting
+PUT|/profile|{"hz": 1000}|400|missing field `seconds`
+PUT|/profile|{"seconds": "5"}|400|invalid type for `seconds`
+PUT|/profile|{"seconds": 5, "hz": -1}|400|invalid type for `hz`
+PUT|/profile|{"seconds": 5, "frames": 8}|400|unknown field `frames`
+PUT|/profile|{"seconds": 5, "hz": 0}|400|hz must be from 1 to 5000 per second, not 0
+PUT|/profile|{"seconds": 0}|400|seconds must be from 1 to 300, not 0
+PUT|/profile|{"seconds": 100000}|400|seconds must be from 1 to 300, not 100000
+PUT|/profile|{"seconds": 300, "hz": 1000}|400|at most 100000 samples per vCPU
+PATCH|/profile|{"seconds": 5}|400|Invalid request method and/or path: PATCH /profile
 TABLE
 if [ "$bad" = 0 ]; then result PASS api/bad-requests; else result FAIL api/bad-requests "$bad answers differ"; fi
 

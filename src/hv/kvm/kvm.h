@@ -35,6 +35,7 @@ struct kvm_vm {
 	struct kvm_cpuid2 *supported_cpuid;
 	bool tsc_deadline; /* KVM_CAP_TSC_DEADLINE_TIMER */
 	uint32_t guest_debug; /* KVM_CAP_SET_GUEST_DEBUG2: the KVM_GUESTDBG_* flags it takes */
+	bool sync_regs;    /* KVM_CAP_SYNC_REGS with registers and segments: kvm_run carries them */
 	struct kvm_routing routing;
 	const struct guest_mem *gm;     /* what map_memory mapped (dirty-log sizes) */
 	pthread_mutex_t msr_lock;
@@ -46,6 +47,7 @@ struct kvm_vm {
 struct kvm_vcpu {
 	int fd;
 	struct kvm_run *run;
+	bool regs_synced; /* kvm_run->kvm_valid_regs asks for them at every exit (profiling) */
 };
 
 static inline struct kvm_vm *kvm_vm_of(struct hv_vm *hv)

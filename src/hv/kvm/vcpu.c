@@ -320,6 +320,39 @@ static int kvm_vcpu_set_debug(struct vcpu *vcpu, const struct vcpu_debug *dbg)
 	return ret < 0 ? ret : 0;
 }
 
+/*
+ * A sample's registers: from kvm_run once KVM stores them there at each exit (asked for
+ * here, on the first call), else, and the first time, with KVM_GET_REGS and KVM_GET_SREGS
+ * (each a vcpu_load/put in KVM: several microseconds on a nested host).
+ */
+static int kvm_vcpu_exit_regs(struct vcpu *vcpu, struct kvm_regs *regs, struct kvm_sregs *sregs)
+{
+	struct kvm_vcpu *k = kv(vcpu);
+	int ret;
+
+	if (k->regs_synced) {
+		*regs = k->run->s.regs.regs;
+		*sregs = k->run->s.regs.sregs;
+		return 0;
+	}
+	ret = kvm_ioctl(k->fd, KVM_GET_REGS, regs);
+	if (ret >= 0)
+		ret = kvm_ioctl(k->fd, KVM_GET_SREGS, sregs);
+	if (ret < 0)
+		return ret;
+	if (vcpu_kvm(vcpu)->sync_regs) {
+		k->run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+		k->regs_synced = true;
+	}
+	return 0;
+}
+
+static void kvm_vcpu_exit_regs_end(struct vcpu *vcpu)
+{
+	kv(vcpu)->run->kvm_valid_regs = 0;
+	kv(vcpu)->regs_synced = false;
+}
+
 static int kvm_vcpu_msr_list(struct vcpu *vcpu, uint32_t *idx, int max)
 {
 	struct kvm_vm *kvm = vcpu_kvm(vcpu);
@@ -343,4 +376,6 @@ const struct cpu_backend_ops kvm_vcpu_ops = {
 	.vcpu_kick = kvm_vcpu_kick,
 	.vcpu_set_debug = kvm_vcpu_set_debug,
 	.vcpu_msr_list = kvm_vcpu_msr_list,
+	.vcpu_exit_regs = kvm_vcpu_exit_regs,
+	.vcpu_exit_regs_end = kvm_vcpu_exit_regs_end,
 };

@@ -102,6 +102,9 @@ static int kvm_open(struct kvm_vm *kvm, char *err, size_t errlen)
 	kvm->tsc_deadline = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	ret = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_GUEST_DEBUG2);
 	kvm->guest_debug = ret > 0 ? (uint32_t)ret : 0;
+	ret = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	kvm->sync_regs = ret > 0 && (ret & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) ==
+				    (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
 	kvm->run_size = ioctl(kvm->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (kvm->run_size < (int)sizeof(struct kvm_run)) {
 		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE returned %d", kvm->run_size);

@@ -256,6 +256,20 @@ int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t
 	return 0;
 }
 
+int gm_discard(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	uint8_t *host = gm_translate(gm, gpa, len);
+
+	if (!host || !len || (gpa | len) % (4 * KiB))
+		return -EINVAL;
+	if (gm->fd >= 0 && fallocate(gm->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				     (off_t)(host - gm->base), (off_t)len) < 0)
+		return -errno;
+	if (madvise(host, len, MADV_DONTNEED) < 0)
+		return -errno;
+	return 0;
+}
+
 uint64_t gm_end(const struct guest_mem *gm)
 {
 	const struct gm_region *r = &gm->regions[gm->nr_regions - 1];

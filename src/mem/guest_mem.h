@@ -94,6 +94,16 @@ void *gm_translate_w(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 int gm_read(const struct guest_mem *gm, void *dst, uint64_t gpa, uint64_t len) __must_check;
 int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len) __must_check;
 
+/*
+ * Give [gpa, gpa+len) back to the host (a balloon's inflated pages): the range must lie in
+ * one RAM region and be 4 KiB aligned. The mapping drops its pages (MADV_DONTNEED) and, when
+ * a memfd holds RAM, the file's range is punched out too, or the pages would stay in its page
+ * cache. The guest reads zeroes (memfd, anonymous) or the memory file's bytes (a private
+ * file mapping) if it touches them again. Not for hugetlb RAM (4 KiB punches do nothing
+ * there). 0, -EINVAL (outside RAM, misaligned) or -errno.
+ */
+int gm_discard(const struct guest_mem *gm, uint64_t gpa, uint64_t len) __must_check;
+
 /* Highest guest-physical address + 1 that is RAM. */
 uint64_t gm_end(const struct guest_mem *gm);
 

@@ -2,6 +2,7 @@
 #include "unit.h"
 
 #include <string.h>
+#include <sys/stat.h>
 
 #include "boot/e820.h"
 #include "boot/layout.h"
@@ -84,6 +85,31 @@ static void test_bad_sizes(void **state)
 	assert_int_not_equal(gm_create(&gm, 4097, false), 0);
 }
 
+/* A discarded page reads zero and leaves the memfd; bad ranges change nothing. */
+static void test_discard(void **state)
+{
+	struct guest_mem gm;
+	struct stat before, after;
+	uint8_t *p;
+
+	(void)state;
+	assert_int_equal(gm_create(&gm, 64 * MiB, false), 0);
+	p = gm_translate(&gm, 1 * MiB, 64 * KiB);
+	assert_non_null(p);
+	memset(p, 0xab, 64 * KiB);
+	assert_int_equal(fstat(gm.fd, &before), 0);
+	assert_int_equal(gm_discard(&gm, 1 * MiB, 64 * KiB), 0);
+	assert_int_equal(fstat(gm.fd, &after), 0);
+	assert_true(after.st_blocks + (long)(64 * KiB / 512) <= before.st_blocks);
+	for (size_t i = 0; i < 64 * KiB; i++)
+		assert_int_equal(p[i], 0);
+	assert_int_equal(gm_discard(&gm, 64 * MiB, 4 * KiB), -EINVAL);
+	assert_int_equal(gm_discard(&gm, 64 * MiB - 4 * KiB, 8 * KiB), -EINVAL);
+	assert_int_equal(gm_discard(&gm, 1 * MiB + 1, 4 * KiB), -EINVAL);
+	assert_int_equal(gm_discard(&gm, 0, 0), -EINVAL);
+	gm_destroy(&gm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -91,6 +117,7 @@ int main(void)
 		cmocka_unit_test(test_hole_layout),
 		cmocka_unit_test(test_hole_translation),
 		cmocka_unit_test(test_bad_sizes),
+		cmocka_unit_test(test_discard),
 	};
 	return cmocka_run_group_tests_name("mem", tests, NULL, NULL);
 }

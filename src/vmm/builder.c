@@ -340,6 +340,34 @@ static int vm_wire_console(struct vm *vm, char *err, size_t errlen)
 	return ret;
 }
 
+static int vm_wire_balloon(struct vm *vm, char *err, size_t errlen)
+{
+	const struct vm_config *c = vm->cfg;
+	struct vm_virtio *v = vm_virtio_new(vm, "virtio-balloon");
+	int ret;
+
+	if (c->hugepages) {
+		snprintf(err, errlen, "the balloon cannot give back 4 KiB pages of hugetlb RAM: "
+			 "use it without huge_pages");
+		return -EINVAL;
+	}
+	if (c->balloon_mib > c->memory >> 20) {
+		snprintf(err, errlen, "the balloon's %u MiB are more than the guest's %llu MiB",
+			 c->balloon_mib, (unsigned long long)(c->memory >> 20));
+		return -EINVAL;
+	}
+	if (!v)
+		return -ENOMEM;
+	v->balloon.timer_fd = -1;
+	v->dev.ops = &virtio_balloon_ops;
+	v->dev.priv = &v->balloon;
+	if ((ret = vm_add_virtio(vm, v, &virtio_balloon_ops, c->transport, err, errlen)))
+		return ret;
+	return virtio_balloon_init(&v->balloon, &v->dev, &vm->io,
+				   c->balloon_mib << (20 - BALLOON_PAGE_SHIFT),
+				   c->balloon_deflate_on_oom, c->balloon_stats_s);
+}
+
 static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 {
 	int ret = 0;
@@ -352,6 +380,8 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 		ret = vm_wire_rng(vm, err, errlen);
 	if (!ret && vm->cfg->virtio_console)
 		ret = vm_wire_console(vm, err, errlen);
+	if (!ret && vm->cfg->balloon)
+		ret = vm_wire_balloon(vm, err, errlen);
 	return ret;
 }
 

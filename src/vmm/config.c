@@ -71,6 +71,8 @@ void config_usage(FILE *out)
 		"                       tap=NAME (created if missing), or none; add ,mac=MAC\n"
 		"                       ,mtu=N (68-65535) and ,transport=mmio|pci\n"
 		"  --rng[=transport=T]  virtio-rng entropy device\n"
+		"  --balloon amount_mib=N[,deflate_on_oom=on][,stats=S]  virtio-balloon holding N MiB,\n"
+		"                       guest statistics every S seconds (0: none)\n"
 		"  --virtio-transport T mmio (default) or pci, for devices without transport=\n"
 		"  --virtio-console[=transport=T]  virtio-console (hvc0) on the console; boot with\n"
 		"                       console=hvc0\n"
@@ -101,7 +103,7 @@ void config_usage(FILE *out)
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CONSOLE, OPT_BOOT,
 	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
-	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
+	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_BALLOON, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
 	OPT_ACCEL, OPT_TRACK_DIRTY, OPT_RESTORE, OPT_RESTORE_MEM, OPT_RESTORE_UFFD, OPT_RESUME,
 	OPT_GDB, OPT_GDB_WAIT, OPT_VCPU_AFFINITY, OPT_IO_AFFINITY,
 	OPT_CPU_WEIGHT, OPT_CPU_MAX, OPT_CGROUP, OPT_VCPU_WEIGHT,
@@ -121,6 +123,7 @@ static const struct option options[] = {
 	{ "testdev", no_argument, NULL, OPT_TESTDEV },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "rng", optional_argument, NULL, OPT_RNG },
+	{ "balloon", required_argument, NULL, OPT_BALLOON },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "virtio-transport", required_argument, NULL, OPT_TRANSPORT },
 	{ "virtio-console", optional_argument, NULL, OPT_VIRTIO_CONSOLE },
@@ -202,6 +205,44 @@ static int parse_disk(struct vm_config *cfg, char *arg, char *err, size_t errlen
 		return -ENOMEM;
 	}
 	cfg->disks[cfg->nr_disks++] = d;
+	return 0;
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v > UINT32_MAX)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* "amount_mib=N[,deflate_on_oom=on|off][,stats=S]". Modifies the string. */
+static int parse_balloon(struct vm_config *cfg, char *arg, char *err, size_t errlen)
+{
+	bool have_amount = false;
+	char *save = NULL;
+
+	for (char *t = strtok_r(arg, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(t, "amount_mib=", 11) && !parse_u32(t + 11, &cfg->balloon_mib))
+			have_amount = true;
+		else if (!strcmp(t, "deflate_on_oom=on") || !strcmp(t, "deflate_on_oom=off"))
+			cfg->balloon_deflate_on_oom = !strcmp(t + 15, "on");
+		else if (strncmp(t, "stats=", 6) || parse_u32(t + 6, &cfg->balloon_stats_s)) {
+			snprintf(err, errlen, "--balloon: bad '%s' (amount_mib=N, deflate_on_oom=on|off, "
+				 "stats=SECONDS)", t);
+			return -EINVAL;
+		}
+	}
+	if (!have_amount) {
+		snprintf(err, errlen, "--balloon needs amount_mib=N");
+		return -EINVAL;
+	}
+	cfg->balloon = true;
 	return 0;
 }
 
@@ -357,6 +398,7 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 		break;
 	}
 	case OPT_DISK: return parse_disk(cfg, (char *)arg, err, errlen);
+	case OPT_BALLOON: return parse_balloon(cfg, (char *)arg, err, errlen);
 	case OPT_NET: return parse_net(cfg, (char *)arg, err, errlen);
 	case OPT_TRANSPORT:
 		if (strcmp(arg, "mmio") && strcmp(arg, "pci")) {

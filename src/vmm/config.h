@@ -87,6 +87,10 @@ struct vm_config {
 	bool rng;
 	enum virtio_transport rng_transport;
 	struct rate_limiter_spec rng_limiter;
+	bool balloon;            /* virtio-balloon (PUT /balloon, --balloon) */
+	uint32_t balloon_mib;    /* its target: guest memory the balloon should hold */
+	bool balloon_deflate_on_oom;
+	uint32_t balloon_stats_s; /* stats polling interval; 0: no stats queue */
 	bool virtio_console;     /* console input goes to hvc0 (output from both) */
 	enum virtio_transport console_transport;
 	struct net_config nets[VMON_MAX_NETS];

@@ -186,6 +186,10 @@ int config_save(const struct vm_config *cfg, struct snap_buf *out)
 	snap_put_u8(out, (uint8_t)cfg->nr_nets);
 	for (int i = 0; i < cfg->nr_nets; i++)
 		put_net(out, &cfg->nets[i]);
+	snap_put_u8(out, cfg->balloon);
+	snap_put_u32(out, cfg->balloon_mib);
+	snap_put_u8(out, cfg->balloon_deflate_on_oom);
+	snap_put_u32(out, cfg->balloon_stats_s);
 	return snap_buf_error(out);
 }
 
@@ -348,6 +352,14 @@ int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, 
 		r.bad = r.bad ?: "number of network interfaces";
 	for (int i = 0; !r.bad && i < nr; i++, c.nr_nets++)
 		get_net(&r, &c.nets[i]);
+	if (!r.bad && version >= 3) {
+		c.balloon = get_flag(&r, "balloon flag");
+		c.balloon_mib = snap_get_u32(in);
+		c.balloon_deflate_on_oom = get_flag(&r, "balloon deflate_on_oom");
+		c.balloon_stats_s = snap_get_u32(in);
+		if (c.balloon_mib > c.memory >> 20)
+			r.bad = r.bad ?: "balloon size";
+	}
 	if (!r.bad && snap_rd_end(in))
 		r.bad = in->error ? "length: truncated" : "length: bytes after the last field";
 	if (!r.bad)

@@ -23,6 +23,7 @@
 #include "devices/virtio/net.h"
 #include "devices/virtio/pci.h"
 #include "devices/virtio/rng.h"
+#include "devices/virtio/balloon.h"
 #include "hv/hv.h"
 #include "util/eventloop.h"
 #include "irq/irq.h"
@@ -52,6 +53,7 @@ struct vm_virtio {
 		struct virtio_console con;
 		struct virtio_net net;
 		struct virtio_rng rng;
+		struct virtio_balloon balloon;
 	};
 };
 

@@ -237,6 +237,14 @@ static struct vm_virtio *vmm_device(struct vmm *vmm, const struct virtio_device_
 	return NULL;
 }
 
+struct virtio_device *vmm_balloon(struct vmm *vmm)
+{
+	struct vm_virtio *v = vmm->state == VMM_NOT_STARTED ? NULL
+			    : vmm_device(vmm, &virtio_balloon_ops, -1);
+
+	return v ? &v->dev : NULL;
+}
+
 int vmm_drive_update(struct vmm *vmm, int index, const char *path, char *err, size_t errlen)
 {
 	struct vm_virtio *v = vmm_device(vmm, &virtio_blk_ops, index);

@@ -101,6 +101,9 @@ int vmm_drive_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *
 int vmm_net_limit(struct vmm *vmm, int index, const struct rate_limiter_spec *rx,
 		  const struct rate_limiter_spec *tx, char *err, size_t errlen) __must_check;
 
+/* The running VM's virtio-balloon, or NULL (none configured, or not booted). Lock held. */
+struct virtio_device *vmm_balloon(struct vmm *vmm);
+
 const char *vmm_state_name(enum vmm_state s);
 /* What GET / shows: the state's name, or "Suspended" for a running guest in S3. Lock held. */
 const char *vmm_state_show(struct vmm *vmm);

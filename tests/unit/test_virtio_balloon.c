@@ -1,0 +1,143 @@
+/*
+ * virtio-balloon's pure parts: an inflate buffer's PFNs (runs merged, PFNs outside RAM or in
+ * the MMIO hole skipped, never released) and the stats buffer's tagged entries.
+ */
+#include "unit.h"
+
+#include <string.h>
+
+#include "devices/virtio/balloon.h"
+
+struct call { uint64_t gpa, len; };
+static struct call calls[16];
+static int nr_calls;
+static int fail_gpa_mib = -1; /* a release at this MiB fails */
+
+static int fake_release(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	(void)gm;
+	if (nr_calls < 16)
+		calls[nr_calls++] = (struct call){ gpa, len };
+	return (int64_t)(gpa >> 20) == fail_gpa_mib ? -EIO : 0;
+}
+
+/* 5 GiB of RAM: [0, 3 GiB) and [4 GiB, 6 GiB); host pointers are never dereferenced here. */
+static void fake_ram(struct guest_mem *gm)
+{
+	memset(gm, 0, sizeof(*gm));
+	gm_layout(gm, 5ULL * GiB);
+	for (int i = 0; i < gm->nr_regions; i++)
+		gm->regions[i].host = (uint8_t *)(uintptr_t)(0x10000000ULL + gm->regions[i].fd_offset);
+	nr_calls = 0;
+	fail_gpa_mib = -1;
+}
+
+static void put_pfns(uint8_t *buf, const uint32_t *pfns, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (int b = 0; b < 4; b++)
+			buf[4 * i + b] = (uint8_t)(pfns[i] >> 8 * b);
+}
+
+static void test_runs_merged(void **state)
+{
+	struct guest_mem gm;
+	const uint32_t pfns[] = { 100, 101, 102, 200, 199, 300 };
+	uint8_t buf[sizeof(pfns)];
+
+	(void)state;
+	fake_ram(&gm);
+	put_pfns(buf, pfns, 6);
+	assert_int_equal(balloon_release_pfns(&gm, buf, 6, fake_release), 0);
+	assert_int_equal(nr_calls, 4);
+	assert_true(calls[0].gpa == 100 * 4096ULL && calls[0].len == 3 * 4096ULL);
+	assert_true(calls[1].gpa == 200 * 4096ULL && calls[1].len == 4096);
+	assert_true(calls[2].gpa == 199 * 4096ULL && calls[2].len == 4096);
+	assert_true(calls[3].gpa == 300 * 4096ULL && calls[3].len == 4096);
+}
+
+/* The hole, beyond RAM, the last u32 PFN: skipped and counted; the rest still released. */
+static void test_hostile_pfns(void **state)
+{
+	struct guest_mem gm;
+	const uint32_t hole = (uint32_t)(3ULL * GiB >> 12), high = (uint32_t)(4ULL * GiB >> 12);
+	const uint32_t pfns[] = { hole - 1, hole, hole + 5, 0xffffffff, high + (2u << 18), 7,
+				  high - 1, high };
+	uint8_t buf[sizeof(pfns)];
+
+	(void)state;
+	fake_ram(&gm);
+	put_pfns(buf, pfns, 8);
+	assert_int_equal(balloon_release_pfns(&gm, buf, 8, fake_release), 5);
+	assert_int_equal(nr_calls, 3);
+	assert_true(calls[0].gpa == (uint64_t)(hole - 1) << 12 && calls[0].len == 4096);
+	assert_true(calls[1].gpa == 7 * 4096ULL);
+	assert_true(calls[2].gpa == 4ULL * GiB && calls[2].len == 4096);
+}
+
+/* A run up to the end of RAM stops there: the page beyond is skipped, the run released. */
+static void test_run_stops_at_end(void **state)
+{
+	struct guest_mem gm;
+	const uint32_t end = (uint32_t)(6ULL * GiB >> 12);
+	const uint32_t pfns[] = { end - 2, end - 1, end };
+	uint8_t buf[sizeof(pfns)];
+
+	(void)state;
+	fake_ram(&gm);
+	put_pfns(buf, pfns, 3);
+	assert_int_equal(balloon_release_pfns(&gm, buf, 3, fake_release), 1);
+	assert_int_equal(nr_calls, 1);
+	assert_true(calls[0].gpa == (uint64_t)(end - 2) << 12 && calls[0].len == 8192);
+}
+
+static void test_release_failure_counted(void **state)
+{
+	struct guest_mem gm;
+	const uint32_t pfns[] = { 256, 257, 512 };
+	uint8_t buf[sizeof(pfns)];
+
+	(void)state;
+	fake_ram(&gm);
+	fail_gpa_mib = 1;
+	put_pfns(buf, pfns, 3);
+	assert_int_equal(balloon_release_pfns(&gm, buf, 3, fake_release), 2);
+}
+
+static void put_stat(uint8_t *p, uint16_t tag, uint64_t v)
+{
+	p[0] = (uint8_t)tag, p[1] = (uint8_t)(tag >> 8);
+	for (int b = 0; b < 8; b++)
+		p[2 + b] = (uint8_t)(v >> 8 * b);
+}
+
+static void test_stats(void **state)
+{
+	struct balloon_stats st = { 0 };
+	uint8_t buf[10 * 4 + 7];
+
+	(void)state;
+	put_stat(buf, BALLOON_S_MEMFREE, 123456789012ULL);
+	put_stat(buf + 10, BALLOON_S_MEMTOT, 268435456);
+	put_stat(buf + 20, 999, 5);              /* unknown tag: ignored */
+	put_stat(buf + 30, BALLOON_S_MEMFREE, 42); /* a later entry wins */
+	memset(buf + 40, 0xff, 7);               /* partial entry: ignored */
+	balloon_parse_stats(buf, sizeof(buf), &st);
+	assert_int_equal(st.valid, (1u << BALLOON_S_MEMFREE) | (1u << BALLOON_S_MEMTOT));
+	assert_int_equal(st.val[BALLOON_S_MEMFREE], 42);
+	assert_int_equal(st.val[BALLOON_S_MEMTOT], 268435456);
+	balloon_parse_stats(buf, 9, &st); /* shorter than one entry */
+	assert_int_equal(st.val[BALLOON_S_MEMFREE], 42);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_runs_merged),
+		cmocka_unit_test(test_hostile_pfns),
+		cmocka_unit_test(test_run_stops_at_end),
+		cmocka_unit_test(test_release_failure_counted),
+		cmocka_unit_test(test_stats),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

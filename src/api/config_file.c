@@ -22,10 +22,11 @@ static const struct section sections[] = {
 	{ "network-interfaces", api_network, "iface_id" },
 	{ "entropy", api_entropy, NULL },
 	{ "serial", api_serial, NULL },
+	{ "balloon", api_balloon, NULL },
 };
 
 /* Sections vmon does not have: accepted only when null or absent. */
-static const char *const missing[] = { "balloon", "vsock", "mmds-config", "cpu-config", "pmem",
+static const char *const missing[] = { "vsock", "mmds-config", "cpu-config", "pmem",
 				       "memory-hotplug" };
 
 static int apply(struct vmm *vmm, const struct section *sec, json_t *v, char *err, size_t errlen)

@@ -223,6 +223,18 @@ static void balloon_config_write(struct virtio_device *d, uint32_t off, const vo
 	b->actual = get_le32(cfg);
 }
 
+/*
+ * Linux primes the stats queue with its first buffer and kicks it before DRIVER_OK, when the
+ * core ignores the kick: take what is waiting now.
+ */
+static int balloon_activate(struct virtio_device *d)
+{
+	for (int q = 0; q < d->ops->nr_queues; q++)
+		if (d->vq[q].ready && virtq_has_avail(&d->vq[q]))
+			balloon_notify(d, q);
+	return 0;
+}
+
 static void balloon_reset(struct virtio_device *d)
 {
 	struct virtio_balloon *b = d->priv;
@@ -249,6 +261,7 @@ const struct virtio_device_ops virtio_balloon_ops = {
 	.config_read = balloon_config_read,
 	.config_write = balloon_config_write,
 	.queue_notify = balloon_notify,
+	.activate = balloon_activate,
 	.reset = balloon_reset,
 	.destroy = balloon_destroy,
 	.state_version = VIRTIO_BALLOON_STATE_VERSION,

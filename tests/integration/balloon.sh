@@ -1,0 +1,85 @@
+#!/bin/bash
+# virtio-balloon with the Linux guest, in one boot (256 MiB, --balloon amount_mib=0,stats=1):
+# the guest fills and empties a 100 MiB tmpfs file so its RAM is touched, then PATCH /balloon
+# inflates to 128 MiB: the guest's MemTotal drops by about that and vmon's RSS by a good part
+# of it (the pages are punched out of the memfd); GET /balloon/statistics shows the guest's
+# numbers; deflating to 0 gives the guest its memory back.
+set -uo pipefail
+SUITE=balloon
+TESTS=(balloon/stats balloon/inflate balloon/host-rss balloon/deflate)
+. "$(dirname "$0")/lib.sh"
+
+work=$(mktemp -d)
+pid=
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$work"' EXIT
+con=$work/console.log
+sock=$work/api.sock
+# The last MemTotal (kB) the guest printed, and a stats field.
+memtotal() { grep -a '^MemTotal:' "$con" | tail -n 1 | awk '{print $2}'; }
+stat_field() {
+	api "$sock" GET /balloon/statistics > /dev/null
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2],""))' \
+		"$work/body" "$1" 2>/dev/null
+}
+rss_kb() { awk '/^VmRSS:/ {print $2}' /proc/$pid/status; }
+# wait_actual MIB: until the guest reports that many MiB in the balloon (2 minutes).
+wait_actual() {
+	for _ in $(seq 1 240); do [ "$(stat_field actual_mib)" = "$1" ] && return 0; sleep 0.5; done
+	return 1
+}
+# wait_memtotal CMP KB: until the guest's last MemTotal compares so (-lt, -gt) with KB.
+wait_memtotal() {
+	for _ in $(seq 1 60); do
+		local m; m=$(memtotal)
+		[ -n "$m" ] && [ "$m" "$1" "$2" ] && return 0
+		sleep 1
+	done
+	return 1
+}
+
+cmd='dd if=/dev/zero of=/tmp/fill bs=1M count=100 2>/dev/null; rm /tmp/fill; echo FILLED;'
+cmd+=' while :; do grep -E ^MemTotal: /proc/meminfo; sleep 2; done'
+"$VMON" run --kernel "$dir/vmlinux" --initrd "$dir/initramfs.cpio" --memory 256M \
+	--balloon amount_mib=0,stats=1 --console "file:$con" --api-sock "$sock" \
+	--cmdline "console=ttyS0 reboot=k panic=-1 quiet vmon_check=1 vmon_cmd=\"$cmd\"" \
+	< /dev/null > /dev/null 2> "$LOGDIR/balloon.log" &
+pid=$!
+if ! wait_sock "$sock" || ! wait_for "$con" FILLED $pid || ! wait_memtotal -gt 0; then
+	all_results FAIL "the guest did not start its loop, see $LOGDIR/balloon.log"
+	exit 0
+fi
+sleep 3
+total0=$(memtotal)
+rss0=$(rss_kb)
+
+free=$(stat_field free_memory) total=$(stat_field total_memory)
+if [ -n "$free" ] && [ "$free" -gt 0 ] && [ -n "$total" ] && [ "$total" -gt 0 ]; then
+	result PASS balloon/stats "free_memory $free, total_memory $total"
+else
+	result FAIL balloon/stats "$(cat "$work/body")"
+fi
+
+st=$(api "$sock" PATCH /balloon '{"amount_mib": 128}')
+if [ "$st" = 204 ] && wait_actual 128 && wait_memtotal -lt $((total0 - 120 * 1024)); then
+	total1=$(memtotal)
+	result PASS balloon/inflate "MemTotal $total0 -> $total1 kB, actual_mib 128"
+else
+	result FAIL balloon/inflate "PATCH $st, actual_mib '$(stat_field actual_mib)', MemTotal $total0 -> $(memtotal) kB"
+fi
+sleep 1
+rss1=$(rss_kb)
+if [ -n "$rss0" ] && [ -n "$rss1" ] && [ "$rss1" -lt $((rss0 - 64 * 1024)) ]; then
+	result PASS balloon/host-rss "VmRSS $rss0 -> $rss1 kB"
+else
+	result FAIL balloon/host-rss "VmRSS $rss0 -> $rss1 kB"
+fi
+
+st=$(api "$sock" PATCH /balloon '{"amount_mib": 0}')
+if [ "$st" = 204 ] && wait_actual 0 && wait_memtotal -ge $((total0 - 1024)); then
+	result PASS balloon/deflate "MemTotal back to $(memtotal) kB"
+else
+	result FAIL balloon/deflate "PATCH $st, actual_mib '$(stat_field actual_mib)', MemTotal $(memtotal) kB"
+fi
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+pid=

@@ -101,7 +101,18 @@ PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "mem_backend": {
 PUT|/snapshot/load|{"snapshot_path": "s", "mem_backend": {"backend_type": "Zip", "backend_path": "m"}}|400|unknown variant `Zip`
 PUT|/snapshot/load|{"snapshot_path": "/nonexistent/s", "mem_file_path": "m"}|400|not allowed after configuring boot-specific resources
 PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "huge_pages": "2M"}|400|the snapshot's own setting
-PUT|/balloon|{"amount_mib": 1, "deflate_on_oom": true}|400|balloon device is not supported
+PUT|/balloon|{"amount_mib": 1}|400|missing field `deflate_on_oom`
+PUT|/balloon|{"amount_mib": -1, "deflate_on_oom": true}|400|invalid type for `amount_mib`
+PUT|/balloon|{"amount_mib": 1, "deflate_on_oom": true, "frobnicate": 1}|400|unknown field `frobnicate`
+PUT|/balloon|{"amount_mib": 512, "deflate_on_oom": false}|400|too large: 512 MiB of a 256 MiB guest
+PUT|/balloon|{"amount_mib": 1, "deflate_on_oom": true, "free_page_reporting": true}|400|Free page hinting and reporting are not supported
+PUT|/balloon|{"amount_mib": 1, "deflate_on_oom": true, "free_page_hinting": true}|400|Free page hinting and reporting are not supported
+GET|/balloon||400|The balloon device is not configured
+PATCH|/balloon|{"amount_mib": 1}|400|The balloon device is not configured
+GET|/balloon/statistics||400|The balloon device is not configured
+PATCH|/balloon/statistics|{"stats_polling_interval_s": 1}|400|The balloon device is not configured
+PATCH|/balloon/hinting/start|{}|400|Balloon free page hinting is not supported
+GET|/balloon/hinting/status||400|Balloon free page hinting is not supported
 GET|/nonexistent||400|Invalid request method and/or path: GET /nonexistent
 DELETE|/||400|Invalid request method and/or path: DELETE /
 POST|/actions|{"action_type": "InstanceStart"}|400|Invalid request method and/or path

@@ -53,10 +53,17 @@ total0=$(memtotal)
 rss0=$(rss_kb)
 
 free=$(stat_field free_memory) total=$(stat_field total_memory)
-if [ -n "$free" ] && [ "$free" -gt 0 ] && [ -n "$total" ] && [ "$total" -gt 0 ]; then
+# After boot: the interval changes, statistics cannot be turned off, PUT is pre-boot only.
+p=$(api "$sock" PATCH /balloon/statistics '{"stats_polling_interval_s": 2}')
+p+=" $(api "$sock" PATCH /balloon/statistics '{"stats_polling_interval_s": 0}')"
+p+=" $(api "$sock" PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false}')"
+p+=" $(api "$sock" GET /balloon)"
+got=$(python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); print(b["amount_mib"], b["stats_polling_interval_s"])' "$work/body" 2>/dev/null)
+if [ -n "$free" ] && [ "$free" -gt 0 ] && [ -n "$total" ] && [ "$total" -gt 0 ] &&
+   [ "$p" = "204 400 400 200" ] && [ "$got" = "0 2" ]; then
 	result PASS balloon/stats "free_memory $free, total_memory $total"
 else
-	result FAIL balloon/stats "$(cat "$work/body")"
+	result FAIL balloon/stats "free '$free' total '$total', requests $p, GET /balloon '$got'"
 fi
 
 st=$(api "$sock" PATCH /balloon '{"amount_mib": 128}')

@@ -3,10 +3,11 @@
 # the guest fills and empties a 100 MiB tmpfs file so its RAM is touched, then PATCH /balloon
 # inflates to 128 MiB: the guest's MemTotal drops by about that and vmon's RSS by a good part
 # of it (the pages are punched out of the memfd); GET /balloon/statistics shows the guest's
-# numbers; deflating to 0 gives the guest its memory back.
+# numbers; a snapshot restored in a fresh vmon keeps the balloon; deflating the restored VM
+# to 0 gives the guest its memory back.
 set -uo pipefail
 SUITE=balloon
-TESTS=(balloon/stats balloon/inflate balloon/host-rss balloon/deflate)
+TESTS=(balloon/stats balloon/inflate balloon/host-rss balloon/snapshot balloon/deflate)
 . "$(dirname "$0")/lib.sh"
 
 work=$(mktemp -d)
@@ -79,6 +80,24 @@ if [ -n "$rss0" ] && [ -n "$rss1" ] && [ "$rss1" -lt $((rss0 - 64 * 1024)) ]; th
 	result PASS balloon/host-rss "VmRSS $rss0 -> $rss1 kB"
 else
 	result FAIL balloon/host-rss "VmRSS $rss0 -> $rss1 kB"
+fi
+
+# Paused, snapshotted, killed; restored in a fresh process that goes on with the balloon.
+s=$(api "$sock" PATCH /vm '{"state": "Paused"}')
+s+=" $(api "$sock" PUT /snapshot/create "{\"snapshot_path\": \"$work/state\", \"mem_file_path\": \"$work/mem\"}")"
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+sock=$work/restored.sock
+"$VMON" --api-sock "$sock" < /dev/null > /dev/null 2> "$LOGDIR/balloon-restored.log" &
+pid=$!
+wait_sock "$sock"
+s+=" $(api "$sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/state\", \"mem_file_path\": \"$work/mem\", \"resume_vm\": true}")"
+s+=" $(api "$sock" GET /balloon)"
+cfg=$(cat "$work/body")
+if [ "$s" = "204 204 204 200" ] && echo "$cfg" | grep -q '"amount_mib": *128' && wait_actual 128; then
+	result PASS balloon/snapshot "restored: $cfg"
+else
+	result FAIL balloon/snapshot "requests $s, GET /balloon $cfg, actual_mib '$(stat_field actual_mib)'"
 fi
 
 st=$(api "$sock" PATCH /balloon '{"amount_mib": 0}')

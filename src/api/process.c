@@ -148,6 +148,10 @@ int vmm_main(int argc, char **argv)
 	int level = -2, opt, status;
 	struct vmm *vmm;
 
+	/* `vmon --api-sock --help` asks for this text; getopt would take --help for the path. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return vmm_usage(stdout), 0;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {

@@ -41,6 +41,7 @@ void config_usage(FILE *out)
 		"       vmon --api-sock PATH [--config-file FILE]   (see vmon --api-sock --help)\n"
 		"       vmon ctl --api-sock PATH COMMAND             (see vmon ctl)\n"
 		"       vmon jail --id ID --uid U --gid G -- ARGS   (see vmon jail --help)\n"
+		"       vmon snapshot create|merge ...               (see vmon snapshot --help)\n"
 		"       vmon --help | --version\n"
 		"\n"
 		"Boot a Linux (or any 64-bit/PVH) kernel on KVM.\n"

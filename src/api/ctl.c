@@ -312,6 +312,10 @@ static void ctl_usage(FILE *f)
 		"  powerdown       press the ACPI power button (acpid in the guest powers off;\n"
 		"                  a guest suspended to RAM wakes)\n"
 		"  wake            wake a guest suspended to RAM (S3)\n"
+		"  stop [--timeout S] [--ctrl-alt-del]\n"
+		"                  press the power button (or Ctrl+Alt+Del) and wait up to S\n"
+		"                  seconds (default 30) for the VMM to exit: 0 once it has, 1 if\n"
+		"                  it still runs (what a service manager's stop command needs)\n"
 		"  get PATH | put PATH JSON | patch PATH JSON   any request\n");
 }
 
@@ -323,11 +327,63 @@ static int ctl_action(const char *sock, const char *action)
 	return ctl_request(sock, "PUT", "/actions", body);
 }
 
+/*
+ * stop: ask the guest to shut down and wait for the VMM to go. The VMM is gone when its
+ * socket stops answering (vmon removes it on exit); a VMM that still answers after the
+ * timeout is left to the caller (systemd then sends SIGTERM, which vmon also obeys).
+ */
+static int ctl_stop(const char *sock, int argc, char **argv)
+{
+	const char *action = "PowerButton";
+	long timeout = 30;
+	json_t *j;
+
+	for (int k = 0; k < argc; k++) {
+		char *end;
+		if (!strcmp(argv[k], "--ctrl-alt-del")) {
+			action = "SendCtrlAltDel";
+		} else if (!strcmp(argv[k], "--timeout") && k + 1 < argc) {
+			timeout = strtol(argv[++k], &end, 10);
+			if (*end || end == argv[k] || timeout < 0 || timeout > 86400) {
+				fprintf(stderr, "vmon ctl stop: --timeout '%s': use 0 to 86400 seconds\n", argv[k]);
+				return 2;
+			}
+		} else {
+			ctl_usage(stderr);
+			return 2;
+		}
+	}
+	char body[96];
+	snprintf(body, sizeof(body), "{\"action_type\": \"%s\"}", action);
+	int ret = ctl_fetch(sock, "PUT", "/actions", body, &j);
+	json_decref(j);
+	if (ret)
+		return ret == 2 ? 0 : 1;	/* 2: nothing answers, so nothing runs */
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (ctl_fetch_q(sock, "GET", "/", NULL, &j, true) == 2)
+			return 0;
+		json_decref(j);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - t0.tv_sec) * 1000000000LL + (now.tv_nsec - t0.tv_nsec) >= timeout * 1000000000LL)
+			break;
+		usleep(100 * 1000);
+	}
+	fprintf(stderr, "vmon ctl stop: %s still runs %ld s after %s\n", sock, timeout,
+		strcmp(action, "PowerButton") ? "Ctrl+Alt+Del" : "the power button");
+	return 1;
+}
+
 int ctl_main(int argc, char **argv)
 {
 	const char *sock = NULL;
 	int i = 1;
 
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
+		ctl_usage(stdout);
+		return 0;
+	}
 	if (i + 1 < argc && !strcmp(argv[i], "--api-sock"))
 		sock = argv[i + 1], i += 2;
 	/* Also after the command (vmon ctl profile --api-sock PATH ...): taken out of its words. */
@@ -372,6 +428,8 @@ int ctl_main(int argc, char **argv)
 		return ctl_top(sock, rest, argv + i + 1);
 	if (!strcmp(cmd, "cpu"))
 		return ctl_cpu(sock, rest, argv + i + 1);
+	if (!strcmp(cmd, "stop"))
+		return ctl_stop(sock, rest, argv + i + 1);
 	if (!strcmp(cmd, "profile"))
 		return ctl_profile(sock, rest, argv + i + 1);
 	if (!strcmp(cmd, "get") && rest == 1)

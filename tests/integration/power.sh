@@ -114,14 +114,19 @@ else
 fi
 
 # --- 4: acpid turns a press into a poweroff: vmon exits 0 ---------------------------------------
-if wait_seen ACPID-UP && "$VMON-ctl" --api-sock "$sock" powerdown > /dev/null 2>&1; then
-	for _ in $(seq 1 120); do kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+# `vmon ctl stop` (the systemd unit's ExecStop) presses the button and returns 0 only once
+# the VMM is gone.
+stop_rc=skipped
+if wait_seen ACPID-UP; then
+	"$VMON-ctl" --api-sock "$sock" stop --timeout 60 > "$LOGDIR/power-stop.log" 2>&1
+	stop_rc=$?
 fi
+for _ in $(seq 1 20); do kill -0 $pid 2>/dev/null || break; sleep 0.5; done
 wait $pid 2>/dev/null
 rc=$?
 pid=
-if [ "$rc" = 0 ] && seen VMON-POWERBUTTON; then
-	result PASS power/powerbutton-poweroff
+if [ "$rc" = 0 ] && [ "$stop_rc" = 0 ] && seen VMON-POWERBUTTON; then
+	result PASS power/powerbutton-poweroff "vmon ctl stop returned 0, vmon exited 0"
 else
-	result FAIL power/powerbutton-poweroff "status $rc, VMON-POWERBUTTON seen: $(seen VMON-POWERBUTTON && echo yes || echo no)"
+	result FAIL power/powerbutton-poweroff "status $rc, vmon ctl stop $stop_rc ($(cat "$LOGDIR/power-stop.log")), VMON-POWERBUTTON seen: $(seen VMON-POWERBUTTON && echo yes || echo no)"
 fi

@@ -56,7 +56,7 @@ $(BUILD)/libvmon-report.a: $(REPORT_OBJS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) -c -o $@ $<
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libvmon-report.a $(BUILD)/libvmon.a
 	@mkdir -p $(dir $@)
@@ -122,6 +122,53 @@ bench: setup all guests
 
 clean:
 	rm -rf build build-san build-fuzz
+
+# ---- installing (GNU conventions: PREFIX, DESTDIR and the usual directory variables) ----
+PREFIX ?= /usr/local
+prefix ?= $(PREFIX)
+exec_prefix ?= $(prefix)
+bindir ?= $(exec_prefix)/bin
+datarootdir ?= $(prefix)/share
+mandir ?= $(datarootdir)/man
+man1dir ?= $(mandir)/man1
+docdir ?= $(datarootdir)/doc/vmon
+bashcompdir ?= $(datarootdir)/bash-completion/completions
+systemdunitdir ?= $(prefix)/lib/systemd/system
+INSTALL ?= install
+INSTALL_PROGRAM ?= $(INSTALL) -m 0755
+INSTALL_DATA ?= $(INSTALL) -m 0644
+PROGRAMS := vmon vmon-ctl vmon-uffd-handler
+MANPAGES := $(wildcard man/*.1)
+DOCS := README.md $(wildcard docs/*.md)
+
+# What `make install` lays out, for uninstall (and the test that compares the two).
+INSTALLED = $(PROGRAMS:%=$(bindir)/%) $(MANPAGES:man/%=$(man1dir)/%) \
+	$(bashcompdir)/vmon $(bashcompdir)/vmon-ctl $(systemdunitdir)/vmon@.service \
+	$(DOCS:%=$(docdir)/%) $(docdir)/examples/vm.json
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(bindir) $(DESTDIR)$(man1dir) $(DESTDIR)$(bashcompdir) \
+		$(DESTDIR)$(systemdunitdir) $(DESTDIR)$(docdir)/docs $(DESTDIR)$(docdir)/examples
+	$(INSTALL_PROGRAM) $(PROGRAMS:%=$(BUILD)/%) $(DESTDIR)$(bindir)/
+	$(INSTALL_DATA) $(MANPAGES) $(DESTDIR)$(man1dir)/
+	$(INSTALL_DATA) dist/bash-completion/vmon $(DESTDIR)$(bashcompdir)/vmon
+	ln -sf vmon $(DESTDIR)$(bashcompdir)/vmon-ctl
+	sed 's|@BINDIR@|$(bindir)|g' dist/systemd/vmon@.service > $(DESTDIR)$(systemdunitdir)/vmon@.service
+	chmod 0644 $(DESTDIR)$(systemdunitdir)/vmon@.service
+	for f in $(DOCS); do $(INSTALL_DATA) $$f $(DESTDIR)$(docdir)/$$f; done
+	$(INSTALL_DATA) dist/vm.json $(DESTDIR)$(docdir)/examples/vm.json
+	@[ -d $(DESTDIR)$(docdir)/docs ] && rmdir --ignore-fail-on-non-empty $(DESTDIR)$(docdir)/docs || true
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(docdir)/examples $(DESTDIR)$(docdir)/docs $(DESTDIR)$(docdir) 2>/dev/null
+
+# A Debian package (debian/, dpkg-buildpackage) built from a copy of the tracked sources, into
+# build/deb/.
+deb:
+	scripts/make-deb.sh
+
+.PHONY: install uninstall deb
 
 .PHONY: all unit setup run test check bench clean guests sanitize-build fuzz fuzz-build
 -include $(OBJS:.o=.d) $(CTL_OBJS:.o=.d) $(REPORT_OBJS:.o=.d) $(BUILD)/src/tools/uffd_handler.d $(FUZZ_OBJS:.o=.d)

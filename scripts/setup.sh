@@ -8,7 +8,8 @@ PKGS=(gcc make libc6-dev pkg-config
       linux-source-6.1 busybox-static flex bison bc libelf-dev libssl-dev cpio xz-utils lz4 patch util-linux
       python3 qemu-system-x86 gnuplot-nox binutils liburing-dev libslirp-dev e2fsprogs iproute2 curl
       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libseccomp-dev python3-yaml
-      clang libclang-rt-14-dev gdb libxml2-utils)
+      clang libclang-rt-14-dev gdb libxml2-utils
+      dpkg-dev debhelper debootstrap man-db groff-base systemd)
 CACHE=${VMON_CACHE:-$HOME/.cache/vmon}
 
 as_root() {

@@ -310,6 +310,23 @@ count_results() {
 		esac
 	done < "$1"
 }
+# Retries are said, never silent: each test that failed its suite's first run and passed the
+# second is listed before the summary. One that also needed a retry in the previous run on
+# this machine ($RETRY_LOG) is a failure, not a flake.
+RETRY_LOG=${VMON_CACHE:-$HOME/.cache/vmon}/test-retries.last
+retried=() prev_retried=$(cat "$RETRY_LOG" 2>/dev/null)
+retry_record() {	# FIRST_RESULTS SECOND_RESULTS
+	local name tmp
+	while read -r name; do
+		grep -qxF "PASS: $name" "$2" || continue	# failed twice: already a failure
+		retried+=("$name")
+		if grep -qxF "$name" <<< "$prev_retried"; then
+			tmp=$(grep -vxF "PASS: $name" "$2")
+			printf '%s\nFAIL: %s\n' "$tmp" "$name" | sed '/^$/d' > "$2"
+			echo "FAIL: $name (needed a retry in this run and in the previous one: not a flake)"
+		fi
+	done < <(sed -n 's/^FAIL: //p' "$1")
+}
 run_suite api_requests
 run_suite quiesce
 run_suite start_fail
@@ -326,6 +343,7 @@ if [ -z "${VMON_SKIP_LINUX:-}" ]; then
 			cp "$LOGDIR/$suite.results" "$LOGDIR/$suite.first.results"
 			echo "RETRY: the $suite suite had failures; running it once more"
 			tests/integration/$suite.sh
+			retry_record "$LOGDIR/$suite.first.results" "$LOGDIR/$suite.results"
 		fi
 		count_results "$LOGDIR/$suite.results"
 	done
@@ -387,6 +405,8 @@ if [ -z "${VMON_SKIP_BENCH:-}" ]; then
 fi
 
 echo
+mkdir -p "$(dirname "$RETRY_LOG")" && printf '%s\n' "${retried[@]}" | sed '/^$/d' > "$RETRY_LOG"
+echo "retried: ${#retried[@]}${retried[*]:+ (${retried[*]})}"
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

@@ -135,6 +135,22 @@ build_initramfs() {
 		devtmpfs /dev  devtmpfs defaults  0 0
 		tmpfs    /tmp  tmpfs    mode=1777 0 0
 	EOF
+	# udhcpc's hook (init's vmon_dhcp): $ip, $mask (prefix length), $router, $dns.
+	mkdir -p "$root/etc/udhcpc"
+	cat >"$root/etc/udhcpc/default.script" <<-'EOF'
+		#!/bin/sh
+		case $1 in
+		deconfig) ip -4 addr flush dev "$interface" ;;
+		bound|renew)
+			ip -4 addr flush dev "$interface"
+			ip addr add "$ip/${mask:-24}" dev "$interface"
+			[ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+			: >/etc/resolv.conf
+			for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done ;;
+		esac
+		exit 0
+	EOF
+	chmod 0755 "$root/etc/udhcpc/default.script"
 	chmod 1777 "$root/tmp"
 	chmod 0700 "$root/root"
 	# The kernel opens /dev/console for init before /init mounts devtmpfs.

@@ -3,7 +3,7 @@
 # per boot. Results go to $LOGDIR/linux.results as "PASS: name" / "FAIL: name" / "SKIP: name".
 set -uo pipefail
 SUITE=linux
-TESTS=(linux/bzimage-smp linux/vmlinux-reset linux/pvh-console)
+TESTS=(linux/bzimage-smp linux/vmlinux-reset linux/pvh-console linux/default-dhcp)
 . "$(dirname "$0")/lib.sh"
 
 CMDLINE="console=ttyS0 reboot=k panic=-1 quiet"
@@ -47,28 +47,41 @@ else
 	result FAIL linux/vmlinux-reset "status $rc (want 3 = reset)"
 fi
 
-# 3. PVH entry, interactive shell on the serial console: input reaches the guest.
+# 3. PVH entry, interactive shell on the serial console: input reaches the guest. As in
+# `make run`, the default user-mode network is on and /init configures eth0 by DHCP; a web
+# server in the guest is reached through a forwarded port.
 fifo=$LOGDIR/pvh.in
 rm -f "$fifo"
 mkfifo "$fifo"
 exec 8<>"$fifo"
 start=$(date +%s)
+fwd_port=$((20000 + $$ % 20000))
 timeout 300 "$VMON" run --kernel "$dir/vmlinux" --boot pvh --initrd "$dir/initramfs.cpio" \
-	--memory 128M --cmdline "$CMDLINE" < "$fifo" > "$LOGDIR/pvh-console.console" \
-	2> "$LOGDIR/pvh-console.log" &
+	--memory 128M --cmdline "$CMDLINE" --net "user,hostfwd=tcp:127.0.0.1:$fwd_port-:80" \
+	< "$fifo" > "$LOGDIR/pvh-console.console" 2> "$LOGDIR/pvh-console.log" &
 pid=$!
 wait_for "$LOGDIR/pvh-console.console" 'vmon-guest: init started' $pid
 sleep 2
 printf 'echo "answer-$((6 * 7))"; cat /proc/cmdline\n' >&8
-sleep 3
+printf 'echo "lease $(ip -4 -o addr show dev eth0) $(ip route show default) $(cat /etc/resolv.conf)"\n' >&8
+printf 'mkdir /www; echo "served-$((6 * 7))" > /www/index.html; httpd -p 80 -h /www && echo "httpd-$((1 + 1))"\n' >&8
+wait_for "$LOGDIR/pvh-console.console" 'httpd-2' $pid
+served=$(curl -s -m 20 "http://127.0.0.1:$fwd_port/index.html")
 printf 'poweroff -f\n' >&8
 wait $pid
 rc=$?
 exec 8>&-
 rm -f "$fifo"
 echo "  pvh-console: status $rc, $(($(date +%s) - start)) s"
+lease=$(grep -a -m1 '^lease ' "$LOGDIR/pvh-console.console")
 if [ "$rc" = 0 ] && grep -q 'answer-42' "$LOGDIR/pvh-console.console"; then
 	result PASS linux/pvh-console
 else
 	result FAIL linux/pvh-console "status $rc, no 'answer-42' echoed back"
+fi
+if [[ $lease == *"inet 10.0.2.15/24"* && $lease == *"default via 10.0.2.2"* &&
+      $lease == *"nameserver 10.0.2.3"* && $served == served-42 ]]; then
+	result PASS linux/default-dhcp "eth0 10.0.2.15/24 by DHCP, a forwarded port reached the guest's httpd"
+else
+	result FAIL linux/default-dhcp "lease '$lease', forwarded port gave '$served'"
 fi

@@ -182,7 +182,8 @@ cmd='tap=$(grep -l aa:bb:cc /sys/class/net/*/address | cut -d/ -f5);'
 cmd+=' usr=$(grep -l 34:57 /sys/class/net/*/address | cut -d/ -f5);'
 cmd+=' ip link set $tap up; ip addr add 192.168.77.2/24 dev $tap;'
 cmd+=' wget -q -O /tmp/blob http://192.168.77.1:8080/blob; echo tap-md5 $(md5sum < /tmp/blob);'
-cmd+=' ip link set $usr up; ip addr add 10.0.2.15/24 dev $usr; ip route add default via 10.0.2.2;'
+# The user-mode interface is configured by DHCP from libslirp, as the default guest does.
+cmd+=' vmon_dhcp $usr; echo dhcp-lease $(ip -4 -o addr show dev $usr) $(ip route show default) $(cat /etc/resolv.conf);'
 cmd+=' wget -q -O /tmp/blob2 http://10.0.2.2:8080/blob; echo user-md5 $(md5sum < /tmp/blob2);'
 cmd+=' mkdir /www; echo served-by-guest > /www/index.html; httpd -p 8000 -h /www; echo httpd-up; sleep 60'
 ip netns exec $NS "$VMON" run "${KARGS[@]}" --net tap=vtap0,mac=52:54:00:aa:bb:cc \
@@ -201,8 +202,10 @@ if grep -q "tap-md5 $blob_md5" "$out"; then
 else
 	result FAIL virtio/net-tap "the file did not arrive intact over TAP, see $out"
 fi
-if grep -q "user-md5 $blob_md5" "$out" && [ "$fwd" = served-by-guest ]; then
+lease=$(grep -m1 '^dhcp-lease' "$out")
+if grep -q "user-md5 $blob_md5" "$out" && [ "$fwd" = served-by-guest ] &&
+   [[ $lease == *"inet 10.0.2.15/24"* && $lease == *"default via 10.0.2.2"* && $lease == *"nameserver 10.0.2.3"* ]]; then
 	result PASS virtio/net-user
 else
-	result FAIL virtio/net-user "slirp download or hostfwd failed (got '$fwd'), see $out"
+	result FAIL virtio/net-user "DHCP lease '$lease', slirp download or hostfwd failed (got '$fwd'), see $out"
 fi

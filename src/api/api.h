@@ -22,6 +22,7 @@ struct api_reply {
 	int status;          /* 200, 204, 400, ... */
 	json_t *body;        /* 200: the response object (owned) */
 	char fault[1024];    /* 4xx/5xx: the fault_message */
+	const char *deprecation; /* a deprecated field was used: logged, and a Deprecation header */
 };
 
 /* A resource handler. `id` is the path's last segment for /drives/{id} and the like. */
@@ -34,6 +35,8 @@ void api_fault(struct api_reply *r, int status, const char *fmt, ...)
 #define api_bad(r, ...) api_fault((r), 400, __VA_ARGS__)
 void api_no_content(struct api_reply *r);
 void api_ok(struct api_reply *r, json_t *body);
+/* The request used a deprecated field (msg names it, as Firecracker's warning does). */
+void api_deprecated(struct api_reply *r, const char *msg);
 
 /* The common Firecracker answers. */
 #define API_PREBOOT_ONLY "The requested operation is not supported after starting the microVM."

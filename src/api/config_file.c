@@ -25,7 +25,8 @@ static const struct section sections[] = {
 	{ "balloon", api_balloon, NULL },
 };
 
-/* Sections vmon does not have: accepted only when null or absent. */
+/* Sections vmon does not have: accepted only when null, empty ([], as GET /vm/config has
+ * "pmem") or absent. */
 static const char *const missing[] = { "vsock", "mmds-config", "cpu-config", "pmem",
 				       "memory-hotplug" };
 
@@ -79,7 +80,7 @@ int api_config_file(struct vmm *vmm, const char *path, char *err, size_t errlen)
 		for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
 			if (strcmp(key, missing[i]))
 				continue;
-			if (!json_is_null(v)) {
+			if (!json_is_null(v) && !(json_is_array(v) && !json_array_size(v))) {
 				snprintf(err, errlen, "config file: \"%s\" is not supported by vmon yet", key);
 				goto out;
 			}

@@ -30,6 +30,11 @@ void api_ok(struct api_reply *r, json_t *body)
 		snprintf(r->fault, sizeof(r->fault), "Out of memory.");
 }
 
+void api_deprecated(struct api_reply *r, const char *msg)
+{
+	r->deprecation = msg;
+}
+
 static const char *type_name(enum api_type t)
 {
 	static const char *const names[] = { "a string", "a boolean", "a non-negative integer",

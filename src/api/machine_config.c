@@ -216,6 +216,18 @@ static bool machine_apply(struct machine *next, const json_t *body, struct api_r
 	return machine_affinity_ok(next, r);
 }
 
+/* Firecracker's MachineConfigUpdate::is_empty(): every field absent or null. */
+static bool body_has_value(json_t *body)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(body, key, v)
+		if (!json_is_null(v))
+			return true;
+	return false;
+}
+
 void api_machine_config(struct vmm *vmm, enum api_method m, const char *id, json_t *body,
 			struct api_reply *r)
 {
@@ -225,12 +237,20 @@ void api_machine_config(struct vmm *vmm, enum api_method m, const char *id, json
 		api_ok(r, api_machine_config_json(&vmm->cfg));
 		return;
 	}
+	if (!api_check(body, m == API_PUT ? fields_put : fields_patch, r))
+		return;
+	if (m == API_PATCH && !body_has_value(body)) {
+		api_bad(r, "Empty PATCH request.");
+		return;
+	}
+	json_t *tmpl = json_object_get(body, "cpu_template");
+	if (tmpl && !json_is_null(tmpl))
+		api_deprecated(r, m == API_PUT ? "PUT /machine-config: cpu_template field is deprecated."
+					       : "PATCH /machine-config: cpu_template field is deprecated.");
 	if (vmm->state != VMM_NOT_STARTED) {
 		api_bad(r, API_PREBOOT_ONLY);
 		return;
 	}
-	if (!api_check(body, m == API_PUT ? fields_put : fields_patch, r))
-		return;
 	if (m == API_PUT) {
 		next.smt = next.track_dirty_pages = false;
 		next.huge = HUGE_NONE;

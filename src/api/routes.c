@@ -1,6 +1,8 @@
 /* Method + path -> resource handler; the body parsed once, strictly, here. */
 #include "api/api.h"
+#include "util/log.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #define M_GET (1u << API_GET)
@@ -76,6 +78,14 @@ static const struct api_route *route_find(const char *path, const char **id)
 	return NULL;
 }
 
+static bool id_ok(const char *id)
+{
+	for (const char *p = id; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_')
+			return false;
+	return true;
+}
+
 static int method_parse(const char *m)
 {
 	if (!strcmp(m, "GET"))
@@ -98,6 +108,11 @@ void api_dispatch(struct vmm *vmm, const char *method, const char *path, const c
 	memset(r, 0, sizeof(*r));
 	if (!rt || m < 0 || !(rt->methods & (1u << m))) {
 		api_bad(r, "Invalid request method and/or path: %.16s %.200s.", method, path);
+		goto out;
+	}
+	/* Firecracker's checked_id(): before the body is looked at. */
+	if (id && rt->handler != api_migration && !id_ok(id)) {
+		api_bad(r, "API Resource IDs can only contain alphanumeric characters and underscores.");
 		goto out;
 	}
 	if (rt->missing) {
@@ -124,6 +139,8 @@ void api_dispatch(struct vmm *vmm, const char *method, const char *path, const c
 	if (rt->boot_resource && fresh && m != API_GET && r->status < 400)
 		vmm->configured = true;
 	pthread_mutex_unlock(&vmm->lock);
+	if (r->deprecation)
+		pr_warn("%s", r->deprecation);
 out:
 	json_decref(json);
 	pthread_mutex_lock(&vmm->lock);

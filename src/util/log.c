@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,12 +21,15 @@ static int log_fd = STDERR_FILENO;
 static bool log_show_level = true, log_show_origin;
 static char log_module[32];
 
+/* Any case, and "Warn" for Warning, as Firecracker's LevelFilter::from_str takes them. */
 int log_level_parse(const char *name)
 {
-	if (!strcmp(name, "Off"))
+	if (!strcasecmp(name, "Off"))
 		return LOG_OFF;
+	if (!strcasecmp(name, "Warn"))
+		return LOG_WARN;
 	for (int i = 0; i <= LOG_TRACE; i++)
-		if (!strcmp(name, api_names[i]))
+		if (!strcasecmp(name, api_names[i]))
 			return i;
 	return -2;
 }

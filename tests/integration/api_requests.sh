@@ -5,7 +5,7 @@
 set -uo pipefail
 SUITE=api_requests
 TESTS=(api/bad-requests api/bad-requests-change-nothing api/malformed-http api/schema-pre api/ctl-info api/limits
-       api/fifo-sinks api/run-vm-config api/ctl-top)
+       api/fifo-sinks api/fc-conformance api/fc-cli-flags api/run-vm-config api/ctl-top)
 LIB_NO_GUEST=1
 . "$(dirname "$0")/lib.sh"
 
@@ -84,7 +84,12 @@ PUT|/network-interfaces/eth0|{"iface_id": "eth0", "host_dev_name": "tap0", "mtu"
 PUT|/actions|{"action_type": "Reboot"}|400|unknown variant `Reboot`
 PUT|/actions|{}|400|missing field `action_type`
 PUT|/actions|{"action_type": "SendCtrlAltDel"}|400|not supported before starting
-PUT|/actions|{"action_type": "FlushMetrics"}|400|metrics system was not initialized
+PUT|/actions|{"action_type": "FlushMetrics"}|400|The requested operation is not supported before starting the microVM.
+PATCH|/machine-config|{}|400|Empty PATCH request.
+PATCH|/machine-config|{"vcpu_count": null, "smt": null}|400|Empty PATCH request.
+PUT|/drives/root-fs|{"drive_id": "root-fs", "path_on_host": "/etc/hostname", "is_root_device": false}|400|API Resource IDs can only contain alphanumeric characters and underscores.
+PUT|/network-interfaces/eth.0|{"iface_id": "eth.0", "host_dev_name": "tap0"}|400|API Resource IDs can only contain alphanumeric characters and underscores.
+PUT|/logger|{"level": "Warnings"}|400|Invalid log level
 PATCH|/vm|{"state": "Paused"}|400|not supported before starting
 PATCH|/vm|{"state": "Paused", "state": "Resumed"}|400|duplicate object key
 PATCH|/vm|{"state": "Sleeping"}|400|unknown variant `Sleeping`
@@ -204,25 +209,96 @@ else
 fi
 
 # Log and metrics FIFOs nobody reads yet are accepted (as Firecracker accepts them, and as
-# firecracker-go-sdk sets them up); a reader that comes later gets the lines.
+# firecracker-go-sdk sets them up); a reader that comes later gets the lines written before.
 fsock=$work/fifo.sock
 mkfifo "$work/log.fifo" "$work/metrics.fifo"
 "$VMON" --api-sock "$fsock" > /dev/null 2> "$LOGDIR/api-fifo.log" &
 fpid=$!
 wait_sock "$fsock"
-codes=$(sock=$fsock curl_api PUT /logger "{\"log_path\": \"$work/log.fifo\", \"level\": \"Info\"}")
+codes=$(sock=$fsock curl_api PUT /logger "{\"log_path\": \"$work/log.fifo\", \"level\": \"Warning\"}")
 codes+=" $(sock=$fsock curl_api PUT /metrics "{\"metrics_path\": \"$work/metrics.fifo\"}")"
-timeout 10 head -n 1 "$work/metrics.fifo" > "$work/metrics.line" &
-reader=$!
-sleep 0.5
-codes+=" $(sock=$fsock curl_api PUT /actions '{"action_type": "FlushMetrics"}')"
-wait $reader
+# A deprecated field: Firecracker's warning goes to the log.
+codes+=" $(sock=$fsock curl_api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128, "cpu_template": "None"}')"
+timeout 10 head -n 1 "$work/log.fifo" > "$work/log.line"
 kill $fpid 2>/dev/null
 wait $fpid 2>/dev/null
-if [ "$codes" = "204 204 204" ] && python3 -c 'import json,sys; json.loads(open(sys.argv[1]).readline())["utc_timestamp_ms"]' "$work/metrics.line" 2>/dev/null; then
-	result PASS api/fifo-sinks "a metrics line of $(wc -c < "$work/metrics.line") bytes read from the FIFO"
+if [ "$codes" = "204 204 204" ] && grep -q 'cpu_template field is deprecated' "$work/log.line"; then
+	result PASS api/fifo-sinks "log line read from the FIFO: $(head -c 120 "$work/log.line")"
 else
-	result FAIL api/fifo-sinks "PUT /logger, /metrics, FlushMetrics: $codes; read: $(head -c 200 "$work/metrics.line")"
+	result FAIL api/fifo-sinks "PUT /logger, /metrics, /machine-config: $codes; read: $(head -c 200 "$work/log.line")"
+fi
+
+# Firecracker's answers where vmon used to differ: log levels in any case, the Deprecation
+# header, GET /vm/config's sections and their unset fields as null.
+csock=$work/conf.sock
+"$VMON" --api-sock "$csock" > /dev/null 2> "$LOGDIR/api-conformance.log" &
+cpid=$!
+wait_sock "$csock"
+capi() { sock=$csock curl_api "$@"; }
+chead() { curl -s --max-time 20 --unix-socket "$csock" -o /dev/null -D - -X "$1" \
+	-H 'Content-Type: application/json' --data-binary "$3" "http://localhost$2" | tr -d '\r' | grep -ci '^Deprecation: true'; }
+why=""
+for lvl in debug warning Warn WARNING Trace off ERROR info; do
+	c=$(capi PUT /logger "{\"level\": \"$lvl\"}")
+	[ "$c" = 204 ] || why+=" level $lvl: $c $(cat "$work/body");"
+done
+[ "$(chead PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128, "cpu_template": "None"}')" = 1 ] || why+=" no Deprecation header on cpu_template;"
+[ "$(chead PATCH /machine-config '{"cpu_template": "None"}')" = 1 ] || why+=" no Deprecation header on PATCH cpu_template;"
+[ "$(chead PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}')" = 0 ] || why+=" Deprecation header without a deprecated field;"
+[ "$(chead PUT /snapshot/load '{"snapshot_path": "/nonexistent", "mem_file_path": "/nonexistent"}')" = 1 ] || why+=" no Deprecation header on mem_file_path;"
+capi PUT /boot-source "{\"kernel_image_path\": \"$kernel\"}" > /dev/null
+capi PUT /drives/root_1 "{\"drive_id\": \"root_1\", \"path_on_host\": \"$work/disk.img\", \"is_root_device\": true}" > /dev/null
+capi PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "vmtap0"}' > /dev/null
+capi PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false}' > /dev/null
+capi GET /vm/config > /dev/null
+if ! python3 - "$work/body" "$kernel" "$work/disk.img" > "$work/conf.why" 2>&1 <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+# resources.rs: VmmConfig as Firecracker serialises it (serial is serde(skip)).
+want = ["balloon", "drives", "boot-source", "cpu-config", "logger", "machine-config", "metrics",
+        "mmds-config", "network-interfaces", "vsock", "entropy", "pmem", "memory-hotplug"]
+assert sorted(c) == sorted(want), sorted(c)
+assert c["boot-source"] == {"kernel_image_path": sys.argv[2], "initrd_path": None, "boot_args": None}, c["boot-source"]
+assert c["drives"] == [{"drive_id": "root_1", "partuuid": None, "is_root_device": True, "cache_type": "Unsafe",
+                        "is_read_only": False, "path_on_host": sys.argv[3], "rate_limiter": None,
+                        "io_engine": "Sync", "socket": None}], c["drives"]
+assert c["network-interfaces"] == [{"iface_id": "eth0", "host_dev_name": "vmtap0", "guest_mac": None, "mtu": None,
+                                    "rx_rate_limiter": None, "tx_rate_limiter": None}], c["network-interfaces"]
+assert c["balloon"] == {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s": 0,
+                        "free_page_hinting": False, "free_page_reporting": False}, c["balloon"]
+assert c["pmem"] == [] and c["memory-hotplug"] is None and c["vsock"] is None, c
+assert c["machine-config"] == {"vcpu_count": 1, "mem_size_mib": 128, "smt": False, "track_dirty_pages": False,
+                               "huge_pages": "None"}, c["machine-config"]
+PY
+then
+	why+=" GET /vm/config: $(tail -1 "$work/conf.why")"
+fi
+kill $cpid 2>/dev/null
+wait $cpid 2>/dev/null
+if [ -z "$why" ]; then
+	result PASS api/fc-conformance "8 log level spellings, Deprecation headers, GET /vm/config's 13 sections"
+else
+	result FAIL api/fc-conformance "$why"
+fi
+
+# Firecracker's command-line flags (its getting-started guide starts it with --enable-pci).
+psock=$work/pci.sock
+"$VMON" --api-sock "$psock" --enable-pci --level debug --show-level --show-log-origin \
+	--boot-timer --start-time-us 1 --start-time-cpu-us 2 --parent-cpu-time-us 3 \
+	--http-api-max-payload-size 51200 > /dev/null 2> "$LOGDIR/api-cli-flags.log" &
+ppid_=$!
+wait_sock "$psock"
+st=$(sock=$psock curl_api GET /)
+kill $ppid_ 2>/dev/null
+wait $ppid_ 2>/dev/null
+"$VMON" --api-sock "$work/no.sock" --http-api-max-payload-size 99999 > /dev/null 2> "$work/payload.err"
+prc=$?
+"$VMON" --api-sock "$work/no.sock" --start-time-us soon > /dev/null 2> "$work/start.err"
+src=$?
+if [ "$st" = 200 ] && [ "$prc" = 2 ] && grep -q 'at most\|use 1 to 51200' "$work/payload.err" && [ "$src" = 2 ]; then
+	result PASS api/fc-cli-flags "--enable-pci and the jailer's flags accepted; a payload limit above 51200 refused: $(cat "$work/payload.err")"
+else
+	result FAIL api/fc-cli-flags "GET / $st; payload limit status $prc '$(cat "$work/payload.err")'; --start-time-us soon status $src"
 fi
 
 # vmon run ... --api-sock: GET /vm/config reports what the command line set (the MTU too)
@@ -252,7 +328,7 @@ else
 	if [ "$codes $rc" = "204 204 6" ] && python3 - "$work/run-config-before" "$work/body" "$guest" <<'PY'
 import json, sys
 before, after = (json.load(open(f)) for f in sys.argv[1:3])
-assert before["boot-source"] == {"kernel_image_path": sys.argv[3], "boot_args": "idle"}, before
+assert before["boot-source"] == {"kernel_image_path": sys.argv[3], "initrd_path": None, "boot_args": "idle"}, before
 assert before["machine-config"]["mem_size_mib"] == 16, before["machine-config"]
 n = before["network-interfaces"]
 assert n == [{"iface_id": "net0", "host_dev_name": "", "guest_mac": "52:54:00:12:34:99", "mtu": 1400,

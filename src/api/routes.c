@@ -37,6 +37,7 @@ static const struct api_route routes[] = {
 	{ "/logger", false, M_PUT, api_logger, NULL, false },
 	/* GET /metrics is vmon's own: the line FlushMetrics would write, for `vmon ctl`. */
 	{ "/metrics", false, M_GET | M_PUT, api_metrics, NULL, false },
+	{ "/cpu-config", false, M_PUT, api_cpu_config, NULL, true },
 	{ "/snapshot/create", false, M_PUT, api_snapshot_create, NULL, false },
 	{ "/snapshot/load", false, M_PUT, api_snapshot_load, NULL, false },
 	/* vmon's own: live migration (not in firecracker.yaml). */
@@ -55,7 +56,6 @@ static const struct api_route routes[] = {
 	NOT_YET("/balloon/hinting/stop", false, M_PATCH, "Balloon free page hinting is"),
 	NOT_YET("/mmds", false, M_GET | M_PUT | M_PATCH, "The microVM metadata service (MMDS) is"),
 	NOT_YET("/mmds/config", false, M_PUT, "The microVM metadata service (MMDS) is"),
-	NOT_YET("/cpu-config", false, M_PUT, "Custom CPU templates are"),
 	NOT_YET("/pmem/", true, M_PUT | M_PATCH, "virtio-pmem devices are"),
 	NOT_YET("/hotplug/memory", false, M_GET | M_PUT | M_PATCH, "Memory hot-plug is"),
 };

@@ -452,7 +452,7 @@ static void vm_stop_sink(void *opaque, int status, const char *why)
 }
 
 /* The vCPU layer sees the buses, guest memory and a stop sink; nothing else of the VM. */
-static int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
+static int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry, char *err, size_t errlen)
 {
 	const struct vcpu_env env = {
 		.pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
@@ -462,7 +462,10 @@ static int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
 	int ret;
 
 	vcpus_init(&vm->vcpus, vm->hv_ops->vcpu, vm->hv, &env);
+	vm->vcpus.tmpl = vm->cfg->cpu_template;
 	ret = vcpus_create(&vm->vcpus, vm->cfg->cpus, entry);
+	if (ret && vm->vcpus.tmpl_err[0])
+		snprintf(err, errlen, "The CPU template cannot be applied: %s.", vm->vcpus.tmpl_err);
 	for (int i = 0; !ret && i < vm->vcpus.nr; i++)
 		vm->vcpus.vcpus[i].affinity = config_vcpu_affinity(vm->cfg, i);
 	return ret;
@@ -567,7 +570,7 @@ static int vm_build_with(struct vm *vm, const struct vm_config *cfg,
 		BUILD_STEP(vm_write_acpi(vm), "cannot build ACPI tables");
 		BUILD_STEP(vm_load_kernel(vm, &entry, err, errlen), "cannot load the kernel");
 	}
-	BUILD_STEP(vm_create_vcpus(vm, src ? NULL : &entry), "cannot create %d vCPUs: %s", cfg->cpus,
+	BUILD_STEP(vm_create_vcpus(vm, src ? NULL : &entry, err, errlen), "cannot create %d vCPUs: %s", cfg->cpus,
 		   strerror(-ret));
 	BUILD_STEP(vm_snapshot_register_late(vm), "cannot list the vCPUs' state");
 	/* A restored or migrated VM goes on writing where its console file ended. */

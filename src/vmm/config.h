@@ -109,6 +109,9 @@ struct vm_config {
 	char *log_module;        /* NULL: every module */
 	bool log_show_level, log_show_origin;
 	char *metrics_path;      /* NULL: no PUT /metrics */
+	/* PUT /cpu-config: Firecracker's custom CPU template (NULL: vmon's CPUID policy as is).
+	 * Not in a snapshot's configuration: snapshots and migrations of such a VM are refused. */
+	struct cpu_template *cpu_template;
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_ERROR };

@@ -56,7 +56,22 @@ PUT|/machine-config|{"vcpu_count": 3, "mem_size_mib": 128, "smt": true}|400|SMT
 PUT|/machine-config|{"vcpu_count": "2", "mem_size_mib": 128}|400|invalid type for `vcpu_count`
 PUT|/machine-config|{"vcpu_count": 2}|400|missing field `mem_size_mib`
 PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 1}|400|The memory size (MiB) is invalid
-PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "cpu_template": "T2"}|400|CPU templates are not supported
+PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "cpu_template": "T2"}|400|The static CPU template T2 is not supported by vmon: it is Firecracker's fixed CPUID and MSR table for Intel
+PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "cpu_template": "T2A"}|400|table for AMD Milan hosts
+PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "cpu_template": "t2"}|400|unknown variant `t2`
+PUT|/cpu-config|{"cpuid_modifiers": [{"leaf": 1, "subleaf": "0x0", "flags": 0, "modifiers": []}]}|400|`leaf`: give a string with a 0x (hex) or 0b (binary) prefix
+PUT|/cpu-config|{"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0, "modifiers": [{"register": "eax", "bitmap": "0b012"}]}]}|400|bitmap '0b012': '2' is not 0, 1 or x
+PUT|/cpu-config|{"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0, "modifiers": [{"register": "eax", "bitmap": "0b000000000000000000000000000000000"}]}]}|400|has more than 32 digits
+PUT|/cpu-config|{"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0, "modifiers": [{"register": "esi", "bitmap": "0b1"}]}]}|400|`register` must be eax, ebx, ecx or edx
+PUT|/cpu-config|{"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "modifiers": []}]}|400|`flags` must be 0 or 1
+PUT|/cpu-config|{"cpuid_modifiers": [{"leaf": "0x100000000", "subleaf": "0x0", "flags": 0, "modifiers": []}]}|400|is not a 32-bit number
+PUT|/cpu-config|{"msr_modifiers": [{"addr": "0x10a", "bitmap": "0bx"}, {"addr": "0x10a", "bitmap": "0b1"}]}|400|MSR 0x10a is modified twice
+PUT|/cpu-config|{"msr_modifiers": [{"addr": "0x10a"}]}|400|`bitmap` must be a string
+PUT|/cpu-config|{"reg_modifiers": [{"addr": "0x603000000013c020", "bitmap": "0bxxxxxxxxxxxx0000xxxxxxxxxxxx0000xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}]}|400|`reg_modifiers` is for aarch64 guests
+PUT|/cpu-config|{"vcpu_features": [{"index": 0, "bitmap": "0b1100000"}]}|400|`vcpu_features` is for aarch64 guests
+PUT|/cpu-config|{"kvm_capabilities": ["!56"]}|400|`kvm_capabilities`: vmon checks the KVM capabilities it uses itself
+PUT|/cpu-config|{"cpuid_modifier": []}|400|unknown field `cpuid_modifier`
+PUT|/cpu-config|[]|400|a CPU template is a JSON object
 PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "huge_pages": "1G"}|400|unknown variant `1G`
 PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 127, "huge_pages": "2M"}|400|multiple of 2
 PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "vmon_vcpu_affinity": "0=1-x"}|400|vmon_vcpu_affinity '0=1-x': CPU list '1-x': cannot understand '1-x'

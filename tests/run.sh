@@ -314,6 +314,7 @@ run_suite api_requests
 run_suite quiesce
 run_suite start_fail
 run_suite cpu_config
+run_suite serial
 run_suite sched
 if [ -z "${VMON_SKIP_LINUX:-}" ]; then
 	for suite in linux virtio api security snapshot migration gdb power profile balloon; do

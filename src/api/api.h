@@ -82,6 +82,8 @@ bool api_same_id(const char *path_id, const json_t *body, const char *field, str
 bool api_rate_limiter(const json_t *v, const char *what, struct rate_limiter_spec *out,
 		      struct api_reply *r);
 json_t *api_rate_limiter_json(const struct rate_limiter_spec *rl);
+/* One TokenBucket object (size, one_time_burst, refill_time); NULL or null leaves it unset. */
+bool api_token_bucket(const json_t *v, struct token_bucket_spec *b, struct api_reply *r);
 
 /* --- the resources (one file each) --- */
 void api_instance_info(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);

@@ -70,6 +70,9 @@ struct vm_config {
 	struct cpu_sched_spec sched;
 	bool smt;                /* the API's machine-config smt: reported only */
 	char *console;           /* "stdio", "file:PATH" (the API's serial_out_path), "none" */
+	/* PUT /serial's rate_limiter: bytes of COM1 output beyond it are dropped (Firecracker's
+	 * uart.rate_limiter_dropped_bytes); unset, size 0 or refill_time 0: no limit. */
+	struct token_bucket_spec serial_limiter;
 	bool hugepages;
 	bool thp;                /* transparent huge pages (madvise) */
 	bool track_dirty_pages;  /* KVM dirty-page log on every memory slot */

@@ -136,7 +136,10 @@ GET|/balloon/hinting/status||400|Balloon free page hinting is not supported
 GET|/nonexistent||400|Invalid request method and/or path: GET /nonexistent
 DELETE|/||400|Invalid request method and/or path: DELETE /
 POST|/actions|{"action_type": "InstanceStart"}|400|Invalid request method and/or path
-PUT|/serial|{"rate_limiter": {"size": 1, "refill_time": 1}}|400|Rate-limiting the serial console
+PUT|/serial|{"rate_limiter": {"size": 1}}|400|missing field `refill_time` (in rate_limiter)
+PUT|/serial|{"rate_limiter": {"size": -1, "refill_time": 1}}|400|invalid type for `size`
+PUT|/serial|{"rate_limiter": {"bandwidth": {"size": 1, "refill_time": 1}}}|400|unknown field `bandwidth`
+PUT|/serial|{"serial_out_path": "/nonexistent/dir/out"}|400|Cannot open the serial output
 PUT|/migration/send|{"url": "unix:/tmp/vmon-nowhere.mig"}|400|not supported before starting
 PUT|/migration/receive|{"url": "unix:/tmp/vmon-nowhere.mig"}|400|An incoming migration needs a fresh vmon
 PUT|/migration/cancel|{}|400|No migration is under way

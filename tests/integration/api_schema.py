@@ -40,7 +40,6 @@ POST = [
 # (method, path, field): fields the spec allows that vmon refuses, with the reason.
 EXPECTED_REFUSALS = {
     ("PUT", "/drives/{drive_id}", "socket"): "vhost-user",
-    ("PUT", "/serial", "rate_limiter"): "Rate-limiting the serial console",
 }
 
 

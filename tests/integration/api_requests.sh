@@ -131,6 +131,11 @@ GET|/balloon||400|The balloon device is not configured
 PATCH|/balloon|{"amount_mib": 1}|400|The balloon device is not configured
 GET|/balloon/statistics||400|The balloon device is not configured
 PATCH|/balloon/statistics|{"stats_polling_interval_s": 1}|400|The balloon device is not configured
+PUT|/hotplug/memory|{"total_size_mib": 1024, "slot_size_mib": 128, "block_size_mib": 2}|400|Memory hot-plug is not supported by vmon: it needs a virtio-mem device
+PUT|/hotplug/memory|{"total_size_mib": "1G"}|400|invalid type for `total_size_mib`
+PUT|/hotplug/memory|{"size": 1}|400|unknown field `size`
+PATCH|/hotplug/memory|{"requested_size_mib": 512}|400|CONFIG_VIRTIO_MEM and CONFIG_MEMORY_HOTPLUG
+GET|/hotplug/memory||400|Memory hot-plug is not supported by vmon
 PATCH|/balloon/hinting/start|{}|400|Balloon free page hinting is not supported
 GET|/balloon/hinting/status||400|Balloon free page hinting is not supported
 GET|/nonexistent||400|Invalid request method and/or path: GET /nonexistent

@@ -106,6 +106,7 @@ void api_snapshot_load(struct vmm *, enum api_method, const char *, json_t *, st
 void api_migration(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_gdb(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_vmon_cpu(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
+void api_pmem(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_hotplug_memory(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_cpu_config(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_profile(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);

@@ -56,7 +56,7 @@ static const struct api_route routes[] = {
 	NOT_YET("/balloon/hinting/stop", false, M_PATCH, "Balloon free page hinting is"),
 	NOT_YET("/mmds", false, M_GET | M_PUT | M_PATCH, "The microVM metadata service (MMDS) is"),
 	NOT_YET("/mmds/config", false, M_PUT, "The microVM metadata service (MMDS) is"),
-	NOT_YET("/pmem/", true, M_PUT | M_PATCH, "virtio-pmem devices are"),
+	{ "/pmem/", true, M_PUT | M_PATCH, api_pmem, NULL, false },
 	/* Checked, then refused with what vmon lacks for it (virtio-mem). */
 	{ "/hotplug/memory", false, M_GET | M_PUT | M_PATCH, api_hotplug_memory, NULL, false },
 };

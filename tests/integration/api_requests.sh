@@ -136,6 +136,11 @@ PUT|/hotplug/memory|{"total_size_mib": "1G"}|400|invalid type for `total_size_mi
 PUT|/hotplug/memory|{"size": 1}|400|unknown field `size`
 PATCH|/hotplug/memory|{"requested_size_mib": 512}|400|CONFIG_VIRTIO_MEM and CONFIG_MEMORY_HOTPLUG
 GET|/hotplug/memory||400|Memory hot-plug is not supported by vmon
+PUT|/pmem/pmem0|{"id": "pmem0", "path_on_host": "/etc/hostname", "root_device": false, "read_only": true}|400|virtio-pmem devices are not supported by vmon yet: that needs a virtio-pmem device
+PUT|/pmem/pmem0|{"id": "pmem1", "path_on_host": "/etc/hostname"}|400|does not match
+PUT|/pmem/pmem0|{"id": "pmem0"}|400|missing field `path_on_host`
+PUT|/pmem/pm-0|{"id": "pm-0", "path_on_host": "/etc/hostname"}|400|API Resource IDs can only contain
+PATCH|/pmem/pmem0|{"id": "pmem0", "rate_limiter": {"ops": {"size": 1}}}|400|missing field `refill_time`
 PATCH|/balloon/hinting/start|{}|400|Balloon free page hinting is not supported
 GET|/balloon/hinting/status||400|Balloon free page hinting is not supported
 GET|/nonexistent||400|Invalid request method and/or path: GET /nonexistent

@@ -41,8 +41,11 @@ void api_actions(struct vmm *vmm, enum api_method m, const char *id, json_t *bod
 		else
 			api_no_content(r);
 	} else if (!strcmp(action, "FlushMetrics")) {
-		int ret = metrics_flush(&vmm->metrics);
-		if (ret == -ENOENT)
+		/* Firecracker flushes only a running VM's metrics (OperationNotSupportedPreBoot). */
+		int ret = vmm->state == VMM_NOT_STARTED ? -EAGAIN : metrics_flush(&vmm->metrics);
+		if (ret == -EAGAIN)
+			api_bad(r, API_POSTBOOT_ONLY);
+		else if (ret == -ENOENT)
 			api_bad(r, "The metrics system was not initialized: PUT /metrics first.");
 		else if (ret)
 			api_bad(r, "Cannot write the metrics: %s.", strerror(-ret));

@@ -22,6 +22,7 @@ struct api_reply {
 	int status;          /* 200, 204, 400, ... */
 	json_t *body;        /* 200: the response object (owned) */
 	char fault[1024];    /* 4xx/5xx: the fault_message */
+	const char *deprecation; /* a deprecated field was used: logged, and a Deprecation header */
 };
 
 /* A resource handler. `id` is the path's last segment for /drives/{id} and the like. */
@@ -34,6 +35,8 @@ void api_fault(struct api_reply *r, int status, const char *fmt, ...)
 #define api_bad(r, ...) api_fault((r), 400, __VA_ARGS__)
 void api_no_content(struct api_reply *r);
 void api_ok(struct api_reply *r, json_t *body);
+/* The request used a deprecated field (msg names it, as Firecracker's warning does). */
+void api_deprecated(struct api_reply *r, const char *msg);
 
 /* The common Firecracker answers. */
 #define API_PREBOOT_ONLY "The requested operation is not supported after starting the microVM."
@@ -79,6 +82,8 @@ bool api_same_id(const char *path_id, const json_t *body, const char *field, str
 bool api_rate_limiter(const json_t *v, const char *what, struct rate_limiter_spec *out,
 		      struct api_reply *r);
 json_t *api_rate_limiter_json(const struct rate_limiter_spec *rl);
+/* One TokenBucket object (size, one_time_burst, refill_time); NULL or null leaves it unset. */
+bool api_token_bucket(const json_t *v, struct token_bucket_spec *b, struct api_reply *r);
 
 /* --- the resources (one file each) --- */
 void api_instance_info(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
@@ -101,6 +106,9 @@ void api_snapshot_load(struct vmm *, enum api_method, const char *, json_t *, st
 void api_migration(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_gdb(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_vmon_cpu(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
+void api_pmem(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
+void api_hotplug_memory(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
+void api_cpu_config(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_profile(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 
 /* The resources' views for GET /vm/config (and the config file's format). */

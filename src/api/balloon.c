@@ -154,7 +154,9 @@ json_t *api_balloon_json(const struct vm_config *c)
 {
 	if (!c->balloon)
 		return json_null();
-	return json_pack("{s:I, s:b, s:I}", "amount_mib", (json_int_t)c->balloon_mib,
+	/* Firecracker's BalloonDeviceConfig; vmon has neither hinting nor reporting. */
+	return json_pack("{s:I, s:b, s:I, s:b, s:b}", "amount_mib", (json_int_t)c->balloon_mib,
 			 "deflate_on_oom", c->balloon_deflate_on_oom, "stats_polling_interval_s",
-			 (json_int_t)c->balloon_stats_s);
+			 (json_int_t)c->balloon_stats_s, "free_page_hinting", 0,
+			 "free_page_reporting", 0);
 }

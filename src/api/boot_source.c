@@ -73,12 +73,8 @@ out:
 
 json_t *api_boot_source_json(const struct vm_config *c)
 {
-	if (!c->kernel)
-		return json_null();
-	json_t *o = json_pack("{s:s}", "kernel_image_path", c->kernel);
-	if (o && c->initrd)
-		json_object_set_new(o, "initrd_path", json_string(c->initrd));
-	if (o && c->cmdline)
-		json_object_set_new(o, "boot_args", json_string(c->cmdline));
-	return o;
+	/* Firecracker's BootSourceConfig is there before PUT /boot-source too, with "". */
+	return json_pack("{s:s, s:o, s:o}", "kernel_image_path", c->kernel ? c->kernel : "",
+			 "initrd_path", c->initrd ? json_string(c->initrd) : json_null(),
+			 "boot_args", c->cmdline ? json_string(c->cmdline) : json_null());
 }

@@ -23,10 +23,13 @@ static const struct section sections[] = {
 	{ "entropy", api_entropy, NULL },
 	{ "serial", api_serial, NULL },
 	{ "balloon", api_balloon, NULL },
+	/* Firecracker's CustomCpuTemplateOrPath: the template, or the path of a file with it. */
+	{ "cpu-config", api_cpu_config, NULL },
 };
 
-/* Sections vmon does not have: accepted only when null or absent. */
-static const char *const missing[] = { "vsock", "mmds-config", "cpu-config", "pmem",
+/* Sections vmon does not have: accepted only when null, empty ([], as GET /vm/config has
+ * "pmem") or absent. */
+static const char *const missing[] = { "vsock", "mmds-config", "pmem",
 				       "memory-hotplug" };
 
 static int apply(struct vmm *vmm, const struct section *sec, json_t *v, char *err, size_t errlen)
@@ -37,6 +40,16 @@ static int apply(struct vmm *vmm, const struct section *sec, json_t *v, char *er
 	if (sec->id_field && !json_is_array(v)) {
 		snprintf(err, errlen, "config file: \"%s\" must be an array", sec->name);
 		return -1;
+	}
+	json_t *loaded = NULL;
+	if (sec->handler == api_cpu_config && json_is_string(v)) {
+		json_error_t e;
+		if (!(loaded = json_load_file(json_string_value(v), JSON_REJECT_DUPLICATES, &e))) {
+			snprintf(err, errlen, "config file, \"cpu-config\": cannot read the template "
+				 "'%.200s': %s", json_string_value(v), e.text);
+			return -1;
+		}
+		v = loaded;
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_t *item = sec->id_field ? json_array_get(v, i) : v;
@@ -49,9 +62,11 @@ static int apply(struct vmm *vmm, const struct section *sec, json_t *v, char *er
 		json_decref(r.body);
 		if (r.status >= 400) {
 			snprintf(err, errlen, "config file, \"%s\": %s", sec->name, r.fault);
+			json_decref(loaded);
 			return -1;
 		}
 	}
+	json_decref(loaded);
 	return 0;
 }
 
@@ -79,7 +94,7 @@ int api_config_file(struct vmm *vmm, const char *path, char *err, size_t errlen)
 		for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
 			if (strcmp(key, missing[i]))
 				continue;
-			if (!json_is_null(v)) {
+			if (!json_is_null(v) && !(json_is_array(v) && !json_array_size(v))) {
 				snprintf(err, errlen, "config file: \"%s\" is not supported by vmon yet", key);
 				goto out;
 			}

@@ -196,14 +196,15 @@ json_t *api_drives_json(const struct vm_config *c)
 
 	for (int pos = 0; a && pos < c->nr_disks; pos++) {
 		const struct disk_config *d = &c->disks[config_disk_listed(c, pos)];
-		json_t *o = json_pack("{s:s, s:b, s:s, s:b, s:s, s:o, s:s}", "drive_id", d->id,
+		/* Firecracker's BlockDeviceConfig, its unset options null. */
+		json_t *o = json_pack("{s:s, s:o, s:b, s:s, s:b, s:s, s:o, s:s, s:n}", "drive_id",
+				      d->id, "partuuid",
+				      d->partuuid ? json_string(d->partuuid) : json_null(),
 				      "is_root_device", d->root, "cache_type",
 				      d->writeback ? "Writeback" : "Unsafe", "is_read_only", d->readonly,
 				      "path_on_host", d->path, "rate_limiter",
 				      api_rate_limiter_json(&d->limiter), "io_engine",
-				      d->sync ? "Sync" : "Async");
-		if (o && d->partuuid)
-			json_object_set_new(o, "partuuid", json_string(d->partuuid));
+				      d->sync ? "Sync" : "Async", "socket");
 		json_array_append_new(a, o);
 	}
 	return a;

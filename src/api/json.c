@@ -30,6 +30,11 @@ void api_ok(struct api_reply *r, json_t *body)
 		snprintf(r->fault, sizeof(r->fault), "Out of memory.");
 }
 
+void api_deprecated(struct api_reply *r, const char *msg)
+{
+	r->deprecation = msg;
+}
+
 static const char *type_name(enum api_type t)
 {
 	static const char *const names[] = { "a string", "a boolean", "a non-negative integer",
@@ -176,7 +181,7 @@ static const struct api_field limiter_fields[] = {
 	{ 0 },
 };
 
-static bool api_bucket(const json_t *v, struct token_bucket_spec *b, struct api_reply *r)
+bool api_token_bucket(const json_t *v, struct token_bucket_spec *b, struct api_reply *r)
 {
 	memset(b, 0, sizeof(*b));
 	if (!v || json_is_null(v))
@@ -197,8 +202,8 @@ bool api_rate_limiter(const json_t *v, const char *what, struct rate_limiter_spe
 	if (!v || json_is_null(v))
 		return true;
 	if (!api_check(v, limiter_fields, r) ||
-	    !api_bucket(json_object_get(v, "bandwidth"), &out->bandwidth, r) ||
-	    !api_bucket(json_object_get(v, "ops"), &out->ops, r)) {
+	    !api_token_bucket(json_object_get(v, "bandwidth"), &out->bandwidth, r) ||
+	    !api_token_bucket(json_object_get(v, "ops"), &out->ops, r)) {
 		size_t n = strlen(r->fault);
 		snprintf(r->fault + n, sizeof(r->fault) - n, " (in %s)", what);
 		return false;

@@ -28,12 +28,7 @@ void api_logger(struct vmm *vmm, enum api_method m, const char *id, json_t *body
 	    !api_dup(&module, LOG_MODULE_MAX, body, "module", r))
 		goto out;
 	level = api_str(body, "level", "Info");
-	/* Firecracker also takes the levels in upper case. */
-	char norm[16];
-	snprintf(norm, sizeof(norm), "%s", level);
-	for (char *p = norm + 1; *p; p++)
-		*p = (char)((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
-	lvl = log_level_parse(norm);
+	lvl = log_level_parse(level);
 	if (lvl < LOG_OFF) {
 		api_bad(r, "Invalid log level '%.32s': use Error, Warning, Info, Debug, Trace or Off.", level);
 		goto out;

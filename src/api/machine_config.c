@@ -160,6 +160,33 @@ static bool machine_affinity_ok(const struct machine *m, struct api_reply *r)
 	return ok;
 }
 
+/*
+ * Firecracker's static templates are its own fixed CPUID/MSR tables for particular Intel and
+ * AMD hosts (and V1N1 for Arm): vmon does not carry them, and says so; a custom template
+ * (PUT /cpu-config) describes the same.
+ */
+static bool machine_template_ok(const char *tmpl, struct api_reply *r)
+{
+	static const char *const names[] = { "C3", "T2", "T2S", "T2CL", "T2A", "V1N1" };
+
+	if (!strcmp(tmpl, "None"))
+		return true;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(tmpl, names[i]))
+			continue;
+		api_bad(r, "The static CPU template %s is not supported by vmon: it is Firecracker's "
+			   "fixed CPUID and MSR table for %s hosts, which vmon does not carry. Give "
+			   "the CPUID and MSR bits you need as a custom template (PUT /cpu-config), "
+			   "or \"cpu_template\": \"None\".", tmpl,
+			   !strcmp(tmpl, "T2A") ? "AMD Milan" : !strcmp(tmpl, "V1N1") ? "Arm Neoverse V1"
+			   : "Intel Skylake, Cascade Lake or Ice Lake");
+		return false;
+	}
+	api_bad(r, "An error occurred when deserializing the json body of a request: unknown variant "
+		   "`%.32s`, expected one of `C3`, `T2`, `T2S`, `T2CL`, `T2A`, `V1N1`, `None`.", tmpl);
+	return false;
+}
+
 /* Apply the body on top of `next` (PUT starts from the defaults, PATCH from the current). */
 static bool machine_apply(struct machine *next, const json_t *body, struct api_reply *r)
 {
@@ -189,11 +216,8 @@ static bool machine_apply(struct machine *next, const json_t *body, struct api_r
 		}
 		next->huge = i;
 	}
-	if (strcmp(tmpl, "None")) {
-		api_bad(r, "CPU templates are not supported by vmon: use \"cpu_template\": \"None\" "
-			   "(vmon applies its own CPUID policy).");
+	if (!machine_template_ok(tmpl, r))
 		return false;
-	}
 	if (next->vcpus < 1 || next->vcpus > API_MAX_VCPUS) {
 		api_bad(r, "The vCPU number is invalid! The vCPU number can only be 1 or an even "
 			   "number when SMT is enabled, and at most %d.", API_MAX_VCPUS);
@@ -216,6 +240,18 @@ static bool machine_apply(struct machine *next, const json_t *body, struct api_r
 	return machine_affinity_ok(next, r);
 }
 
+/* Firecracker's MachineConfigUpdate::is_empty(): every field absent or null. */
+static bool body_has_value(json_t *body)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(body, key, v)
+		if (!json_is_null(v))
+			return true;
+	return false;
+}
+
 void api_machine_config(struct vmm *vmm, enum api_method m, const char *id, json_t *body,
 			struct api_reply *r)
 {
@@ -225,12 +261,20 @@ void api_machine_config(struct vmm *vmm, enum api_method m, const char *id, json
 		api_ok(r, api_machine_config_json(&vmm->cfg));
 		return;
 	}
+	if (!api_check(body, m == API_PUT ? fields_put : fields_patch, r))
+		return;
+	if (m == API_PATCH && !body_has_value(body)) {
+		api_bad(r, "Empty PATCH request.");
+		return;
+	}
+	json_t *tmpl = json_object_get(body, "cpu_template");
+	if (tmpl && !json_is_null(tmpl))
+		api_deprecated(r, m == API_PUT ? "PUT /machine-config: cpu_template field is deprecated."
+					       : "PATCH /machine-config: cpu_template field is deprecated.");
 	if (vmm->state != VMM_NOT_STARTED) {
 		api_bad(r, API_PREBOOT_ONLY);
 		return;
 	}
-	if (!api_check(body, m == API_PUT ? fields_put : fields_patch, r))
-		return;
 	if (m == API_PUT) {
 		next.smt = next.track_dirty_pages = false;
 		next.huge = HUGE_NONE;

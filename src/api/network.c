@@ -164,18 +164,16 @@ json_t *api_network_json(const struct vm_config *c)
 
 	for (int i = 0; a && i < c->nr_nets; i++) {
 		const struct net_config *n = &c->nets[i];
-		json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "iface_id", n->id, "host_dev_name",
-				      n->tap ? n->tap : "", "rx_rate_limiter",
+		char mac[18];
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
+			 n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+		/* Firecracker's NetworkInterfaceConfig: guest_mac and mtu null when unset. */
+		json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "iface_id", n->id,
+				      "host_dev_name", n->tap ? n->tap : "", "guest_mac",
+				      n->has_mac ? json_string(mac) : json_null(), "mtu",
+				      n->mtu ? json_integer(n->mtu) : json_null(), "rx_rate_limiter",
 				      api_rate_limiter_json(&n->rx_limiter), "tx_rate_limiter",
 				      api_rate_limiter_json(&n->tx_limiter));
-		if (o && n->has_mac) {
-			char mac[18];
-			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
-				 n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
-			json_object_set_new(o, "guest_mac", json_string(mac));
-		}
-		if (o && n->mtu)
-			json_object_set_new(o, "mtu", json_integer(n->mtu));
 		json_array_append_new(a, o);
 	}
 	return a;

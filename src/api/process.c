@@ -36,11 +36,19 @@ void vmm_usage(FILE *out)
 		"  --no-seccomp         no seccomp filters (debugging only)\n"
 		"  --incoming URL       wait for a VM migrated to tcp:ADDR:PORT or unix:PATH\n"
 		"\n"
+		"Firecracker's own flags, for its guides and clients:\n"
+		"  --enable-pci         virtio devices on PCI (as --virtio-transport pci)\n"
+		"  --show-level, --show-log-origin, --module MODULE   as PUT /logger's fields\n"
+		"  --http-api-max-payload-size N   at most 51200 (vmon's fixed limit)\n"
+		"  --start-time-us N, --start-time-cpu-us N, --parent-cpu-time-us N, --boot-timer\n"
+		"                       the jailer's timing hints: accepted, not used\n"
+		"\n"
 		"Exit status as for `vmon run` (see vmon run --help).\n");
 }
 
 enum { O_API = 256, O_CONFIG, O_NO_API, O_ID, O_LOG, O_LEVEL, O_METRICS, O_HELP, O_NO_SECCOMP,
-       O_INCOMING };
+       O_INCOMING, O_PCI, O_SHOW_LEVEL, O_SHOW_ORIGIN, O_MODULE, O_PAYLOAD, O_IGNORED,
+       O_IGNORED_ARG };
 
 static const struct option opts[] = {
 	{ "api-sock", required_argument, NULL, O_API },
@@ -52,6 +60,15 @@ static const struct option opts[] = {
 	{ "metrics-path", required_argument, NULL, O_METRICS },
 	{ "no-seccomp", no_argument, NULL, O_NO_SECCOMP },
 	{ "incoming", required_argument, NULL, O_INCOMING },
+	{ "enable-pci", no_argument, NULL, O_PCI },
+	{ "show-level", no_argument, NULL, O_SHOW_LEVEL },
+	{ "show-log-origin", no_argument, NULL, O_SHOW_ORIGIN },
+	{ "module", required_argument, NULL, O_MODULE },
+	{ "http-api-max-payload-size", required_argument, NULL, O_PAYLOAD },
+	{ "boot-timer", no_argument, NULL, O_IGNORED },
+	{ "start-time-us", required_argument, NULL, O_IGNORED_ARG },
+	{ "start-time-cpu-us", required_argument, NULL, O_IGNORED_ARG },
+	{ "parent-cpu-time-us", required_argument, NULL, O_IGNORED_ARG },
 	{ "help", no_argument, NULL, O_HELP },
 	{ 0 },
 };
@@ -143,8 +160,9 @@ static int vmm_serve(struct vmm *vmm, const char *api_sock, const char *config, 
 int vmm_main(int argc, char **argv)
 {
 	const char *api_sock = NULL, *config = NULL, *id = NULL, *log_path = NULL, *metrics = NULL;
-	const char *incoming = NULL;
-	bool no_api = false;
+	const char *incoming = NULL, *module = NULL;
+	bool no_api = false, pci = false, show_level = true, show_origin = false;
+	char *end;
 	int level = -2, opt, status;
 	struct vmm *vmm;
 
@@ -171,6 +189,29 @@ int vmm_main(int argc, char **argv)
 			break;
 		case O_NO_SECCOMP: seccomp_enabled = false; break;
 		case O_INCOMING: incoming = optarg; break;
+		case O_PCI: pci = true; break;
+		case O_SHOW_LEVEL: show_level = true; break;
+		case O_SHOW_ORIGIN: show_origin = true; break;
+		case O_MODULE: module = optarg; break;
+		case O_PAYLOAD:
+			errno = 0;
+			unsigned long long max = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || !max || max > API_MAX_BODY) {
+				fprintf(stderr, "vmon: --http-api-max-payload-size '%s': use 1 to %d "
+						"(vmon's request buffer is fixed)\n", optarg, API_MAX_BODY);
+				return VMON_EXIT_USAGE;
+			}
+			break;
+		case O_IGNORED: break;
+		case O_IGNORED_ARG:
+			errno = 0;
+			(void)strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end) {
+				fprintf(stderr, "vmon: %s '%s': want a number of microseconds\n",
+					argv[optind - 2], optarg);
+				return VMON_EXIT_USAGE;
+			}
+			break;
 		case O_HELP: vmm_usage(stdout); return 0;
 		default:
 			fprintf(stderr, "vmon: unknown or incomplete option '%s' (see vmon --help)\n", argv[optind - 1]);
@@ -187,7 +228,12 @@ int vmm_main(int argc, char **argv)
 	}
 	if (level >= LOG_OFF)
 		log_threshold = (enum log_level)level;
-	if (log_path && log_configure(log_path, true, false, NULL)) {
+	if (module && (!*module || strlen(module) >= 32)) {
+		fprintf(stderr, "vmon: --module: use 1 to 31 characters\n");
+		return VMON_EXIT_USAGE;
+	}
+	if ((log_path || module || show_origin) &&
+	    log_configure(log_path, show_level, show_origin, module)) {
 		fprintf(stderr, "vmon: cannot open the log file '%s'\n", log_path);
 		return VMON_EXIT_SETUP;
 	}
@@ -196,6 +242,8 @@ int vmm_main(int argc, char **argv)
 		status = VMON_EXIT_SETUP;
 	} else {
 		vmm->cfg.log_level = log_threshold;
+		if (pci)
+			vmm->cfg.transport = TRANSPORT_PCI;
 		status = vmm_serve(vmm, api_sock, config, metrics, incoming);
 	}
 	if (vmm)

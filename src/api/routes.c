@@ -1,6 +1,8 @@
 /* Method + path -> resource handler; the body parsed once, strictly, here. */
 #include "api/api.h"
+#include "util/log.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #define M_GET (1u << API_GET)
@@ -35,6 +37,7 @@ static const struct api_route routes[] = {
 	{ "/logger", false, M_PUT, api_logger, NULL, false },
 	/* GET /metrics is vmon's own: the line FlushMetrics would write, for `vmon ctl`. */
 	{ "/metrics", false, M_GET | M_PUT, api_metrics, NULL, false },
+	{ "/cpu-config", false, M_PUT, api_cpu_config, NULL, true },
 	{ "/snapshot/create", false, M_PUT, api_snapshot_create, NULL, false },
 	{ "/snapshot/load", false, M_PUT, api_snapshot_load, NULL, false },
 	/* vmon's own: live migration (not in firecracker.yaml). */
@@ -53,9 +56,9 @@ static const struct api_route routes[] = {
 	NOT_YET("/balloon/hinting/stop", false, M_PATCH, "Balloon free page hinting is"),
 	NOT_YET("/mmds", false, M_GET | M_PUT | M_PATCH, "The microVM metadata service (MMDS) is"),
 	NOT_YET("/mmds/config", false, M_PUT, "The microVM metadata service (MMDS) is"),
-	NOT_YET("/cpu-config", false, M_PUT, "Custom CPU templates are"),
-	NOT_YET("/pmem/", true, M_PUT | M_PATCH, "virtio-pmem devices are"),
-	NOT_YET("/hotplug/memory", false, M_GET | M_PUT | M_PATCH, "Memory hot-plug is"),
+	{ "/pmem/", true, M_PUT | M_PATCH, api_pmem, NULL, false },
+	/* Checked, then refused with what vmon lacks for it (virtio-mem). */
+	{ "/hotplug/memory", false, M_GET | M_PUT | M_PATCH, api_hotplug_memory, NULL, false },
 };
 
 static const struct api_route *route_find(const char *path, const char **id)
@@ -74,6 +77,14 @@ static const struct api_route *route_find(const char *path, const char **id)
 		}
 	}
 	return NULL;
+}
+
+static bool id_ok(const char *id)
+{
+	for (const char *p = id; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_')
+			return false;
+	return true;
 }
 
 static int method_parse(const char *m)
@@ -100,6 +111,11 @@ void api_dispatch(struct vmm *vmm, const char *method, const char *path, const c
 		api_bad(r, "Invalid request method and/or path: %.16s %.200s.", method, path);
 		goto out;
 	}
+	/* Firecracker's checked_id(): before the body is looked at. */
+	if (id && rt->handler != api_migration && !id_ok(id)) {
+		api_bad(r, "API Resource IDs can only contain alphanumeric characters and underscores.");
+		goto out;
+	}
 	if (rt->missing) {
 		api_bad(r, "%s not supported by vmon yet.", rt->missing);
 		goto out;
@@ -124,6 +140,8 @@ void api_dispatch(struct vmm *vmm, const char *method, const char *path, const c
 	if (rt->boot_resource && fresh && m != API_GET && r->status < 400)
 		vmm->configured = true;
 	pthread_mutex_unlock(&vmm->lock);
+	if (r->deprecation)
+		pr_warn("%s", r->deprecation);
 out:
 	json_decref(json);
 	pthread_mutex_lock(&vmm->lock);

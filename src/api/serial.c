@@ -1,4 +1,7 @@
-/* PUT /serial: where the guest's serial console output goes (a file instead of stdout). */
+/*
+ * PUT /serial: where the guest's serial console output goes (a file instead of stdout), and
+ * its rate_limiter, a token bucket in bytes beyond which output is dropped (Firecracker's).
+ */
 #include "api/api.h"
 
 #include <errno.h>
@@ -14,18 +17,11 @@ static const struct api_field fields[] = {
 	{ 0 },
 };
 
-static const struct api_field bucket_fields[] = {
-	{ "size", T_UINT, true },
-	{ "one_time_burst", T_UINT, false },
-	{ "refill_time", T_UINT, true },
-	{ 0 },
-};
-
 void api_serial(struct vmm *vmm, enum api_method m, const char *id, json_t *body,
 		struct api_reply *r)
 {
 	char path[PATH_MAX];
-	const json_t *rl;
+	struct token_bucket_spec limit;
 
 	if (vmm->state != VMM_NOT_STARTED) {
 		api_bad(r, API_PREBOOT_ONLY);
@@ -33,12 +29,11 @@ void api_serial(struct vmm *vmm, enum api_method m, const char *id, json_t *body
 	}
 	if (!api_check(body, fields, r) || !api_copy(path, sizeof(path), body, "serial_out_path", r))
 		return;
-	rl = json_object_get(body, "rate_limiter");
-	if (rl && !json_is_null(rl) && !api_check(rl, bucket_fields, r))
-		return;
-	if (rl && !json_is_null(rl)) {
-		/* A byte budget on a console the guest writes with busy-waiting: not offered. */
-		api_bad(r, "Rate-limiting the serial console is not supported by vmon.");
+	if (!api_token_bucket(json_object_get(body, "rate_limiter"), &limit, r)) {
+		size_t n = strlen(r->fault);
+		if (n && r->fault[n - 1] == '.')
+			r->fault[--n] = '\0';
+		snprintf(r->fault + n, sizeof(r->fault) - n, " (in rate_limiter).");
 		return;
 	}
 	if (path[0]) {
@@ -57,5 +52,8 @@ void api_serial(struct vmm *vmm, enum api_method m, const char *id, json_t *body
 	}
 	free(vmm->cfg.console);
 	vmm->cfg.console = console;
+	/* Firecracker's TokenBucket::new: size or refill_time 0 is no bucket at all. */
+	limit.set = limit.set && limit.size && limit.refill_time_ms;
+	vmm->cfg.serial_limiter = limit;
 	api_no_content(r);
 }

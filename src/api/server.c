@@ -53,6 +53,8 @@ static enum MHD_Result api_send(struct MHD_Connection *c, const struct api_reply
 		return MHD_NO;
 	if (r->status != 204)
 		MHD_add_response_header(resp, "Content-Type", "application/json");
+	if (r->deprecation)
+		MHD_add_response_header(resp, "Deprecation", "true");
 	ret = MHD_queue_response(c, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;

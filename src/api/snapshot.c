@@ -146,7 +146,11 @@ void api_snapshot_load(struct vmm *vmm, enum api_method m, const char *id, json_
 {
 	struct snapshot_load l = { 0 };
 	char err[768];
+	json_t *mem = json_object_get(body, "mem_file_path");
 
+	if ((mem && !json_is_null(mem)) || json_is_true(json_object_get(body, "enable_diff_snapshots")))
+		api_deprecated(r, "PUT /snapshot/load: mem_file_path and enable_diff_snapshots fields "
+				  "are deprecated.");
 	if (vmm->state != VMM_NOT_STARTED) {
 		api_bad(r, API_PREBOOT_ONLY);
 		return;

@@ -48,6 +48,11 @@ static json_t *logger_json(const struct vm_config *c)
 	return o;
 }
 
+/*
+ * Firecracker's FullVmConfiguration: every section, null (or []) where unset, in its order.
+ * Firecracker always writes null for logger and metrics; vmon shows them when set, as the
+ * config file format has them.
+ */
 void api_vm_config(struct vmm *vmm, enum api_method m, const char *id, json_t *body,
 		   struct api_reply *r)
 {
@@ -58,10 +63,10 @@ void api_vm_config(struct vmm *vmm, enum api_method m, const char *id, json_t *b
 	json_t *metrics = c->metrics_path ? json_pack("{s:s}", "metrics_path", c->metrics_path)
 					  : json_null();
 
-	api_ok(r, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:n, s:n, s:n}",
-			    "boot-source", api_boot_source_json(c), "machine-config",
-			    api_machine_config_json(c), "drives", api_drives_json(c),
-			    "network-interfaces", api_network_json(c), "entropy", entropy, "logger",
-			    logger_json(c), "metrics", metrics, "balloon", api_balloon_json(c), "vsock", "mmds-config",
-			    "cpu-config"));
+	api_ok(r, json_pack("{s:o, s:o, s:o, s:n, s:o, s:o, s:o, s:n, s:o, s:n, s:o, s:[], s:n}",
+			    "balloon", api_balloon_json(c), "drives", api_drives_json(c),
+			    "boot-source", api_boot_source_json(c), "cpu-config", "logger",
+			    logger_json(c), "machine-config", api_machine_config_json(c), "metrics",
+			    metrics, "mmds-config", "network-interfaces", api_network_json(c),
+			    "vsock", "entropy", entropy, "pmem", "memory-hotplug"));
 }

@@ -1,5 +1,6 @@
 /* vCPU lifecycle: creation with boot state, one thread each running the exit loop, pause, stop. */
 #include "cpu/vcpu.h"
+#include "cpu/cpu_template.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -27,6 +28,45 @@ static void lapic_set_lvt_mode(struct kvm_lapic_state *lapic, int reg, uint32_t 
 	memcpy(lapic->regs + reg, &v, 4);
 }
 
+/*
+ * The CPU template's MSR modifiers on top of the boot values in ctx: an MSR not among them
+ * starts from what the backend reads for it, and one it cannot read is refused (as
+ * Firecracker's MsrNotSupported).
+ */
+static int vcpu_template_msrs(struct vcpu *vcpu, struct vcpu_context *ctx)
+{
+	const struct cpu_template *t = vcpu->set->tmpl;
+	struct vcpu_context *cur;
+
+	if (!t || !t->nr_msrs)
+		return 0;
+	if (!(cur = calloc(1, sizeof(*cur))))
+		return -ENOMEM;
+	for (int i = 0; i < t->nr_msrs; i++) {
+		const struct cpu_template_msr *m = &t->msrs[i];
+		uint32_t j = 0;
+
+		while (j < ctx->nr_msrs && ctx->msrs[j].index != m->addr)
+			j++;
+		if (j == ctx->nr_msrs) {
+			cur->nr_msrs = 1;
+			cur->msrs[0] = (struct kvm_msr_entry){ .index = m->addr };
+			if (j == VCPU_CTX_MAX_MSRS ||
+			    vcpu->set->ops->vcpu_get_context(vcpu, cur, VCPU_CTX_MSRS)) {
+				snprintf(vcpu->set->tmpl_err, sizeof(vcpu->set->tmpl_err), "MSR 0x%x "
+					 "is not supported by this host's KVM (KVM_GET_MSRS cannot read "
+					 "it), so the template cannot modify it", m->addr);
+				free(cur);
+				return -EINVAL;
+			}
+			ctx->msrs[ctx->nr_msrs++] = cur->msrs[0];
+		}
+		ctx->msrs[j].data = cpu_template_msr_value(m, ctx->msrs[j].data);
+	}
+	free(cur);
+	return 0;
+}
+
 /* State every vCPU starts with: MSRs, FPU defaults, LAPIC in virtual-wire mode. */
 static int vcpu_init_common(struct vcpu *vcpu)
 {
@@ -37,9 +77,14 @@ static int vcpu_init_common(struct vcpu *vcpu)
 	if (!ctx)
 		return -ENOMEM;
 	msr_boot_values(ctx);
+	ret = vcpu_template_msrs(vcpu, ctx);
 	ctx->fpu.fcw = 0x37f;
 	ctx->fpu.mxcsr = 0x1f80;
-	ret = cpu->vcpu_set_context(vcpu, ctx, VCPU_CTX_MSRS | VCPU_CTX_FPU);
+	if (!ret)
+		ret = cpu->vcpu_set_context(vcpu, ctx, VCPU_CTX_MSRS | VCPU_CTX_FPU);
+	if (ret && vcpu->set->tmpl && vcpu->set->tmpl->nr_msrs && !vcpu->set->tmpl_err[0])
+		snprintf(vcpu->set->tmpl_err, sizeof(vcpu->set->tmpl_err), "KVM_SET_MSRS refused "
+			 "the MSR values the CPU template gives (%s)", strerror(-ret));
 	if (!ret)
 		ret = cpu->vcpu_get_context(vcpu, ctx, VCPU_CTX_LAPIC);
 	if (!ret) {

@@ -97,6 +97,11 @@ struct vcpu_set {
 
 	/* The guest profiler (cpu/profile.h): the running or the last profile. API lock held. */
 	struct vcpu_profile *profile;
+
+	/* PUT /cpu-config's template (NULL: none), applied as each vCPU is created; why it
+	 * could not be goes to tmpl_err. */
+	const struct cpu_template *tmpl;
+	char tmpl_err[256];
 };
 
 /* The exit table: one handler per enum vcpu_exit_reason. Pure with respect to the VM. */

@@ -670,6 +670,11 @@ int mig_send_start(struct vmm *vmm, const struct mig_send_params *p, char *err, 
 	}
 	if (vm_gdb_check_ram(&vmm->vm, err, errlen))
 		return -EBUSY;
+	if (vmm->cfg.cpu_template) {
+		snprintf(err, errlen, "The VM runs with a custom CPU template (PUT /cpu-config), which "
+			 "vmon's migration stream does not carry yet.");
+		return -ENOTSUP;
+	}
 	if (vm_suspended(&vmm->vm)) {
 		snprintf(err, errlen, "The guest is suspended to RAM (S3): wake it first (vmon ctl wake).");
 		return -EBUSY;

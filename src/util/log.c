@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,15 +18,29 @@ static const char *const api_names[] = { "Error", "Warning", "Info", "Debug", "T
 
 /* The sink; replaced as a whole by log_configure() (the API thread), read by every thread. */
 static int log_fd = STDERR_FILENO;
+/*
+ * Whether log_fd is a terminal, found out when the sink is set: isatty() is an ioctl, which
+ * the seccomp filters of most threads forbid (a Debug line from the metrics thread was a
+ * forbidden call, and vmon stopped, as soon as firecracker-go-sdk set its logger).
+ */
+static int log_tty = -1;
+
+__attribute__((constructor)) static void log_tty_init(void)
+{
+	__atomic_store_n(&log_tty, isatty(STDERR_FILENO), __ATOMIC_RELEASE);
+}
 static bool log_show_level = true, log_show_origin;
 static char log_module[32];
 
+/* Any case, and "Warn" for Warning, as Firecracker's LevelFilter::from_str takes them. */
 int log_level_parse(const char *name)
 {
-	if (!strcmp(name, "Off"))
+	if (!strcasecmp(name, "Off"))
 		return LOG_OFF;
+	if (!strcasecmp(name, "Warn"))
+		return LOG_WARN;
 	for (int i = 0; i <= LOG_TRACE; i++)
-		if (!strcmp(name, api_names[i]))
+		if (!strcasecmp(name, api_names[i]))
 			return i;
 	return -2;
 }
@@ -41,6 +56,7 @@ int log_configure(const char *path, bool show_level, bool show_origin, const cha
 		int fd = open_sink(path);
 		if (fd < 0)
 			return fd;
+		__atomic_store_n(&log_tty, isatty(fd), __ATOMIC_RELEASE);
 		int old = __atomic_exchange_n(&log_fd, fd, __ATOMIC_ACQ_REL);
 		if (old != STDERR_FILENO)
 			close(old);
@@ -74,7 +90,8 @@ void log_msg(enum log_level lvl, const char *file, int line, const char *fmt, ..
 		snprintf(origin, sizeof(origin), "%s:%d: ", file, line);
 	/* \r keeps lines readable while the terminal is in raw mode. */
 	int n = snprintf(out, sizeof(out), "vmon: %s%s%s%s%s\n", log_show_level ? level_names[lvl] : "",
-			 log_show_level ? ": " : "", origin, msg, isatty(fd) ? "\r" : "");
+			 log_show_level ? ": " : "", origin, msg,
+			 __atomic_load_n(&log_tty, __ATOMIC_ACQUIRE) > 0 ? "\r" : "");
 	if (n >= (int)sizeof(out))
 		n = sizeof(out) - 1;
 	/* One write per line: lines from different threads never interleave. */

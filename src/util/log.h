@@ -22,7 +22,7 @@ void log_msg(enum log_level lvl, const char *file, int line, const char *fmt, ..
  */
 int log_configure(const char *path, bool show_level, bool show_origin, const char *module);
 
-/* Level names as the API spells them ("Error", "Warning", ...); -2 if unknown. */
+/* Level names as the API spells them ("Error", "Warning", ...), in any case, "Warn" too; -2 if unknown. */
 int log_level_parse(const char *name);
 const char *log_level_name(enum log_level lvl);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "boot/acpi.h"
@@ -77,6 +78,33 @@ static int vm_register_legacy(struct vm *vm)
 	return ret;
 }
 
+static uint64_t serial_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* COM1's output: what the serial rate limiter lets through goes to the console; the rest
+ * is dropped and counted, as Firecracker's serial device does (no guest stalls). */
+static void vm_serial_output(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct vm *vm = opaque;
+	uint64_t wait;
+	bool ok = true;
+
+	if (vm->cfg->serial_limiter.set) {
+		pthread_mutex_lock(&vm->serial_lock);
+		ok = rate_limiter_consume(&vm->serial_rl, len, serial_now_ns(), &wait);
+		pthread_mutex_unlock(&vm->serial_lock);
+	}
+	if (ok)
+		console_output(&vm->console, buf, len);
+	else
+		atomic_fetch_add(&vm->serial_dropped, len);
+}
+
 /* The port-I/O and MMIO map of the machine, in address order. */
 static int vm_wire_devices(struct vm *vm)
 {
@@ -88,7 +116,11 @@ static int vm_wire_devices(struct vm *vm)
 	ret = ret ?: vm->hv_ops->line_gsi(vm->hv, &vm->rtc_irq, LAYOUT_GSI_RTC, IRQ_LEVEL);
 	if (ret)
 		return ret;
-	i8250_init(&vm->com1, &vm->com1_irq, console_output, &vm->console);
+	i8250_init(&vm->com1, &vm->com1_irq, vm_serial_output, vm);
+	struct rate_limiter_spec rl = { .set = vm->cfg->serial_limiter.set,
+					.bandwidth = vm->cfg->serial_limiter };
+	pthread_mutex_init(&vm->serial_lock, NULL);
+	rate_limiter_init(&vm->serial_rl, &rl, serial_now_ns());
 	i8042_init(&vm->i8042, &vm->power, &vm->kbd_irq);
 	/* 00:00.0: the host bridge Linux's PCI sanity check looks for. */
 	pci_bus_init(&vm->pci, &vm->mmio, LAYOUT_PCI_WINDOW_START, LAYOUT_PCI_WINDOW_END);
@@ -452,7 +484,7 @@ static void vm_stop_sink(void *opaque, int status, const char *why)
 }
 
 /* The vCPU layer sees the buses, guest memory and a stop sink; nothing else of the VM. */
-static int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
+static int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry, char *err, size_t errlen)
 {
 	const struct vcpu_env env = {
 		.pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
@@ -462,7 +494,10 @@ static int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
 	int ret;
 
 	vcpus_init(&vm->vcpus, vm->hv_ops->vcpu, vm->hv, &env);
+	vm->vcpus.tmpl = vm->cfg->cpu_template;
 	ret = vcpus_create(&vm->vcpus, vm->cfg->cpus, entry);
+	if (ret && vm->vcpus.tmpl_err[0])
+		snprintf(err, errlen, "The CPU template cannot be applied: %s.", vm->vcpus.tmpl_err);
 	for (int i = 0; !ret && i < vm->vcpus.nr; i++)
 		vm->vcpus.vcpus[i].affinity = config_vcpu_affinity(vm->cfg, i);
 	return ret;
@@ -567,7 +602,7 @@ static int vm_build_with(struct vm *vm, const struct vm_config *cfg,
 		BUILD_STEP(vm_write_acpi(vm), "cannot build ACPI tables");
 		BUILD_STEP(vm_load_kernel(vm, &entry, err, errlen), "cannot load the kernel");
 	}
-	BUILD_STEP(vm_create_vcpus(vm, src ? NULL : &entry), "cannot create %d vCPUs: %s", cfg->cpus,
+	BUILD_STEP(vm_create_vcpus(vm, src ? NULL : &entry, err, errlen), "cannot create %d vCPUs: %s", cfg->cpus,
 		   strerror(-ret));
 	BUILD_STEP(vm_snapshot_register_late(vm), "cannot list the vCPUs' state");
 	/* A restored or migrated VM goes on writing where its console file ended. */

@@ -688,5 +688,6 @@ void config_clear(struct vm_config *cfg)
 	free(cfg->log_module);
 	free(cfg->metrics_path);
 	free(cfg->sched.parent);
+	free(cfg->cpu_template);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -70,6 +70,9 @@ struct vm_config {
 	struct cpu_sched_spec sched;
 	bool smt;                /* the API's machine-config smt: reported only */
 	char *console;           /* "stdio", "file:PATH" (the API's serial_out_path), "none" */
+	/* PUT /serial's rate_limiter: bytes of COM1 output beyond it are dropped (Firecracker's
+	 * uart.rate_limiter_dropped_bytes); unset, size 0 or refill_time 0: no limit. */
+	struct token_bucket_spec serial_limiter;
 	bool hugepages;
 	bool thp;                /* transparent huge pages (madvise) */
 	bool track_dirty_pages;  /* KVM dirty-page log on every memory slot */
@@ -109,6 +112,9 @@ struct vm_config {
 	char *log_module;        /* NULL: every module */
 	bool log_show_level, log_show_origin;
 	char *metrics_path;      /* NULL: no PUT /metrics */
+	/* PUT /cpu-config: Firecracker's custom CPU template (NULL: vmon's CPUID policy as is).
+	 * Not in a snapshot's configuration: snapshots and migrations of such a VM are refused. */
+	struct cpu_template *cpu_template;
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_ERROR };

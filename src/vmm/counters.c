@@ -92,6 +92,8 @@ json_t *vmm_counters(void *opaque)
 			(json_int_t)STAT_READ(vmm->vm.com1_irq.raised), "i8042",
 			(json_int_t)STAT_READ(vmm->vm.kbd_irq.raised), "acpi_sci",
 			(json_int_t)STAT_READ(vmm->vm.sci_irq.raised)));
+		json_object_set_new(o, "uart", json_pack("{s:I}", "rate_limiter_dropped_bytes",
+			(json_int_t)atomic_load(&vmm->vm.serial_dropped)));
 	}
 	if (o && vmm->migration_metrics)
 		json_object_set_new(o, "migration", vmm->migration_metrics(vmm));

@@ -71,6 +71,10 @@ struct vm {
 	struct console console;
 	struct irq_line com1_irq;
 	struct i8250 com1;
+	/* COM1 output through PUT /serial's token bucket (cfg->serial_limiter); any vCPU. */
+	pthread_mutex_t serial_lock;
+	struct rate_limiter serial_rl;
+	_Atomic uint64_t serial_dropped;
 	struct irq_line kbd_irq;
 	struct i8042 i8042;
 	struct mc146818 rtc;

@@ -39,6 +39,11 @@ int vmm_snapshot_create(struct vmm *vmm, enum snapshot_type type, const char *st
 			 vmm->state == VMM_RUNNING ? "is running" : "was not started");
 		return -EINVAL;
 	}
+	if (vmm->cfg.cpu_template) {
+		snprintf(err, errlen, "Cannot create a snapshot: the VM runs with a custom CPU "
+			 "template (PUT /cpu-config), which vmon's state file does not carry yet.");
+		return -ENOTSUP;
+	}
 	if (vm_suspended(&vmm->vm)) {
 		snprintf(err, errlen, "Cannot create a snapshot: the guest is suspended to RAM (S3); "
 			 "wake it first (vmon ctl wake).");

@@ -5,7 +5,7 @@
 set -uo pipefail
 SUITE=api_requests
 TESTS=(api/bad-requests api/bad-requests-change-nothing api/malformed-http api/schema-pre api/ctl-info api/limits
-       api/fifo-sinks api/run-vm-config api/ctl-top)
+       api/fifo-sinks api/fc-conformance api/fc-cli-flags api/run-vm-config api/ctl-top)
 LIB_NO_GUEST=1
 . "$(dirname "$0")/lib.sh"
 
@@ -56,7 +56,22 @@ PUT|/machine-config|{"vcpu_count": 3, "mem_size_mib": 128, "smt": true}|400|SMT
 PUT|/machine-config|{"vcpu_count": "2", "mem_size_mib": 128}|400|invalid type for `vcpu_count`
 PUT|/machine-config|{"vcpu_count": 2}|400|missing field `mem_size_mib`
 PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 1}|400|The memory size (MiB) is invalid
-PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "cpu_template": "T2"}|400|CPU templates are not supported
+PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "cpu_template": "T2"}|400|The static CPU template T2 is not supported by vmon: it is Firecracker's fixed CPUID and MSR table for Intel
+PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "cpu_template": "T2A"}|400|table for AMD Milan hosts
+PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "cpu_template": "t2"}|400|unknown variant `t2`
+PUT|/cpu-config|{"cpuid_modifiers": [{"leaf": 1, "subleaf": "0x0", "flags": 0, "modifiers": []}]}|400|`leaf`: give a string with a 0x (hex) or 0b (binary) prefix
+PUT|/cpu-config|{"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0, "modifiers": [{"register": "eax", "bitmap": "0b012"}]}]}|400|bitmap '0b012': '2' is not 0, 1 or x
+PUT|/cpu-config|{"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0, "modifiers": [{"register": "eax", "bitmap": "0b000000000000000000000000000000000"}]}]}|400|has more than 32 digits
+PUT|/cpu-config|{"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0, "modifiers": [{"register": "esi", "bitmap": "0b1"}]}]}|400|`register` must be eax, ebx, ecx or edx
+PUT|/cpu-config|{"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "modifiers": []}]}|400|`flags` must be 0 or 1
+PUT|/cpu-config|{"cpuid_modifiers": [{"leaf": "0x100000000", "subleaf": "0x0", "flags": 0, "modifiers": []}]}|400|is not a 32-bit number
+PUT|/cpu-config|{"msr_modifiers": [{"addr": "0x10a", "bitmap": "0bx"}, {"addr": "0x10a", "bitmap": "0b1"}]}|400|MSR 0x10a is modified twice
+PUT|/cpu-config|{"msr_modifiers": [{"addr": "0x10a"}]}|400|`bitmap` must be a string
+PUT|/cpu-config|{"reg_modifiers": [{"addr": "0x603000000013c020", "bitmap": "0bxxxxxxxxxxxx0000xxxxxxxxxxxx0000xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}]}|400|`reg_modifiers` is for aarch64 guests
+PUT|/cpu-config|{"vcpu_features": [{"index": 0, "bitmap": "0b1100000"}]}|400|`vcpu_features` is for aarch64 guests
+PUT|/cpu-config|{"kvm_capabilities": ["!56"]}|400|`kvm_capabilities`: vmon checks the KVM capabilities it uses itself
+PUT|/cpu-config|{"cpuid_modifier": []}|400|unknown field `cpuid_modifier`
+PUT|/cpu-config|[]|400|a CPU template is a JSON object
 PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "huge_pages": "1G"}|400|unknown variant `1G`
 PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 127, "huge_pages": "2M"}|400|multiple of 2
 PUT|/machine-config|{"vcpu_count": 2, "mem_size_mib": 128, "vmon_vcpu_affinity": "0=1-x"}|400|vmon_vcpu_affinity '0=1-x': CPU list '1-x': cannot understand '1-x'
@@ -84,7 +99,12 @@ PUT|/network-interfaces/eth0|{"iface_id": "eth0", "host_dev_name": "tap0", "mtu"
 PUT|/actions|{"action_type": "Reboot"}|400|unknown variant `Reboot`
 PUT|/actions|{}|400|missing field `action_type`
 PUT|/actions|{"action_type": "SendCtrlAltDel"}|400|not supported before starting
-PUT|/actions|{"action_type": "FlushMetrics"}|400|metrics system was not initialized
+PUT|/actions|{"action_type": "FlushMetrics"}|400|The requested operation is not supported before starting the microVM.
+PATCH|/machine-config|{}|400|Empty PATCH request.
+PATCH|/machine-config|{"vcpu_count": null, "smt": null}|400|Empty PATCH request.
+PUT|/drives/root-fs|{"drive_id": "root-fs", "path_on_host": "/etc/hostname", "is_root_device": false}|400|API Resource IDs can only contain alphanumeric characters and underscores.
+PUT|/network-interfaces/eth.0|{"iface_id": "eth.0", "host_dev_name": "tap0"}|400|API Resource IDs can only contain alphanumeric characters and underscores.
+PUT|/logger|{"level": "Warnings"}|400|Invalid log level
 PATCH|/vm|{"state": "Paused"}|400|not supported before starting
 PATCH|/vm|{"state": "Paused", "state": "Resumed"}|400|duplicate object key
 PATCH|/vm|{"state": "Sleeping"}|400|unknown variant `Sleeping`
@@ -111,12 +131,25 @@ GET|/balloon||400|The balloon device is not configured
 PATCH|/balloon|{"amount_mib": 1}|400|The balloon device is not configured
 GET|/balloon/statistics||400|The balloon device is not configured
 PATCH|/balloon/statistics|{"stats_polling_interval_s": 1}|400|The balloon device is not configured
+PUT|/hotplug/memory|{"total_size_mib": 1024, "slot_size_mib": 128, "block_size_mib": 2}|400|Memory hot-plug is not supported by vmon: it needs a virtio-mem device
+PUT|/hotplug/memory|{"total_size_mib": "1G"}|400|invalid type for `total_size_mib`
+PUT|/hotplug/memory|{"size": 1}|400|unknown field `size`
+PATCH|/hotplug/memory|{"requested_size_mib": 512}|400|CONFIG_VIRTIO_MEM and CONFIG_MEMORY_HOTPLUG
+GET|/hotplug/memory||400|Memory hot-plug is not supported by vmon
+PUT|/pmem/pmem0|{"id": "pmem0", "path_on_host": "/etc/hostname", "root_device": false, "read_only": true}|400|virtio-pmem devices are not supported by vmon yet: that needs a virtio-pmem device
+PUT|/pmem/pmem0|{"id": "pmem1", "path_on_host": "/etc/hostname"}|400|does not match
+PUT|/pmem/pmem0|{"id": "pmem0"}|400|missing field `path_on_host`
+PUT|/pmem/pm-0|{"id": "pm-0", "path_on_host": "/etc/hostname"}|400|API Resource IDs can only contain
+PATCH|/pmem/pmem0|{"id": "pmem0", "rate_limiter": {"ops": {"size": 1}}}|400|missing field `refill_time`
 PATCH|/balloon/hinting/start|{}|400|Balloon free page hinting is not supported
 GET|/balloon/hinting/status||400|Balloon free page hinting is not supported
 GET|/nonexistent||400|Invalid request method and/or path: GET /nonexistent
 DELETE|/||400|Invalid request method and/or path: DELETE /
 POST|/actions|{"action_type": "InstanceStart"}|400|Invalid request method and/or path
-PUT|/serial|{"rate_limiter": {"size": 1, "refill_time": 1}}|400|Rate-limiting the serial console
+PUT|/serial|{"rate_limiter": {"size": 1}}|400|missing field `refill_time` (in rate_limiter)
+PUT|/serial|{"rate_limiter": {"size": -1, "refill_time": 1}}|400|invalid type for `size`
+PUT|/serial|{"rate_limiter": {"bandwidth": {"size": 1, "refill_time": 1}}}|400|unknown field `bandwidth`
+PUT|/serial|{"serial_out_path": "/nonexistent/dir/out"}|400|Cannot open the serial output
 PUT|/migration/send|{"url": "unix:/tmp/vmon-nowhere.mig"}|400|not supported before starting
 PUT|/migration/receive|{"url": "unix:/tmp/vmon-nowhere.mig"}|400|An incoming migration needs a fresh vmon
 PUT|/migration/cancel|{}|400|No migration is under way
@@ -204,25 +237,96 @@ else
 fi
 
 # Log and metrics FIFOs nobody reads yet are accepted (as Firecracker accepts them, and as
-# firecracker-go-sdk sets them up); a reader that comes later gets the lines.
+# firecracker-go-sdk sets them up); a reader that comes later gets the lines written before.
 fsock=$work/fifo.sock
 mkfifo "$work/log.fifo" "$work/metrics.fifo"
 "$VMON" --api-sock "$fsock" > /dev/null 2> "$LOGDIR/api-fifo.log" &
 fpid=$!
 wait_sock "$fsock"
-codes=$(sock=$fsock curl_api PUT /logger "{\"log_path\": \"$work/log.fifo\", \"level\": \"Info\"}")
+codes=$(sock=$fsock curl_api PUT /logger "{\"log_path\": \"$work/log.fifo\", \"level\": \"Warning\"}")
 codes+=" $(sock=$fsock curl_api PUT /metrics "{\"metrics_path\": \"$work/metrics.fifo\"}")"
-timeout 10 head -n 1 "$work/metrics.fifo" > "$work/metrics.line" &
-reader=$!
-sleep 0.5
-codes+=" $(sock=$fsock curl_api PUT /actions '{"action_type": "FlushMetrics"}')"
-wait $reader
+# A deprecated field: Firecracker's warning goes to the log.
+codes+=" $(sock=$fsock curl_api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128, "cpu_template": "None"}')"
+timeout 10 head -n 1 "$work/log.fifo" > "$work/log.line"
 kill $fpid 2>/dev/null
 wait $fpid 2>/dev/null
-if [ "$codes" = "204 204 204" ] && python3 -c 'import json,sys; json.loads(open(sys.argv[1]).readline())["utc_timestamp_ms"]' "$work/metrics.line" 2>/dev/null; then
-	result PASS api/fifo-sinks "a metrics line of $(wc -c < "$work/metrics.line") bytes read from the FIFO"
+if [ "$codes" = "204 204 204" ] && grep -q 'cpu_template field is deprecated' "$work/log.line"; then
+	result PASS api/fifo-sinks "log line read from the FIFO: $(head -c 120 "$work/log.line")"
 else
-	result FAIL api/fifo-sinks "PUT /logger, /metrics, FlushMetrics: $codes; read: $(head -c 200 "$work/metrics.line")"
+	result FAIL api/fifo-sinks "PUT /logger, /metrics, /machine-config: $codes; read: $(head -c 200 "$work/log.line")"
+fi
+
+# Firecracker's answers where vmon used to differ: log levels in any case, the Deprecation
+# header, GET /vm/config's sections and their unset fields as null.
+csock=$work/conf.sock
+"$VMON" --api-sock "$csock" > /dev/null 2> "$LOGDIR/api-conformance.log" &
+cpid=$!
+wait_sock "$csock"
+capi() { sock=$csock curl_api "$@"; }
+chead() { curl -s --max-time 20 --unix-socket "$csock" -o /dev/null -D - -X "$1" \
+	-H 'Content-Type: application/json' --data-binary "$3" "http://localhost$2" | tr -d '\r' | grep -ci '^Deprecation: true'; }
+why=""
+for lvl in debug warning Warn WARNING Trace off ERROR info; do
+	c=$(capi PUT /logger "{\"level\": \"$lvl\"}")
+	[ "$c" = 204 ] || why+=" level $lvl: $c $(cat "$work/body");"
+done
+[ "$(chead PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128, "cpu_template": "None"}')" = 1 ] || why+=" no Deprecation header on cpu_template;"
+[ "$(chead PATCH /machine-config '{"cpu_template": "None"}')" = 1 ] || why+=" no Deprecation header on PATCH cpu_template;"
+[ "$(chead PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}')" = 0 ] || why+=" Deprecation header without a deprecated field;"
+[ "$(chead PUT /snapshot/load '{"snapshot_path": "/nonexistent", "mem_file_path": "/nonexistent"}')" = 1 ] || why+=" no Deprecation header on mem_file_path;"
+capi PUT /boot-source "{\"kernel_image_path\": \"$kernel\"}" > /dev/null
+capi PUT /drives/root_1 "{\"drive_id\": \"root_1\", \"path_on_host\": \"$work/disk.img\", \"is_root_device\": true}" > /dev/null
+capi PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "vmtap0"}' > /dev/null
+capi PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false}' > /dev/null
+capi GET /vm/config > /dev/null
+if ! python3 - "$work/body" "$kernel" "$work/disk.img" > "$work/conf.why" 2>&1 <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+# resources.rs: VmmConfig as Firecracker serialises it (serial is serde(skip)).
+want = ["balloon", "drives", "boot-source", "cpu-config", "logger", "machine-config", "metrics",
+        "mmds-config", "network-interfaces", "vsock", "entropy", "pmem", "memory-hotplug"]
+assert sorted(c) == sorted(want), sorted(c)
+assert c["boot-source"] == {"kernel_image_path": sys.argv[2], "initrd_path": None, "boot_args": None}, c["boot-source"]
+assert c["drives"] == [{"drive_id": "root_1", "partuuid": None, "is_root_device": True, "cache_type": "Unsafe",
+                        "is_read_only": False, "path_on_host": sys.argv[3], "rate_limiter": None,
+                        "io_engine": "Sync", "socket": None}], c["drives"]
+assert c["network-interfaces"] == [{"iface_id": "eth0", "host_dev_name": "vmtap0", "guest_mac": None, "mtu": None,
+                                    "rx_rate_limiter": None, "tx_rate_limiter": None}], c["network-interfaces"]
+assert c["balloon"] == {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s": 0,
+                        "free_page_hinting": False, "free_page_reporting": False}, c["balloon"]
+assert c["pmem"] == [] and c["memory-hotplug"] is None and c["vsock"] is None, c
+assert c["machine-config"] == {"vcpu_count": 1, "mem_size_mib": 128, "smt": False, "track_dirty_pages": False,
+                               "huge_pages": "None"}, c["machine-config"]
+PY
+then
+	why+=" GET /vm/config: $(tail -1 "$work/conf.why")"
+fi
+kill $cpid 2>/dev/null
+wait $cpid 2>/dev/null
+if [ -z "$why" ]; then
+	result PASS api/fc-conformance "8 log level spellings, Deprecation headers, GET /vm/config's 13 sections"
+else
+	result FAIL api/fc-conformance "$why"
+fi
+
+# Firecracker's command-line flags (its getting-started guide starts it with --enable-pci).
+psock=$work/pci.sock
+"$VMON" --api-sock "$psock" --enable-pci --level debug --show-level --show-log-origin \
+	--boot-timer --start-time-us 1 --start-time-cpu-us 2 --parent-cpu-time-us 3 \
+	--http-api-max-payload-size 51200 > /dev/null 2> "$LOGDIR/api-cli-flags.log" &
+ppid_=$!
+wait_sock "$psock"
+st=$(sock=$psock curl_api GET /)
+kill $ppid_ 2>/dev/null
+wait $ppid_ 2>/dev/null
+"$VMON" --api-sock "$work/no.sock" --http-api-max-payload-size 99999 > /dev/null 2> "$work/payload.err"
+prc=$?
+"$VMON" --api-sock "$work/no.sock" --start-time-us soon > /dev/null 2> "$work/start.err"
+src=$?
+if [ "$st" = 200 ] && [ "$prc" = 2 ] && grep -q 'at most\|use 1 to 51200' "$work/payload.err" && [ "$src" = 2 ]; then
+	result PASS api/fc-cli-flags "--enable-pci and the jailer's flags accepted; a payload limit above 51200 refused: $(cat "$work/payload.err")"
+else
+	result FAIL api/fc-cli-flags "GET / $st; payload limit status $prc '$(cat "$work/payload.err")'; --start-time-us soon status $src"
 fi
 
 # vmon run ... --api-sock: GET /vm/config reports what the command line set (the MTU too)
@@ -252,7 +356,7 @@ else
 	if [ "$codes $rc" = "204 204 6" ] && python3 - "$work/run-config-before" "$work/body" "$guest" <<'PY'
 import json, sys
 before, after = (json.load(open(f)) for f in sys.argv[1:3])
-assert before["boot-source"] == {"kernel_image_path": sys.argv[3], "boot_args": "idle"}, before
+assert before["boot-source"] == {"kernel_image_path": sys.argv[3], "initrd_path": None, "boot_args": "idle"}, before
 assert before["machine-config"]["mem_size_mib"] == 16, before["machine-config"]
 n = before["network-interfaces"]
 assert n == [{"iface_id": "net0", "host_dev_name": "", "guest_mac": "52:54:00:12:34:99", "mtu": 1400,

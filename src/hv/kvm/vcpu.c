@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "cpu/cpu_template.h"
 #include "cpu/cpuid.h"
 #include "cpu/vcpu.h"
 #include "hv/kvm/kvm.h"
@@ -37,6 +38,9 @@ static int kvm_vcpu_set_cpuid(struct vcpu *vcpu)
 	if (!c)
 		return -ENOMEM;
 	ret = cpuid_policy_build(kvm->supported_cpuid, &topo, c->entries, cap);
+	if (ret >= 0 && cpu_template_apply_cpuid(vcpu->set->tmpl, c->entries, ret, kvm->supported_cpuid,
+						 vcpu->set->tmpl_err, sizeof(vcpu->set->tmpl_err)))
+		ret = -EINVAL;
 	if (ret >= 0) {
 		c->nent = (uint32_t)ret;
 		ret = kvm_ioctl(kv(vcpu)->fd, KVM_SET_CPUID2, c);

@@ -28,6 +28,7 @@ PRE = [
     ("PUT", "/network-interfaces/{iface_id}", "eth0"),
     ("PUT", "/entropy", None),
     ("PUT", "/serial", None),
+    ("PUT", "/vsock", None),
     ("PUT", "/actions", None),  # the enum's first value: FlushMetrics
 ]
 POST = [

@@ -6,7 +6,7 @@
 # 16 MiB each way with matching CRC-32s; a guest connection to a host port nobody listens
 # on refused; the host closing mid-stream resets the guest's stream; GET /vm/config; a
 # snapshot restored in a fresh vmon: the guest's open connection is reset by the transport
-# reset event and new connections work.
+# reset event and new connections work. VSOCK_TRANSPORT=pci runs it all on virtio-pci.
 set -uo pipefail
 SUITE=vsock
 TESTS=(vsock/handshake vsock/host-refused vsock/concurrent-64 vsock/stream-host-to-guest
@@ -39,7 +39,7 @@ cmd='vsock server 5000 & vsock sink 5001 & sleep 1; echo VSOCK-READY;'
 cmd+=' vsock connect 2 7777; vsock source 2 6000 16777216; vsock source 2 6001 16777216;'
 cmd+=' echo GUEST-DONE; vsock hold 2 6002; while :; do sleep 1; done'
 "$VMON" run --kernel "$dir/vmlinux" --initrd "$tools/initramfs-tools.cpio" --memory 256M \
-	--vsock "cid=3,uds=$uds" --console "file:$con" --api-sock "$sock" \
+	--vsock "cid=3,uds=$uds" ${VSOCK_TRANSPORT:+--virtio-transport $VSOCK_TRANSPORT} --console "file:$con" --api-sock "$sock" \
 	--cmdline "console=ttyS0 reboot=k panic=-1 quiet vmon_check=1 vmon_cmd=\"$cmd\"" \
 	< /dev/null > /dev/null 2> "$LOGDIR/vsock.log" &
 pid=$!

@@ -376,7 +376,7 @@ static int vm_wire_vsock(struct vm *vm, char *err, size_t errlen)
 
 	if (!v)
 		return -ENOMEM;
-	v->vsock.listen_fd = v->vsock.ep_fd = -1;
+	v->vsock.listen_fd = v->vsock.ep_fd = v->vsock.timer_fd = -1;
 	v->dev.ops = &virtio_vsock_ops; /* from here vm_destroy closes its sockets */
 	v->dev.priv = &v->vsock;
 	if ((ret = vm_add_virtio(vm, v, &virtio_vsock_ops, c->transport, err, errlen)))

@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	v.dev = &d;
 	v.guest_cid = 3;
 	v.uds_path = (char *)"/nonexistent-vsock-fuzz/v";
-	v.listen_fd = -1;
+	v.listen_fd = v.timer_fd = -1;
 	v.ep_fd = ep;
 	v.table = &table;
 	v.scratch = scratch;

@@ -2,7 +2,8 @@
 # virtio-vsock with the Linux guest, in one boot (--vsock cid=3,uds=SOCK; the guest runs
 # guest/linux/tools/vsock.c, the host side is tests/integration/vsock_peer.py):
 # Firecracker's handshake (CONNECT <port> / OK <host port>) with data echoed back; bogus
-# handshakes and a guest port nobody listens on refused; 64 host connections open at once;
+# handshakes, a client that sends no CONNECT line (closed after 2 s) and a guest port nobody
+# listens on refused; 64 host connections open at once;
 # 16 MiB each way with matching CRC-32s; a guest connection to a host port nobody listens
 # on refused; the host closing mid-stream resets the guest's stream; GET /vm/config; a
 # snapshot restored in a fresh vmon: the guest's open connection is reset by the transport
@@ -51,8 +52,9 @@ fi
 out=$($P handshake "$uds" 5000)
 if [[ $out == OK* ]]; then result PASS vsock/handshake "$out"; else result FAIL vsock/handshake "$out"; fi
 
-out="$($P refused "$uds" 5999) / $($P bad "$uds")"
-if [[ $out == REFUSED*" / REFUSED"* ]]; then
+out="$($P refused "$uds" 5999) / $($P bad "$uds") / $($P idle "$uds")"
+secs=$(sed -n 's/.*CLOSED after \([0-9]*\)\..*/\1/p' <<< "$out")
+if [[ $out == REFUSED*" / REFUSED"*" / CLOSED"* ]] && [ "$secs" -ge 1 ] && [ "$secs" -le 4 ]; then
 	result PASS vsock/host-refused "$out"
 else
 	result FAIL vsock/host-refused "$out"

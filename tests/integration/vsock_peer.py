@@ -8,6 +8,7 @@
   vsock_peer.py handshake UDS PORT    CONNECT PORT, expect "OK <host port>", echo a line
   vsock_peer.py refused UDS PORT      CONNECT PORT: closed without an OK
   vsock_peer.py bad UDS               a bogus handshake line: closed without an OK
+  vsock_peer.py idle UDS              connect, send nothing: closed (seconds it took)
   vsock_peer.py concurrent UDS PORT N BYTES   N connections open at once, each echoed
   vsock_peer.py stream UDS PORT BYTES send BYTES of random data, print their CRC-32
   vsock_peer.py unixpair BYTES N      the baseline: 64 KiB writes and 1-byte ping-pong over
@@ -145,6 +146,17 @@ def bad(uds):
     return 0 if not b else 1
 
 
+def idle(uds):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(uds)
+    t0 = time.time()
+    b = s.recv(64)
+    took = time.time() - t0
+    print(("CLOSED" if not b else "FAIL answered %r" % b) + " after %.1f s" % took)
+    return 0 if not b else 1
+
+
 def concurrent(uds, port, n, nbytes):
     socks, errors = [], []
     for i in range(n):
@@ -236,6 +248,8 @@ def main(argv):
         return refused(argv[2], int(argv[3]))
     if cmd == "bad":
         return bad(argv[2])
+    if cmd == "idle":
+        return idle(argv[2])
     if cmd == "concurrent":
         return concurrent(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
     if cmd == "stream":

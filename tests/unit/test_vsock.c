@@ -145,6 +145,24 @@ static void test_connect_line(void **state)
 			 -EINVAL); /* longer than a line may be */
 }
 
+static void test_expiry(void **state)
+{
+	struct vsock_conn c = { .state = VSOCK_HANDSHAKE, .deadline_ms = 5000 };
+
+	(void)state;
+	assert_false(vsock_conn_expired(&c, 4999));
+	assert_true(vsock_conn_expired(&c, 5000));
+	c.state = VSOCK_LOCAL_INIT;
+	assert_true(vsock_conn_expired(&c, 6000));
+	/* Established and closing connections have no deadline. */
+	c.state = VSOCK_ESTABLISHED;
+	assert_false(vsock_conn_expired(&c, 6000));
+	c.state = VSOCK_CLOSING;
+	assert_false(vsock_conn_expired(&c, 6000));
+	c.state = VSOCK_FREE;
+	assert_false(vsock_conn_expired(&c, 6000));
+}
+
 static void test_guest_connects(void **state)
 {
 	struct vsock_table *t = table();
@@ -309,6 +327,7 @@ int main(void)
 		cmocka_unit_test(test_local_ports),
 		cmocka_unit_test(test_credit),
 		cmocka_unit_test(test_connect_line),
+		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_guest_connects),
 		cmocka_unit_test(test_host_connects),
 		cmocka_unit_test(test_hostile),

@@ -8,6 +8,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -16,6 +18,8 @@
 
 #define VSOCK_CONFIG_SIZE 8 /* le64 guest_cid */
 #define EP_LISTENER 0       /* epoll data of the listener; a connection's is gen << 32 | slot + 1 */
+#define EP_TIMER UINT64_MAX /* and of the handshake timer */
+#define TIMER_TICK_MS 250
 
 static uint64_t ep_key(const struct virtio_vsock *v, const struct vsock_conn *c)
 {
@@ -409,6 +413,44 @@ static void vsock_notify(struct virtio_device *d, int q)
 
 /* ---- host events: the listener and each connection's socket --------------------------- */
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void timer_arm(struct virtio_vsock *v, bool on)
+{
+	struct itimerspec its = { 0 };
+
+	if (v->timer_fd < 0 || v->timer_armed == on)
+		return;
+	if (on)
+		its.it_value.tv_nsec = its.it_interval.tv_nsec = TIMER_TICK_MS * 1000000L;
+	if (!timerfd_settime(v->timer_fd, 0, &its, NULL))
+		v->timer_armed = on;
+}
+
+/* A client that sends no CONNECT line, or that the guest does not answer, in time: gone. */
+static void host_timeouts(struct virtio_vsock *v)
+{
+	uint64_t now = now_ms(), n;
+	bool waiting = false;
+
+	if (read(v->timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	for (int i = 0; i < VSOCK_MAX_CONNS; i++) {
+		struct vsock_conn *c = &v->table->conns[i];
+
+		if (vsock_conn_expired(c, now))
+			conn_reset(v, c); /* a handshake just closes; an unanswered REQUEST owes an RST */
+		waiting |= c->state == VSOCK_HANDSHAKE || c->state == VSOCK_LOCAL_INIT;
+	}
+	timer_arm(v, waiting);
+}
+
 static void host_accept(struct virtio_vsock *v)
 {
 	for (;;) {
@@ -422,8 +464,11 @@ static void host_accept(struct virtio_vsock *v)
 			continue;
 		}
 		c->fd = fd;
+		c->deadline_ms = now_ms() + VSOCK_CONNECT_TIMEOUT_MS;
 		if (ep_add(v, c))
 			conn_free(v, c);
+		else
+			timer_arm(v, true);
 	}
 }
 
@@ -451,6 +496,7 @@ static void host_handshake(struct virtio_vsock *v, struct vsock_conn *c)
 	c->local_port = vsock_table_local_port(v->table, port);
 	c->state = VSOCK_LOCAL_INIT;
 	c->pending = VSOCK_PEND_REQUEST;
+	c->deadline_ms = now_ms() + VSOCK_CONNECT_TIMEOUT_MS; /* now for the guest's answer */
 }
 
 static void host_event(struct virtio_vsock *v, uint64_t key, uint32_t events)
@@ -492,6 +538,8 @@ static void vsock_host_events(void *opaque, uint32_t events)
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.u64 == EP_LISTENER)
 				host_accept(v);
+			else if (ev[i].data.u64 == EP_TIMER)
+				host_timeouts(v);
 			else
 				host_event(v, ev[i].data.u64, ev[i].events);
 		}
@@ -556,7 +604,9 @@ static void vsock_destroy(struct virtio_device *d)
 	}
 	if (v->ep_fd >= 0)
 		close(v->ep_fd);
-	v->listen_fd = v->ep_fd = -1;
+	if (v->timer_fd >= 0)
+		close(v->timer_fd);
+	v->listen_fd = v->ep_fd = v->timer_fd = -1;
 	free(v->table);
 	free(v->scratch);
 	free(v->uds_path);
@@ -603,7 +653,7 @@ int virtio_vsock_init(struct virtio_vsock *v, struct virtio_device *d, struct ev
 
 	v->dev = d;
 	v->guest_cid = guest_cid;
-	v->listen_fd = v->ep_fd = -1;
+	v->listen_fd = v->ep_fd = v->timer_fd = -1;
 	d->priv = v;
 	v->uds_path = strdup(uds_path);
 	v->table = malloc(sizeof(*v->table));
@@ -616,6 +666,13 @@ int virtio_vsock_init(struct virtio_vsock *v, struct virtio_device *d, struct ev
 	if ((v->ep_fd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "vsock: epoll_create1: %s", strerror(-ret));
+		return ret;
+	}
+	struct epoll_event tev = { .events = EPOLLIN, .data.u64 = EP_TIMER };
+	v->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (v->timer_fd < 0 || epoll_ctl(v->ep_fd, EPOLL_CTL_ADD, v->timer_fd, &tev)) {
+		ret = -errno;
+		snprintf(err, errlen, "vsock: its handshake timer: %s", strerror(-ret));
 		return ret;
 	}
 	if ((ret = vsock_listen(v, err, errlen)))

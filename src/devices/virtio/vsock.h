@@ -25,6 +25,8 @@ struct virtio_vsock {
 	char *uds_path;            /* owned */
 	int listen_fd;             /* the host clients' socket at uds_path, or -1 */
 	int ep_fd;                 /* epoll of the listener and every connection, on the I/O loop */
+	int timer_fd;              /* ticks while a host client's handshake is pending, or -1 */
+	bool timer_armed;
 	struct vsock_table *table; /* owned */
 	struct { uint32_t local, peer; } orphans[VSOCK_MAX_ORPHANS];
 	int nr_orphans;

@@ -124,6 +124,11 @@ bool vsock_credit_due(const struct vsock_conn *c)
 	return c->fwd_cnt - c->last_fwd_sent >= VSOCK_BUF_ALLOC / 2;
 }
 
+bool vsock_conn_expired(const struct vsock_conn *c, uint64_t now_ms)
+{
+	return (c->state == VSOCK_HANDSHAKE || c->state == VSOCK_LOCAL_INIT) && now_ms >= c->deadline_ms;
+}
+
 int vsock_parse_connect(const char *line, size_t len, uint32_t *port)
 {
 	uint64_t v = 0;

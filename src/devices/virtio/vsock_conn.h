@@ -18,6 +18,7 @@
 #define VSOCK_BUF_ALLOC (256 * 1024) /* what the guest may have in flight to one host socket */
 #define VSOCK_LOCAL_PORT_BASE (1u << 30) /* host ports handed to host-initiated connections */
 #define VSOCK_LINE_MAX 32           /* "CONNECT <port>\n" */
+#define VSOCK_CONNECT_TIMEOUT_MS 2000 /* a host client's CONNECT line, then the guest's answer */
 
 enum vsock_op {
 	VSOCK_OP_INVALID, VSOCK_OP_REQUEST, VSOCK_OP_RESPONSE, VSOCK_OP_RST, VSOCK_OP_SHUTDOWN,
@@ -68,6 +69,7 @@ struct vsock_conn {
 	/* Guest bytes the host socket did not take yet: at most VSOCK_BUF_ALLOC. */
 	uint8_t *buf;
 	uint32_t buf_len, buf_off;
+	uint64_t deadline_ms; /* HANDSHAKE and LOCAL_INIT end by then (monotonic ms) */
 };
 
 struct vsock_table {
@@ -91,6 +93,9 @@ uint32_t vsock_table_local_port(struct vsock_table *t, uint32_t peer);
 uint32_t vsock_peer_credit(const struct vsock_conn *c);
 /* True when the guest should hear our fwd_cnt (half of its credit came back). */
 bool vsock_credit_due(const struct vsock_conn *c);
+
+/* A host client still in its handshake, or unanswered by the guest, past its deadline. */
+bool vsock_conn_expired(const struct vsock_conn *c, uint64_t now_ms);
 
 /* "CONNECT <port>\n" (the newline included); 0 and the port, or -EINVAL. */
 int vsock_parse_connect(const char *line, size_t len, uint32_t *port);

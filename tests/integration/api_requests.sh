@@ -113,6 +113,10 @@ PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "mem_backend": {
 PUT|/snapshot/load|{"snapshot_path": "s", "mem_backend": {"backend_type": "Zip", "backend_path": "m"}}|400|unknown variant `Zip`
 PUT|/snapshot/load|{"snapshot_path": "/nonexistent/s", "mem_file_path": "m"}|400|not allowed after configuring boot-specific resources
 PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "huge_pages": "2M"}|400|the snapshot's own setting
+PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "vsock_override": {}}|400|missing field `uds_path`
+PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "vsock_override": {"uds_path": ""}}|400|vsock_override: uds_path must not be empty
+PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "vsock_override": {"uds_path": "/v", "cid": 3}}|400|unknown field `cid`
+PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "vsock_override": "/v"}|400|invalid type for `vsock_override`
 PUT|/balloon|{"amount_mib": 1}|400|missing field `deflate_on_oom`
 PUT|/balloon|{"amount_mib": -1, "deflate_on_oom": true}|400|invalid type for `amount_mib`
 PUT|/balloon|{"amount_mib": 1, "deflate_on_oom": true, "frobnicate": 1}|400|unknown field `frobnicate`

@@ -6,8 +6,8 @@
 # listens on refused; 64 host connections open at once;
 # 16 MiB each way with matching CRC-32s; a guest connection to a host port nobody listens
 # on refused; the host closing mid-stream resets the guest's stream; GET /vm/config; a
-# snapshot restored in a fresh vmon: the guest's open connection is reset by the transport
-# reset event and new connections work. VSOCK_TRANSPORT=pci runs it all on virtio-pci.
+# snapshot restored in a fresh vmon with vsock_override (another uds_path): the guest's open
+# connection is reset by the transport reset event and new connections work on the new path. VSOCK_TRANSPORT=pci runs it all on virtio-pci.
 set -uo pipefail
 SUITE=vsock
 TESTS=(vsock/handshake vsock/host-refused vsock/concurrent-64 vsock/stream-host-to-guest
@@ -120,12 +120,13 @@ sock=$work/restored.sock
 "$VMON" --api-sock "$sock" < /dev/null > /dev/null 2> "$LOGDIR/vsock-restored.log" &
 pid=$!
 wait_sock "$sock"
-s+=" $(api "$sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/state\", \"mem_file_path\": \"$work/mem\", \"resume_vm\": true}")"
+uds=$work/restored-v.sock # vsock_override: the restored device listens there
+s+=" $(api "$sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/state\", \"mem_file_path\": \"$work/mem\", \"resume_vm\": true, \"vsock_override\": {\"uds_path\": \"$uds\"}}")"
 wait_for "$con" "HOLD port=6002 ended" $pid
 held=$(line "HOLD port=6002 ended")
 out=$($P handshake "$uds" 5000)
 if [ "$s" = "204 204 204" ] && [[ $held == *"ended=Connection reset by peer"* ]] && [[ $out == OK* ]]; then
-	result PASS vsock/snapshot-reset "guest: $held; new connection after restore: $out"
+	result PASS vsock/snapshot-reset "guest: $held; new connection at the overriding uds_path: $out"
 else
 	result FAIL vsock/snapshot-reset "requests $s, guest: '$held', new connection: $out"
 fi

@@ -11,6 +11,8 @@
  *   vsock connect CID PORT          CONNECT ok, or CONNECT error=
  *   vsock hold CID PORT             connect, then block reading: HOLD ended=
  *   vsock ping CID PORT N           N 1-byte round trips to an echo peer: PING n= avg_ns=
+ *   vsock localping N               the same over an AF_UNIX socket pair inside the guest
+ *                                   (what the guest kernel alone costs): LOCALPING n= avg_ns=
  */
 #include <errno.h>
 #include <poll.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
@@ -209,6 +212,32 @@ static int ping(const char *cid, const char *port, const char *count)
 	return 0;
 }
 
+static int localping(const char *count)
+{
+	long n = atol(count);
+	int sv[2];
+	struct timespec t0, t1;
+	uint8_t b = 'p';
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return 1;
+	if (fork() == 0) {
+		for (long i = 0; i < n; i++)
+			if (read(sv[1], &b, 1) != 1 || write(sv[1], &b, 1) != 1)
+				_exit(1);
+		_exit(0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (long i = 0; i < n; i++)
+		if (write(sv[0], &b, 1) != 1 || read(sv[0], &b, 1) != 1)
+			return 1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	wait(NULL);
+	printf("LOCALPING n=%ld avg_ns=%lld\n", n,
+	       ((long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)) / (n ? n : 1));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int ret = 2;
@@ -229,8 +258,10 @@ int main(int argc, char **argv)
 		ret = hold(argv[2], argv[3]);
 	else if (argc == 5 && !strcmp(argv[1], "ping"))
 		ret = ping(argv[2], argv[3], argv[4]);
+	else if (argc == 3 && !strcmp(argv[1], "localping"))
+		ret = localping(argv[2]);
 	else
 		fprintf(stderr, "usage: vsock server|sink PORT | source CID PORT BYTES | "
-			"connect|hold CID PORT | ping CID PORT N\n");
+			"connect|hold CID PORT | ping CID PORT N | localping N\n");
 	return ret;
 }

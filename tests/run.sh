@@ -101,12 +101,34 @@ hostile_tests() {
 		fail "guest/hostile-pci" "status $rc, reports: $(reports hostile-pci)"
 	fi
 	cmp -s "$img" "$img2" || fail "guest/hostile-disks-intact" "the attacks changed a disk"
+	hostile_vsock_test
+}
+
+# A hostile vsock driver (tests/guest/hostile_vsock.c), with a host listener on port 5 that
+# accepts and never reads, so that the guest can flood a connection past its credit.
+hostile_vsock_test() {
+	local uds=$LOGDIR/hostile-vsock.sock lpid want="0x4a00 0x4a01 0x4a02 0x4a03 0x4a04 0x4a05 "
+	rm -f "$uds" "${uds}_5"
+	python3 -c 'import socket, sys, time
+l = socket.socket(socket.AF_UNIX); l.bind(sys.argv[1]); l.listen(4); held = []
+while True: held.append(l.accept()[0])' "${uds}_5" &
+	lpid=$!
+	for _ in $(seq 1 50); do [ -S "${uds}_5" ] && break; sleep 0.1; done
+	if run_guest hostile-vsock 0 --kernel $GUESTS/hostile_vsock.elf --net none --vsock "cid=3,uds=$uds" &&
+	   [ "$(reports hostile-vsock)" = "$want" ]; then
+		pass "guest/hostile-vsock" "6 attacks: config, silent drops, bogus op, refused, flood past credit, buffers outside RAM, short and read-only receive buffers"
+	else
+		fail "guest/hostile-vsock" "status $rc, reports: $(reports hostile-vsock)"
+	fi
+	kill $lpid 2>/dev/null
+	wait $lpid 2>/dev/null
+	rm -f "$uds" "${uds}_5"
 }
 
 guest_tests() {
 	local n ids want
 	if [ "$KVM" = 0 ]; then
-		for t in pio_mmio exception hlt smp smp-pvh high-memory hugepages triple_fault hostile-mmio hostile-pci; do skip "guest/$t" "cannot open $KVM_DEV"; done
+		for t in pio_mmio exception hlt smp smp-pvh high-memory hugepages triple_fault hostile-mmio hostile-pci hostile-vsock; do skip "guest/$t" "cannot open $KVM_DEV"; done
 		return
 	fi
 	if run_guest pio_mmio 0 --kernel $GUESTS/pio_mmio.elf &&
@@ -335,7 +357,7 @@ run_suite serial
 run_suite sched
 run_suite install
 if [ -z "${VMON_SKIP_LINUX:-}" ]; then
-	for suite in linux virtio api security snapshot migration gdb power profile balloon fc_replay; do
+	for suite in linux virtio api security snapshot migration gdb power profile balloon fc_replay vsock; do
 		# On the nested-KVM development host about one guest boot in twenty loses a process
 		# to a host fault (a fresh TLS page that reads back as zeros; guest/linux/init). A
 		# suite with a failure runs once more and that second run counts; the first run's
@@ -360,7 +382,7 @@ if [ -z "${VMON_SKIP_FUZZ:-}" ]; then
 			PASS:) passed=$((passed + 1)) ;;
 			FAIL:) failed=$((failed + 1)); failures+=("$rest") ;;
 			esac
-		done < <(tests/fuzz/run.sh "${VMON_FUZZ_SECONDS:-10}" virtqueue virtio_mmio loader api config_file snapshot migration gdb)
+		done < <(tests/fuzz/run.sh "${VMON_FUZZ_SECONDS:-10}" virtqueue virtio_mmio loader api config_file snapshot migration gdb vsock)
 	else
 		skip fuzz "the harnesses are not built (make fuzz-build needs clang)"
 	fi

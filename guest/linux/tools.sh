@@ -1,7 +1,7 @@
 #!/bin/bash
-# Builds the test guest's tools -- tools/ticker.c and tools/dirtier.c, static
+# Builds the test guest's tools -- tools/ticker.c, tools/dirtier.c and tools/vsock.c, static
 # CPL3 programs for migration tests and benchmarks -- and an initramfs that is
-# the default guest's initramfs.cpio with /bin/ticker and /bin/dirtier added,
+# the default guest's initramfs.cpio with those tools added in /bin,
 # into a cache directory named after a hash of every input.
 #
 #   dir=$(guest/linux/tools.sh | tail -n 1)
@@ -17,7 +17,7 @@ set -euo pipefail
 export LC_ALL=C
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache_root=${VMON_CACHE:-$HOME/.cache/vmon}
-tools=(ticker dirtier)
+tools=(ticker dirtier vsock)
 
 log() { echo "vmon guest/linux/tools: $*" >&2; }
 die() { log "error: $*"; exit 1; }

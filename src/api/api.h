@@ -95,6 +95,7 @@ void api_network(struct vmm *, enum api_method, const char *, json_t *, struct a
 void api_entropy(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_balloon(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_balloon_stats(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
+void api_vsock(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_serial(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_actions(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_vm_state(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
@@ -116,6 +117,7 @@ json_t *api_boot_source_json(const struct vm_config *c);
 json_t *api_machine_config_json(const struct vm_config *c);
 json_t *api_drives_json(const struct vm_config *c);
 json_t *api_balloon_json(const struct vm_config *c);
+json_t *api_vsock_json(const struct vm_config *c);
 json_t *api_network_json(const struct vm_config *c);
 
 /* --- the transport (server.c) --- */

@@ -23,13 +23,14 @@ static const struct section sections[] = {
 	{ "entropy", api_entropy, NULL },
 	{ "serial", api_serial, NULL },
 	{ "balloon", api_balloon, NULL },
+	{ "vsock", api_vsock, NULL },
 	/* Firecracker's CustomCpuTemplateOrPath: the template, or the path of a file with it. */
 	{ "cpu-config", api_cpu_config, NULL },
 };
 
 /* Sections vmon does not have: accepted only when null, empty ([], as GET /vm/config has
  * "pmem") or absent. */
-static const char *const missing[] = { "vsock", "mmds-config", "pmem",
+static const char *const missing[] = { "mmds-config", "pmem",
 				       "memory-hotplug" };
 
 static int apply(struct vmm *vmm, const struct section *sec, json_t *v, char *err, size_t errlen)

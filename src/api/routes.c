@@ -31,6 +31,7 @@ static const struct api_route routes[] = {
 	{ "/serial", false, M_PUT, api_serial, NULL, true },
 	{ "/balloon", false, M_GET | M_PUT | M_PATCH, api_balloon, NULL, true },
 	{ "/balloon/statistics", false, M_GET | M_PATCH, api_balloon_stats, NULL, false },
+	{ "/vsock", false, M_PUT, api_vsock, NULL, true },
 	{ "/actions", false, M_PUT, api_actions, NULL, false },
 	{ "/vm", false, M_PATCH, api_vm_state, NULL, false },
 	{ "/vm/config", false, M_GET, api_vm_config, NULL, false },
@@ -50,7 +51,6 @@ static const struct api_route routes[] = {
 	/* vmon's own: sample the vCPUs for a while (PUT), follow it and fetch the samples (GET). */
 	{ "/profile", false, M_GET | M_PUT, api_profile, NULL, false },
 	/* Resources of firecracker.yaml that vmon does not have (yet): a clear 400 each. */
-	NOT_YET("/vsock", false, M_PUT, "vsock devices are"),
 	NOT_YET("/balloon/hinting/start", false, M_PATCH, "Balloon free page hinting is"),
 	NOT_YET("/balloon/hinting/status", false, M_GET, "Balloon free page hinting is"),
 	NOT_YET("/balloon/hinting/stop", false, M_PATCH, "Balloon free page hinting is"),

@@ -116,6 +116,23 @@ static bool load_overrides(json_t *body, struct snapshot_load *l, struct api_rep
 	return true;
 }
 
+/* vsock_override {"uds_path"}: the restored vsock device listens there instead. */
+static bool load_vsock_override(json_t *body, struct snapshot_load *l, struct api_reply *r)
+{
+	static const struct api_field fields[] = { { "uds_path", T_STRING, true }, { 0 } };
+	json_t *o = json_object_get(body, "vsock_override");
+
+	if (!o)
+		return true;
+	if (!api_check(o, fields, r) || !api_dup(&l->vsock_uds, 97, o, "uds_path", r))
+		return false;
+	if (!l->vsock_uds) {
+		api_bad(r, "vsock_override: uds_path must not be empty.");
+		return false;
+	}
+	return true;
+}
+
 static bool load_params(json_t *body, struct snapshot_load *l, struct api_reply *r)
 {
 	if (!api_check(body, load_fields, r) || !api_dup(&l->state_path, PATH_MAX, body, "snapshot_path", r) ||
@@ -125,10 +142,8 @@ static bool load_params(json_t *body, struct snapshot_load *l, struct api_reply 
 		api_bad(r, "Cannot load the snapshot: the paths must not be empty.");
 		return false;
 	}
-	if (json_object_get(body, "vsock_override")) {
-		api_bad(r, "vsock devices are not supported by vmon yet, so there is nothing to override.");
+	if (!load_vsock_override(body, l, r))
 		return false;
-	}
 	const char *huge = api_str(body, "huge_pages", "Snapshot");
 	if (strcmp(huge, "Snapshot")) {
 		api_bad(r, "huge_pages: vmon restores with the snapshot's own setting (\"Snapshot\").");

@@ -400,6 +400,23 @@ static int vm_wire_balloon(struct vm *vm, char *err, size_t errlen)
 				   c->balloon_deflate_on_oom, c->balloon_stats_s);
 }
 
+static int vm_wire_vsock(struct vm *vm, char *err, size_t errlen)
+{
+	const struct vm_config *c = vm->cfg;
+	struct vm_virtio *v = vm_virtio_new(vm, "virtio-vsock");
+	int ret;
+
+	if (!v)
+		return -ENOMEM;
+	v->vsock.listen_fd = v->vsock.ep_fd = v->vsock.timer_fd = -1;
+	v->dev.ops = &virtio_vsock_ops; /* from here vm_destroy closes its sockets */
+	v->dev.priv = &v->vsock;
+	if ((ret = vm_add_virtio(vm, v, &virtio_vsock_ops, c->transport, err, errlen)))
+		return ret;
+	return virtio_vsock_init(&v->vsock, &v->dev, &vm->io, c->vsock_cid, c->vsock_uds, err,
+				 errlen);
+}
+
 static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 {
 	int ret = 0;
@@ -414,6 +431,8 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 		ret = vm_wire_console(vm, err, errlen);
 	if (!ret && vm->cfg->balloon)
 		ret = vm_wire_balloon(vm, err, errlen);
+	if (!ret && vm->cfg->vsock)
+		ret = vm_wire_vsock(vm, err, errlen);
 	return ret;
 }
 

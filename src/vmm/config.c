@@ -74,6 +74,8 @@ void config_usage(FILE *out)
 		"  --rng[=transport=T]  virtio-rng entropy device\n"
 		"  --balloon amount_mib=N[,deflate_on_oom=on][,stats=S]  virtio-balloon holding N MiB,\n"
 		"                       guest statistics every S seconds (0: none)\n"
+		"  --vsock cid=N,uds=PATH  virtio-vsock for guest CID N (>= 3); host clients connect\n"
+		"                       to PATH, guest connections to host port P go to PATH_P\n"
 		"  --virtio-transport T mmio (default) or pci, for devices without transport=\n"
 		"  --virtio-console[=transport=T]  virtio-console (hvc0) on the console; boot with\n"
 		"                       console=hvc0\n"
@@ -104,7 +106,7 @@ void config_usage(FILE *out)
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CONSOLE, OPT_BOOT,
 	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
-	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_BALLOON, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
+	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_BALLOON, OPT_VSOCK, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
 	OPT_ACCEL, OPT_TRACK_DIRTY, OPT_RESTORE, OPT_RESTORE_MEM, OPT_RESTORE_UFFD, OPT_RESUME,
 	OPT_GDB, OPT_GDB_WAIT, OPT_VCPU_AFFINITY, OPT_IO_AFFINITY,
 	OPT_CPU_WEIGHT, OPT_CPU_MAX, OPT_CGROUP, OPT_VCPU_WEIGHT,
@@ -125,6 +127,7 @@ static const struct option options[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "rng", optional_argument, NULL, OPT_RNG },
 	{ "balloon", required_argument, NULL, OPT_BALLOON },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "virtio-transport", required_argument, NULL, OPT_TRANSPORT },
 	{ "virtio-console", optional_argument, NULL, OPT_VIRTIO_CONSOLE },
@@ -244,6 +247,31 @@ static int parse_balloon(struct vm_config *cfg, char *arg, char *err, size_t err
 		return -EINVAL;
 	}
 	cfg->balloon = true;
+	return 0;
+}
+
+/* "cid=N,uds=PATH". Modifies the string. */
+static int parse_vsock(struct vm_config *cfg, char *arg, char *err, size_t errlen)
+{
+	char *save = NULL;
+	bool have_cid = false;
+
+	for (char *t = strtok_r(arg, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(t, "cid=", 4) && !parse_u32(t + 4, &cfg->vsock_cid) && cfg->vsock_cid >= 3)
+			have_cid = true;
+		else if (!strncmp(t, "uds=", 4) && t[4]) {
+			if (config_set(&cfg->vsock_uds, t + 4))
+				return -ENOMEM;
+		} else {
+			snprintf(err, errlen, "--vsock: bad '%s' (cid=N with N >= 3, uds=PATH)", t);
+			return -EINVAL;
+		}
+	}
+	if (!have_cid || !cfg->vsock_uds) {
+		snprintf(err, errlen, "--vsock needs cid=N and uds=PATH");
+		return -EINVAL;
+	}
+	cfg->vsock = true;
 	return 0;
 }
 
@@ -400,6 +428,7 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	}
 	case OPT_DISK: return parse_disk(cfg, (char *)arg, err, errlen);
 	case OPT_BALLOON: return parse_balloon(cfg, (char *)arg, err, errlen);
+	case OPT_VSOCK: return parse_vsock(cfg, (char *)arg, err, errlen);
 	case OPT_NET: return parse_net(cfg, (char *)arg, err, errlen);
 	case OPT_TRANSPORT:
 		if (strcmp(arg, "mmio") && strcmp(arg, "pci")) {
@@ -689,5 +718,7 @@ void config_clear(struct vm_config *cfg)
 	free(cfg->metrics_path);
 	free(cfg->sched.parent);
 	free(cfg->cpu_template);
+	free(cfg->vsock_uds);
+	free(cfg->vsock_id);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -94,6 +94,10 @@ struct vm_config {
 	uint32_t balloon_mib;    /* its target: guest memory the balloon should hold */
 	bool balloon_deflate_on_oom;
 	uint32_t balloon_stats_s; /* stats polling interval; 0: no stats queue */
+	bool vsock;              /* virtio-vsock (PUT /vsock, --vsock) */
+	uint32_t vsock_cid;      /* the guest's CID, >= 3 */
+	char *vsock_uds;         /* the host side: clients at this path, guest ports at PATH_<P> */
+	char *vsock_id;          /* Firecracker's deprecated vsock_id, kept for GET /vm/config */
 	bool virtio_console;     /* console input goes to hvc0 (output from both) */
 	enum virtio_transport console_transport;
 	struct net_config nets[VMON_MAX_NETS];

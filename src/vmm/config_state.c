@@ -190,6 +190,10 @@ int config_save(const struct vm_config *cfg, struct snap_buf *out)
 	snap_put_u32(out, cfg->balloon_mib);
 	snap_put_u8(out, cfg->balloon_deflate_on_oom);
 	snap_put_u32(out, cfg->balloon_stats_s);
+	snap_put_u8(out, cfg->vsock);
+	snap_put_u32(out, cfg->vsock_cid);
+	put_opt_str(out, cfg->vsock_uds);
+	put_opt_str(out, cfg->vsock_id);
 	return snap_buf_error(out);
 }
 
@@ -359,6 +363,14 @@ int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, 
 		c.balloon_stats_s = snap_get_u32(in);
 		if (c.balloon_mib > c.memory >> 20)
 			r.bad = r.bad ?: "balloon size";
+	}
+	if (!r.bad && version >= 4) {
+		c.vsock = get_flag(&r, "vsock flag");
+		c.vsock_cid = snap_get_u32(in);
+		c.vsock_uds = get_opt_str(&r, "vsock uds_path");
+		c.vsock_id = get_opt_str(&r, "vsock_id");
+		if (!in->error && c.vsock && (c.vsock_cid < 3 || !c.vsock_uds || !*c.vsock_uds))
+			r.bad = r.bad ?: "vsock guest_cid or uds_path";
 	}
 	if (!r.bad && snap_rd_end(in))
 		r.bad = in->error ? "length: truncated" : "length: bytes after the last field";

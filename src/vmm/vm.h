@@ -24,6 +24,7 @@
 #include "devices/virtio/pci.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/balloon.h"
+#include "devices/virtio/vsock.h"
 #include "hv/hv.h"
 #include "util/eventloop.h"
 #include "irq/irq.h"
@@ -54,6 +55,7 @@ struct vm_virtio {
 		struct virtio_net net;
 		struct virtio_rng rng;
 		struct virtio_balloon balloon;
+		struct virtio_vsock vsock;
 	};
 };
 

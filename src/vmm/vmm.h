@@ -28,6 +28,7 @@ struct snapshot_load {
 	bool track_dirty_pages;
 	int nr_overrides;        /* network_overrides: iface_id -> host_dev_name */
 	struct { char *iface_id, *host_dev_name; } overrides[VMON_MAX_NETS];
+	char *vsock_uds;         /* vsock_override: the vsock device's uds_path, or NULL */
 };
 
 void snapshot_load_clear(struct snapshot_load *l);

@@ -24,6 +24,7 @@ void snapshot_load_clear(struct snapshot_load *l)
 		free(l->overrides[i].iface_id);
 		free(l->overrides[i].host_dev_name);
 	}
+	free(l->vsock_uds);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -81,7 +82,7 @@ int vmm_snapshot_load(struct vmm *vmm, struct snapshot_load *l, char *err, size_
 	return ret;
 }
 
-/* network_overrides: the interfaces' TAP devices under other names. */
+/* network_overrides: the interfaces' TAP devices under other names; vsock_override: its socket. */
 static int apply_overrides(struct vm_config *cfg, const struct snapshot_load *l, char *err,
 			   size_t errlen)
 {
@@ -99,6 +100,12 @@ static int apply_overrides(struct vm_config *cfg, const struct snapshot_load *l,
 		if (config_set(&n->tap, l->overrides[i].host_dev_name))
 			return -ENOMEM;
 	}
+	if (l->vsock_uds && !cfg->vsock) {
+		snprintf(err, errlen, "vsock_override: the snapshot has no vsock device");
+		return -EINVAL;
+	}
+	if (l->vsock_uds && config_set(&cfg->vsock_uds, l->vsock_uds))
+		return -ENOMEM;
 	return 0;
 }
 

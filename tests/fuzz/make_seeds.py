@@ -183,3 +183,49 @@ put("gdb", "framing", gdb_session(8, [
     (b"$g#00-+$m0,4#ff$}#00$a*" + b"#00" + gdb_packet(b"0* 1") + b"$" + b"a" * 200 + b"#zz", None),
     (gdb_packet(b"a*~" * 200) + gdb_packet(b"vCont;s:8;c:1;t") + b"\x03", 0x80 | 7),
 ]))
+
+
+# vsock: flags, CONNECT line length, then RAM: queue q's desc/avail/used at q*0x3000 (+0x1000,
+# +0x2000); receive buffers from 0x9000, event buffers at 0xb000, transmit packets from
+# 0xc000, all within libFuzzer's 64 KiB inputs. The harness seeds
+# connections host port 1000+i <-> guest port 2000+i (0, 2 established, 1 awaiting the guest).
+def vsock_hdr(op, src_port, dst_port, length=0, flags=0, buf_alloc=65536, fwd_cnt=0, src_cid=3):
+    return struct.pack("<QQIIIHHIII", src_cid, 2, src_port, dst_port, length, 1, op, flags,
+                       buf_alloc, fwd_cnt)
+
+
+def vsock_seed(packets, split=False):
+    ram = bytearray(0xff00)
+    ram[0:15] = b"CONNECT 52\n\0\0\0\0"
+    for q, (n, size, base) in enumerate([(8, 1024, 0x9000), (0, 0, 0), (2, 8, 0xb000)]):
+        for i in range(n):
+            struct.pack_into("<QIHH", ram, q * 0x3000 + 16 * i, base + i * size, size, 2, 0)
+            struct.pack_into("<H", ram, q * 0x3000 + 0x1000 + 4 + 2 * i, i)
+        struct.pack_into("<HH", ram, q * 0x3000 + 0x1000, 1, n)   # no interrupts, idx n
+    addr, d = 0xc000, 0
+    for i, p in enumerate(packets):
+        parts = [p[:20], p[20:]] if split and len(p) > 20 else [p]
+        struct.pack_into("<H", ram, 0x3000 + 0x1000 + 4 + 2 * i, d)
+        for k, part in enumerate(parts):
+            last = k == len(parts) - 1
+            struct.pack_into("<QIHH", ram, 0x3000 + 16 * d, addr, len(part), 0 if last else 1, d + 1)
+            ram[addr:addr + len(part)] = part
+            addr += (len(part) + 15) & ~15
+            d += 1
+    struct.pack_into("<HH", ram, 0x3000 + 0x1000, 1, len(packets))
+    return ram
+
+
+vsock_packets = [
+    vsock_hdr(5, 2000, 1000, 100) + bytes(range(100)),      # RW on established conn 0
+    vsock_hdr(1, 2100, 52),                                 # REQUEST: nobody listens -> RST
+    vsock_hdr(2, 2001, 1001),                               # RESPONSE: the host client's OK
+    vsock_hdr(6, 2002, 1002, fwd_cnt=0x80000000),           # CREDIT_UPDATE with a lie
+    vsock_hdr(7, 2000, 1000),                               # CREDIT_REQUEST
+    vsock_hdr(4, 2000, 1000, flags=3),                      # SHUTDOWN both
+    vsock_hdr(5, 2003, 1003, 4) + b"late",                  # RW to the closing conn
+    vsock_hdr(99, 2200, 1200),                              # bogus op, no conn -> RST
+    vsock_hdr(5, 2002, 1002, 0xffffffff),                   # a length beyond the chain
+]
+put("vsock", "packets", bytes([1, 11]) + bytes(vsock_seed(vsock_packets)))
+put("vsock", "split-headers", bytes([2, 9]) + bytes(vsock_seed(vsock_packets, split=True)))

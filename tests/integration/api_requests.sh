@@ -114,13 +114,29 @@ PUT|/logger|{"level": |400|deserializing
 PUT|/logger||400|Empty PUT request
 PUT|/logger|BIG|400|larger than the limit of 51200
 PUT|/metrics|{"emit_id": true}|400|missing field `metrics_path`
-PUT|/vsock|{"guest_cid": 3, "uds_path": "/tmp/v.sock"}|400|vsock devices are not supported
+PUT|/vsock|{"guest_cid": 2, "uds_path": "/tmp/v.sock"}|400|Invalid guest_cid 2: a guest CID is at least 3
+PUT|/vsock|{"guest_cid": 0, "uds_path": "/tmp/v.sock"}|400|Invalid guest_cid 0
+PUT|/vsock|{"guest_cid": 4294967296, "uds_path": "/tmp/v.sock"}|400|fits in 32 bits
+PUT|/vsock|{"guest_cid": -3, "uds_path": "/tmp/v.sock"}|400|invalid type for `guest_cid`
+PUT|/vsock|{"guest_cid": "3", "uds_path": "/tmp/v.sock"}|400|invalid type for `guest_cid`
+PUT|/vsock|{"guest_cid": 3}|400|missing field `uds_path`
+PUT|/vsock|{"uds_path": "/tmp/v.sock"}|400|missing field `guest_cid`
+PUT|/vsock|{"guest_cid": 3, "uds_path": ""}|400|Invalid uds_path
+PUT|/vsock|{"guest_cid": 3, "uds_path": "/tmp/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}|400|Invalid uds_path: it must be a non-empty path of at most 96 bytes
+PUT|/vsock|{"guest_cid": 3, "uds_path": 7}|400|invalid type for `uds_path`
+PUT|/vsock|{"guest_cid": 3, "uds_path": "/tmp/v.sock", "vsock_id": 1}|400|invalid type for `vsock_id`
+PUT|/vsock|{"guest_cid": 3, "uds_path": "/tmp/v.sock", "cid": 3}|400|unknown field `cid`
+GET|/vsock||400|Invalid request method and/or path: GET /vsock
 PUT|/snapshot/create|{"mem_file_path": "m", "snapshot_path": "s"}|400|not supported before starting
 PUT|/snapshot/load|{"snapshot_path": "s"}|400|Exactly one of mem_file_path and mem_backend
 PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "mem_backend": {"backend_type": "File", "backend_path": "m"}}|400|Exactly one of mem_file_path and mem_backend
 PUT|/snapshot/load|{"snapshot_path": "s", "mem_backend": {"backend_type": "Zip", "backend_path": "m"}}|400|unknown variant `Zip`
 PUT|/snapshot/load|{"snapshot_path": "/nonexistent/s", "mem_file_path": "m"}|400|not allowed after configuring boot-specific resources
 PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "huge_pages": "2M"}|400|the snapshot's own setting
+PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "vsock_override": {}}|400|missing field `uds_path`
+PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "vsock_override": {"uds_path": ""}}|400|vsock_override: uds_path must not be empty
+PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "vsock_override": {"uds_path": "/v", "cid": 3}}|400|unknown field `cid`
+PUT|/snapshot/load|{"snapshot_path": "s", "mem_file_path": "m", "vsock_override": "/v"}|400|invalid type for `vsock_override`
 PUT|/balloon|{"amount_mib": 1}|400|missing field `deflate_on_oom`
 PUT|/balloon|{"amount_mib": -1, "deflate_on_oom": true}|400|invalid type for `amount_mib`
 PUT|/balloon|{"amount_mib": 1, "deflate_on_oom": true, "frobnicate": 1}|400|unknown field `frobnicate`

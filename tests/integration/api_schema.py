@@ -29,6 +29,7 @@ PRE = [
     ("PUT", "/entropy", None),
     ("PUT", "/serial", None),
     ("PUT", "/cpu-config", None),
+    ("PUT", "/vsock", None),
     ("PUT", "/actions", None),  # the enum's first value: FlushMetrics
 ]
 POST = [

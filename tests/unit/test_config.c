@@ -93,6 +93,35 @@ static void test_parse_errors_free(void **state)
 	config_clear(&cfg);
 }
 
+/* --vsock cid=N,uds=PATH in either order; reserved CIDs, missing parts, unknown keys refused. */
+static void test_parse_vsock(void **state)
+{
+	const char *const good[] = { "run", "--kernel", "vmlinux", "--vsock", "uds=/run/v.sock,cid=42", NULL };
+	const char *const bad[][6] = {
+		{ "run", "--kernel", "vmlinux", "--vsock", "cid=2,uds=/v", NULL },
+		{ "run", "--kernel", "vmlinux", "--vsock", "cid=3", NULL },
+		{ "run", "--kernel", "vmlinux", "--vsock", "uds=/v", NULL },
+		{ "run", "--kernel", "vmlinux", "--vsock", "cid=3,uds=", NULL },
+		{ "run", "--kernel", "vmlinux", "--vsock", "cid=4294967296,uds=/v", NULL },
+		{ "run", "--kernel", "vmlinux", "--vsock", "cid=3,uds=/v,port=1", NULL },
+	};
+	struct vm_config cfg;
+	char err[256] = "";
+	(void)state;
+
+	assert_int_equal(parse(&cfg, err, good), CONFIG_OK);
+	assert_true(cfg.vsock);
+	assert_int_equal(cfg.vsock_cid, 42);
+	assert_string_equal(cfg.vsock_uds, "/run/v.sock");
+	config_clear(&cfg);
+	assert_null(cfg.vsock_uds);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(&cfg, err, bad[i]), CONFIG_ERROR);
+		assert_non_null(strstr(err, "--vsock"));
+		config_clear(&cfg);
+	}
+}
+
 static void add_disk(struct vm_config *cfg, const char *id, bool root)
 {
 	struct disk_config *d = &cfg->disks[cfg->nr_disks++];
@@ -240,6 +269,7 @@ int main(void)
 		cmocka_unit_test(test_parse_owns_and_names),
 		cmocka_unit_test(test_parse_default_net),
 		cmocka_unit_test(test_parse_errors_free),
+		cmocka_unit_test(test_parse_vsock),
 		cmocka_unit_test(test_parse_sched),
 		cmocka_unit_test(test_parse_affinity),
 		cmocka_unit_test(test_root_first),

@@ -114,6 +114,10 @@ static void fill_config(struct vm_config *c, uint64_t seed)
 	c->balloon_mib = 100 + (uint32_t)(seed % 7);
 	c->balloon_deflate_on_oom = true;
 	c->balloon_stats_s = 3 + (uint32_t)(seed % 5);
+	c->vsock = true;
+	c->vsock_cid = 3 + (uint32_t)(seed % 11);
+	set_str(&c->vsock_uds, "/tmp/vmon-vsock-%llu.sock", (unsigned long long)seed);
+	set_str(&c->vsock_id, "vsock%llu", (unsigned long long)seed);
 	c->nr_disks = VMON_MAX_DISKS;
 	for (int i = 0; i < c->nr_disks; i++)
 		fill_disk(&c->disks[i], i, &seed);
@@ -205,6 +209,10 @@ static void assert_config_same(const struct vm_config *a, const struct vm_config
 	assert_int_equal(a->balloon_mib, b->balloon_mib);
 	assert_int_equal(a->balloon_deflate_on_oom, b->balloon_deflate_on_oom);
 	assert_int_equal(a->balloon_stats_s, b->balloon_stats_s);
+	assert_int_equal(a->vsock, b->vsock);
+	assert_int_equal(a->vsock_cid, b->vsock_cid);
+	assert_str_same(a->vsock_uds, b->vsock_uds);
+	assert_str_same(a->vsock_id, b->vsock_id);
 	assert_int_equal(a->rng, b->rng);
 	assert_int_equal(a->rng_transport, b->rng_transport);
 	assert_limiter_same(&a->rng_limiter, &b->rng_limiter);
@@ -278,7 +286,7 @@ static void test_each_flag_alone(void **state)
 	fill_config(&c, 2);
 	bool *flags[] = {
 		&c.hugepages, &c.thp, &c.track_dirty_pages, &c.testdev, &c.host_quirks, &c.rng,
-		&c.virtio_console, &c.balloon, &c.balloon_deflate_on_oom, &c.rng_limiter.set, &c.rng_limiter.bandwidth.set,
+		&c.virtio_console, &c.balloon, &c.balloon_deflate_on_oom, &c.vsock, &c.rng_limiter.set, &c.rng_limiter.bandwidth.set,
 		&c.rng_limiter.ops.set, &c.disks[1].readonly, &c.disks[1].sync, &c.disks[1].root,
 		&c.disks[1].writeback, &c.disks[1].limiter.set, &c.nets[1].has_mac,
 		&c.nets[1].fwd[0].udp, &c.nets[1].rx_limiter.set, &c.nets[1].tx_limiter.set,

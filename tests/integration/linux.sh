@@ -63,7 +63,7 @@ pid=$!
 wait_for "$LOGDIR/pvh-console.console" 'vmon-guest: init started' $pid
 sleep 2
 printf 'echo "answer-$((6 * 7))"; cat /proc/cmdline\n' >&8
-printf 'echo "lease $(ip -4 -o addr show dev eth0) $(ip route show default) $(cat /etc/resolv.conf)"\n' >&8
+printf 'echo lease $(ip -4 -o addr show dev eth0) $(ip route show default) $(cat /etc/resolv.conf)\n' >&8
 printf 'mkdir /www; echo "served-$((6 * 7))" > /www/index.html; httpd -p 80 -h /www && echo "httpd-$((1 + 1))"\n' >&8
 wait_for "$LOGDIR/pvh-console.console" 'httpd-2' $pid
 served=$(curl -s -m 20 "http://127.0.0.1:$fwd_port/index.html")

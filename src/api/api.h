@@ -102,6 +102,7 @@ void api_migration(struct vmm *, enum api_method, const char *, json_t *, struct
 void api_gdb(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_vmon_cpu(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_profile(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
+void api_vmon_shm(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 
 /* The resources' views for GET /vm/config (and the config file's format). */
 json_t *api_boot_source_json(const struct vm_config *c);

@@ -40,7 +40,7 @@ struct ivshmem_vec {
 struct ivshmem {
 	struct pci_device pci;
 	pthread_mutex_t lock;
-	char id[16];
+	char id[64];          /* the device id: the API's shm_id (VMON_ID_MAX) */
 	bool doorbell;
 	bool saveable;                     /* a snapshot may save it (none yet: see vm_shm_check_saveable) */
 	uint32_t nr_vectors;

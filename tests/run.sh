@@ -314,6 +314,7 @@ run_suite api_requests
 run_suite quiesce
 run_suite start_fail
 run_suite sched
+run_suite ivshmem
 if [ -z "${VMON_SKIP_LINUX:-}" ]; then
 	for suite in linux virtio api security snapshot migration gdb power profile balloon; do
 		# On the nested-KVM development host about one guest boot in twenty loses a process

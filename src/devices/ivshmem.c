@@ -250,8 +250,8 @@ static void ivshmem_bar_moved(struct pci_device *pd, int bar, uint64_t old, bool
 		return;
 	ret = s->region.map(s->region.opaque, pd->bars[2].addr, s->shm_size, s->shm);
 	if (ret)
-		pr_ratelimited(LOG_WARN, "%s: cannot map the shared memory at 0x%llx: %s; "
-			       "it is reached through exits", s->id,
+		pr_ratelimited(LOG_WARN, "%s: cannot make the shared memory at 0x%llx guest "
+			       "memory (%s); it is reached through exits", s->id,
 			       (unsigned long long)pd->bars[2].addr, strerror(-ret));
 	else
 		s->region_mapped = true;

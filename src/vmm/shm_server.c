@@ -48,14 +48,23 @@ static int peer_index(const struct shm_server *s, uint16_t id)
 	return -1;
 }
 
-/* Send a plan; a peer whose socket fails is dealt with when poll() reports its hang-up. */
+/*
+ * Send a plan. Peers' sockets never block the server: one that cannot take a message (it
+ * stopped reading, or it is gone) is shut down, and poll() reports the hang-up that drops it.
+ */
 static void send_plan(struct shm_server *s, int n)
 {
+	bool dead[IVSHMEM_MAX_PEERS] = { 0 };
+
 	for (int i = 0; i < n; i++) {
-		int k = peer_index(s, s->plan[i].to);
-		if (k >= 0 && fdmsg_send(s->sock[k], s->plan[i].value, s->plan[i].fd))
-			fprintf(stderr, "shm-server: cannot send to peer %u: %s\n", s->plan[i].to,
-				strerror(errno));
+		int k = peer_index(s, s->plan[i].to), ret;
+		if (k < 0 || dead[k] || (ret = fdmsg_send(s->sock[k], s->plan[i].value, s->plan[i].fd)) == 0)
+			continue;
+		dead[k] = true;
+		if (ret != -EPIPE && ret != -ECONNRESET) /* a peer already gone says so itself */
+			fprintf(stderr, "shm-server: cannot send to peer %u (%s); dropping it\n",
+				s->plan[i].to, strerror(-ret));
+		shutdown(s->sock[k], SHUT_RDWR);
 	}
 }
 
@@ -81,7 +90,7 @@ static void peer_close(struct shm_server *s, int k)
 
 static void peer_accept(struct shm_server *s)
 {
-	int sock = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	int sock = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	int id, n, k;
 	struct ivshmem_peer *p;
 

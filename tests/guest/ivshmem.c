@@ -7,6 +7,8 @@
  *   then a and b wait for the third peer's ring
  *   role=c  the third peer: rings a and b with "hello" in its slot, and leaves (exits)
  *   role=bye rings a and b after the third peer left; they check it and power off.
+ *   role=hostile (alone on a server): bad doorbells, MSI-X and register accesses, BAR2 moved
+ *   over RAM, over BAR0, far above 4 GiB and back; then it rings itself and is woken.
  *   role=plain (ivshmem-plain on a file): no MSI-X; checks the host's words at offset 0,
  *   writes its own after them for the host to find in the file.
  * Every wake-up is an MSI-X interrupt; progress goes to the serial port, failures exit with a
@@ -23,10 +25,11 @@
 #define BUF_A 0x1000
 #define BUF_B 0x2000
 #define BUF_LEN 4096
-enum { A, B, C, BYE, PLAIN };
+enum { A, B, C, BYE, PLAIN, HOSTILE };
 
 static volatile int rings;
-static uint64_t regs, shm;
+static uint64_t regs, shm, table;
+static int dev_slot;
 
 static uint32_t pci_read(int slot, int off)
 {
@@ -61,12 +64,12 @@ static void put_hex(uint32_t v)
 static void setup(int msix)
 {
 	int slot = -1;
-	uint64_t table = 0;
 
 	for (int s = 0; s < 32 && slot < 0; s++)
 		if (pci_read(s, 0) == 0x11101af4u)
 			slot = s;
 	CHECK(slot >= 0, 0x10);
+	dev_slot = slot;
 	pci_write(slot, 0x04, pci_read(slot, 0x04) | 0x6); /* memory, bus master */
 	regs = pci_read(slot, 0x10) & ~0xfu;
 	uint32_t lo = pci_read(slot, 0x18);
@@ -153,6 +156,49 @@ static int filled(uint64_t off, uint32_t seed)
 	return 1;
 }
 
+static void bar2_at(uint64_t addr)
+{
+	pci_write(dev_slot, 0x18, (uint32_t)addr | 0xc);
+	pci_write(dev_slot, 0x1c, (uint32_t)(addr >> 32));
+}
+
+static void hostile(uint32_t me)
+{
+	volatile uint64_t *ram = (volatile uint64_t *)0x400000; /* guest RAM, 4 MiB */
+	uint64_t home = shm;
+
+	*word(0) = 0x600d600d;
+	/* Doorbells nobody answers: peer 0xffff, our own id with vectors we lack. */
+	mmio_write32(regs + 0x0c, 0xffffu << 16);
+	mmio_write32(regs + 0x0c, me << 16 | 200);
+	mmio_write32(regs + 0x0c, me << 16 | 1);
+	/* Odd accesses: 8 and 1 bytes to the registers, MSI-X beyond its one entry, the PBA. */
+	(void)*(volatile uint64_t *)regs;
+	*(volatile uint8_t *)(regs + 0x0c) = 1;
+	*(volatile uint64_t *)(regs + 0x40) = ~0ULL;
+	mmio_write32(table + 16 * 5 + 12, 0);
+	mmio_write32(table + 0x7fc, 0);
+	mmio_write32(table + 0x800, ~0u);
+	CHECK(rings == 0, 0x50);
+	/* BAR2 over RAM: the guest still sees its RAM there, the host refuses the slot. */
+	*ram = 0x1234;
+	bar2_at(0x400000);
+	CHECK(*ram == 0x1234, 0x51);
+	/* Over BAR0: the bus refuses the overlap; BAR0 still answers. */
+	bar2_at(regs);
+	CHECK(mmio_read32(regs + 0x08) == me, 0x52);
+	/* Far above what the guest can address, then sized, then home again. */
+	bar2_at(1ULL << 52);
+	pci_write(dev_slot, 0x18, ~0u);
+	pci_write(dev_slot, 0x1c, ~0u);
+	bar2_at(home);
+	CHECK(*word(0) == 0x600d600d, 0x53);
+	/* Our own doorbell wakes us. */
+	ring(me);
+	wait_rings(1);
+	say("hostile guest done, woken by its own doorbell; id ", me);
+}
+
 /* a and b, after their exchange: the third peer's ring, then the one after it left. */
 static void wait_third(void)
 {
@@ -169,7 +215,7 @@ void guest_main(void)
 {
 	int role = cmdline_has("role=a") ? A : cmdline_has("role=b") ? B :
 		   cmdline_has("role=c") ? C : cmdline_has("role=bye") ? BYE :
-		   cmdline_has("role=plain") ? PLAIN : -1;
+		   cmdline_has("role=plain") ? PLAIN : cmdline_has("role=hostile") ? HOSTILE : -1;
 	uint32_t me, a, b;
 
 	CHECK(role >= 0, 0x14);
@@ -185,6 +231,10 @@ void guest_main(void)
 	me = mmio_read32(regs + 0x08);
 	CHECK(me != 0xffffffffu, 0x15);
 	say("IVPosition ", me);
+	if (role == HOSTILE) {
+		hostile(me);
+		guest_exit(0);
+	}
 	*word(SLOT(role)) = me + 1;
 	switch (role) {
 	case A:

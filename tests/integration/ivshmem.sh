@@ -8,8 +8,8 @@
 # leave theirs there. No Linux boot; one vmon and one QEMU guest at a time besides the peers.
 set -uo pipefail
 SUITE=ivshmem
-TESTS=(ivshmem/server-cli ivshmem/exchange-vmon-qemu ivshmem/third-peer-joins-and-leaves
-       ivshmem/api-live ivshmem/snapshot-refused ivshmem/plain-file)
+TESTS=(ivshmem/server-cli ivshmem/server-stuck-peer ivshmem/exchange-vmon-qemu ivshmem/third-peer-joins-and-leaves
+       ivshmem/api-live ivshmem/snapshot-refused ivshmem/hostile-guest ivshmem/plain-file)
 LIB_NO_GUEST=1
 . "$(dirname "$0")/lib.sh"
 
@@ -59,6 +59,46 @@ out=$("$VMON" shm-server --socket "$work/file" --size 1M 2>&1); rc=$?
 [ "$rc" = 1 ] && [[ "$out" == *"exists and is no socket"* ]] && [ -f "$work/file" ] || bad="$bad [file: $rc $out]"
 if [ -z "$bad" ]; then result PASS ivshmem/server-cli "6 bad command lines, a file in the socket's place kept"
 else result FAIL ivshmem/server-cli "$bad"; fi
+
+# A peer that never reads cannot stall the server: once its socket is full it is dropped,
+# and 1500 peers joining and leaving later are all served.
+"$VMON" shm-server --socket "$s" --size 64K > "$LOGDIR/ivshmem-server-stuck.log" 2>&1 &
+srv_pid=$!
+wait_sock "$s"
+answer=$(timeout 60 python3 - "$s" <<'PY'
+import socket, sys
+stuck = socket.socket(socket.AF_UNIX); stuck.connect(sys.argv[1])
+for i in range(1500):
+    c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); c.recv(8); c.close()
+c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); c.settimeout(5)
+print(len(c.recv(8)))
+PY
+)
+kill $srv_pid; wait $srv_pid 2>/dev/null; srv_pid=
+if [ "$answer" = 8 ] && grep -q "cannot send to peer 0 (Resource temporarily unavailable); dropping it" \
+	"$LOGDIR/ivshmem-server-stuck.log" && grep -q "peer 1501 joined" "$LOGDIR/ivshmem-server-stuck.log"; then
+	result PASS ivshmem/server-stuck-peer "the silent peer dropped, 1501 more served"
+else
+	result FAIL ivshmem/server-stuck-peer "answer '$answer': $(grep -v 'joined\|left' "$LOGDIR/ivshmem-server-stuck.log" | head -3)"
+fi
+
+# A hostile guest alone on a server: bad doorbells, registers, MSI-X entries, BAR2 over RAM,
+# over BAR0, far above 4 GiB; vmon refuses each with a warning, and the device still works.
+"$VMON" shm-server --socket "$s" --size 1M > "$LOGDIR/ivshmem-server-hostile.log" 2>&1 &
+srv_pid=$!
+wait_sock "$s"
+vmon_peer hostile --shm "socket=$s" -v
+h_rc=$?
+kill $srv_pid; wait $srv_pid 2>/dev/null; srv_pid=
+hl=$LOGDIR/ivshmem-hostile.log
+if [ "$h_rc" = 0 ] && grep -q "hostile guest done, woken by its own doorbell" "$LOGDIR/ivshmem-hostile.console" &&
+   grep -q "cannot make the shared memory at 0x400000 guest memory (File exists)" "$hl" &&
+   grep -q "BAR2 at 0xe0000000 overlaps another device; left unmapped" "$hl" &&
+   ! grep -q "KVM_SET_USER_MEMORY_REGION failed" "$hl"; then
+	result PASS ivshmem/hostile-guest "3 dead doorbells, odd accesses, BAR2 over RAM/BAR0/2^52 refused; then rang itself"
+else
+	result FAIL ivshmem/hostile-guest "status $h_rc: $(tail -n 3 "$hl" | tr '\n' '/')"
+fi
 
 if [ -z "$QEMU" ]; then
 	for t in exchange-vmon-qemu third-peer-joins-and-leaves api-live snapshot-refused plain-file; do

@@ -222,8 +222,9 @@ static int kvm_map_extra(struct hv_vm *hv, uint32_t id, uint64_t gpa, uint64_t s
 
 	if (id >= HV_MAX_EXTRA_SLOTS || (gpa | size) & 0xfff)
 		return -EINVAL;
-	int ret = kvm_ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
-	return ret < 0 ? ret : 0;
+	/* Not kvm_ioctl(): a guest moving its BAR over RAM makes this fail, and the caller's
+	 * report of it is rate-limited. */
+	return ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
 }
 
 static int kvm_clock_get(struct hv_vm *hv, uint64_t *ns)

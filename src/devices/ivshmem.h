@@ -42,7 +42,7 @@ struct ivshmem {
 	pthread_mutex_t lock;
 	char id[64];          /* the device id: the API's shm_id (VMON_ID_MAX) */
 	bool doorbell;
-	bool saveable;                     /* a snapshot may save it (none yet: see vm_shm_check_saveable) */
+	bool saveable;                     /* set by the builder: plain on a file, whose bytes stay */
 	uint32_t nr_vectors;
 	/* registers */
 	uint32_t intr_mask, intr_status;

@@ -1,9 +1,10 @@
 /*
- * ivshmem save/restore: the registers of a device marked saveable. None is yet: a doorbell
+ * ivshmem save/restore. Only a plain device on a file is saved: its memory stays in the file,
+ * which the restored VM maps again (the snapshot's configuration keeps the path). A doorbell
  * device's memory and peers live in the server and the other VMs (QEMU refuses to migrate
- * one too, unless it is the master), and a plain device on a file would need its entry in
- * the snapshot's configuration; the VMM refuses such snapshots with a sentence before any
- * device saves (vm_shm_check_saveable()), and save() here refuses as a second line.
+ * one too, unless it is the master), and a memfd would be lost: the VMM refuses those
+ * snapshots with a sentence before any device saves (vm_shm_check_saveable()), and save()
+ * here refuses as a second line.
  *
  * Version 1: u32 IntrMask, u32 IntrStatus, then the PCI function (pci_device_save()), last
  * because its restore takes the BARs off the bus.

@@ -444,6 +444,7 @@ static int vm_wire_shm(struct vm *vm, int i, char *err, size_t errlen)
 			return -EINVAL;
 		ret = ivshmem_init_plain(s, c->id, fd, c->size, &region, err, errlen);
 		close(fd); /* the device keeps its mapping */
+		s->saveable = !c->memfd; /* the file keeps its bytes for a restore */
 	}
 	m->up = true; /* from here vm_destroy() releases what it holds */
 	for (uint32_t v = 0; !ret && s->doorbell && v < s->nr_vectors; v++)
@@ -477,9 +478,10 @@ int vm_shm_check_saveable(struct vm *vm, bool migrate, char *err, size_t errlen)
 			continue;
 		snprintf(err, errlen, "%s shares memory %s, so the VM cannot be %s while it is attached.",
 			 s->id, s->doorbell ? "with other VMs through an ivshmem server (the memory and "
-			 "the peers live there, as with QEMU's ivshmem-doorbell)" :
-			 "outside guest RAM (ivshmem-plain: the snapshot's configuration does not carry "
-			 "it yet)", migrate ? "migrated" : "saved");
+			 "the peers live there, as with QEMU's ivshmem-doorbell)" : s->saveable ?
+			 "in a file on this host (ivshmem-plain: a snapshot keeps its path, a migration "
+			 "would not carry it)" : "in a memfd (ivshmem-plain: a snapshot would lose it)",
+			 migrate ? "migrated" : "saved");
 		return -EBUSY;
 	}
 	return 0;

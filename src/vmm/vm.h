@@ -199,9 +199,10 @@ int vm_gdb_check_ram(struct vm *vm, char *err, size_t errlen) __must_check;
 
 /*
  * 0, or -EBUSY with a sentence in err while an ivshmem device is attached whose memory a
- * snapshot (or, with `migrate`, a migration) cannot carry: a doorbell device's memory and
- * peers live in the server and the other VMs (QEMU refuses to migrate one too); a plain one's
- * configuration is not in the snapshot's configuration section yet.
+ * snapshot cannot carry: a doorbell device's memory and peers live in the server and the
+ * other VMs (QEMU refuses to migrate one too), a memfd would be lost. Only ivshmem-plain on a
+ * file is saved (its path in the configuration, its bytes in the file). With `migrate`, any
+ * ivshmem device refuses: the destination would not share the memory.
  */
 int vm_shm_check_saveable(struct vm *vm, bool migrate, char *err, size_t errlen) __must_check;
 

@@ -10,7 +10,8 @@
  *   role=hostile (alone on a server): bad doorbells, MSI-X and register accesses, BAR2 moved
  *   over RAM, over BAR0, far above 4 GiB and back; then it rings itself and is woken.
  *   role=plain (ivshmem-plain on a file): no MSI-X; checks the host's words at offset 0,
- *   writes its own after them for the host to find in the file.
+ *   writes its own after them for the host to find in the file. role=plain-snap then waits
+ *   (across a snapshot and restore) for the host's "rest" at offset 12, answers "done" at 16.
  * Every wake-up is an MSI-X interrupt; progress goes to the serial port, failures exit with a
  * code (under QEMU through isa-debug-exit at the same port).
  */
@@ -215,7 +216,8 @@ void guest_main(void)
 {
 	int role = cmdline_has("role=a") ? A : cmdline_has("role=b") ? B :
 		   cmdline_has("role=c") ? C : cmdline_has("role=bye") ? BYE :
-		   cmdline_has("role=plain") ? PLAIN : cmdline_has("role=hostile") ? HOSTILE : -1;
+		   cmdline_has("role=plain") || cmdline_has("role=plain-snap") ? PLAIN :
+		   cmdline_has("role=hostile") ? HOSTILE : -1;
 	uint32_t me, a, b;
 
 	CHECK(role >= 0, 0x14);
@@ -226,6 +228,14 @@ void guest_main(void)
 		fill(BUF_A, 7);
 		*word(8) = 0x74736575; /* "uest" */
 		serial_puts("ivshmem: plain memory shared with the host\n");
+		if (cmdline_has("role=plain-snap")) {
+			serial_puts("ivshmem: waiting for the host\n");
+			while (*word(12) != 0x74736572 /* "rest" */)
+				__asm__ volatile("pause");
+			CHECK(filled(BUF_A, 7), 0x42);
+			*word(16) = 0x656e6f64; /* "done" */
+			serial_puts("ivshmem: the host wrote after the restore\n");
+		}
 		guest_exit(0);
 	}
 	me = mmio_read32(regs + 0x08);

@@ -9,7 +9,8 @@
 set -uo pipefail
 SUITE=ivshmem
 TESTS=(ivshmem/server-cli ivshmem/server-stuck-peer ivshmem/exchange-vmon-qemu ivshmem/third-peer-joins-and-leaves
-       ivshmem/api-live ivshmem/snapshot-refused ivshmem/hostile-guest ivshmem/plain-file)
+       ivshmem/api-live ivshmem/snapshot-refused ivshmem/hostile-guest ivshmem/plain-snapshot
+       ivshmem/plain-file)
 LIB_NO_GUEST=1
 . "$(dirname "$0")/lib.sh"
 
@@ -98,6 +99,40 @@ if [ "$h_rc" = 0 ] && grep -q "hostile guest done, woken by its own doorbell" "$
 	result PASS ivshmem/hostile-guest "3 dead doorbells, odd accesses, BAR2 over RAM/BAR0/2^52 refused; then rang itself"
 else
 	result FAIL ivshmem/hostile-guest "status $h_rc: $(tail -n 3 "$hl" | tr '\n' '/')"
+fi
+
+# ivshmem-plain on a file is saved: a snapshot of the paused guest, kill -9, a restore in a
+# fresh vmon that maps the same file at the same guest address; the host's word written after
+# the restore reaches the guest, whose answer reaches the file.
+f2=$work/snap.bin psock=$work/p.sock rsock=$work/r.sock
+python3 -c "import struct,sys; open(sys.argv[1],'wb').write(b'host'+struct.pack('<I',0x12345678))" "$f2"
+vmon_peer plain-snap --shm "path=$f2,size=64K" --api-sock "$psock" &
+a_pid=$!
+ok=
+if wait_line plain-snap "waiting for the host" $a_pid; then
+	api "$psock" GET /vmon/shm > /dev/null
+	where=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))[0]; print(d["guest_address"], d["mapped"])' "$work/body")
+	p=$(api "$psock" PATCH /vm '{"state": "Paused"}')
+	c=$(api "$psock" PUT /snapshot/create "{\"snapshot_path\": \"$work/p.state\", \"mem_file_path\": \"$work/p.mem\"}")
+	kill -9 $a_pid; wait $a_pid 2>/dev/null
+	timeout 60 "$VMON" run --restore "$work/p.state" --mem "$work/p.mem" --resume --api-sock "$rsock" \
+		> "$LOGDIR/ivshmem-restored.log" 2>&1 < /dev/null &
+	a_pid=$!
+	wait_sock "$rsock"
+	api "$rsock" GET /vmon/shm > /dev/null
+	where2=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))[0]; print(d["guest_address"], d["mapped"])' "$work/body")
+	python3 -c "import sys; f=open(sys.argv[1],'r+b'); f.seek(12); f.write(b'rest')" "$f2"
+	wait $a_pid; r_rc=$?
+	a_pid=
+	done_word=$(python3 -c "import sys; d=open(sys.argv[1],'rb').read(); print(d[16:20].decode('latin-1'))" "$f2")
+	[ "$p$c" = 204204 ] && [ "$where" = "$where2" ] && [[ "$where" == *" True" ]] && [ "$r_rc" = 0 ] &&
+		[ "$done_word" = done ] && grep -q "the host wrote after the restore" "$LOGDIR/ivshmem-plain-snap.console" && ok=1
+fi
+if [ -n "$ok" ]; then
+	result PASS ivshmem/plain-snapshot "restored at the same guest address ($where), the host's word read and answered after kill -9 and restore"
+else
+	[ -n "$a_pid" ] && kill $a_pid 2>/dev/null
+	result FAIL ivshmem/plain-snapshot "pause ${p:-} create ${c:-} ($(cat "$work/body" 2>/dev/null | head -c 200)), BAR ${where:-} -> ${where2:-}, restored status ${r_rc:-}, word '${done_word:-}': $(tail -n 2 "$LOGDIR/ivshmem-restored.log" 2>/dev/null | tr '\n' '/')"
 fi
 
 if [ -z "$QEMU" ]; then

@@ -33,12 +33,24 @@ static bool msix_on(const struct ivshmem *s, bool *fn_masked)
 	return ctrl & 0x8000;
 }
 
+/* INTx follows IntrStatus & IntrMask while MSI-X is off, and is low while it is on. */
 static void intx_update(struct ivshmem *s)
 {
 	bool fn_masked;
 
-	if (!msix_on(s, &fn_masked))
-		irq_line_set(&s->intx, (s->intr_status & s->intr_mask) != 0);
+	if (s->intx.set)
+		irq_line_set(&s->intx, !msix_on(s, &fn_masked) && (s->intr_status & s->intr_mask));
+}
+
+/* The guest switched MSI-X on or off (or wrote anything else): INTx follows. Bus lock held. */
+static void ivshmem_config_written(struct pci_device *pd, uint32_t off, uint32_t len)
+{
+	struct ivshmem *s = pd->opaque;
+
+	(void)off, (void)len;
+	pthread_mutex_lock(&s->lock);
+	intx_update(s);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void msix_route(struct ivshmem *s, int v)
@@ -296,6 +308,7 @@ static int pci_setup(struct ivshmem *s, const struct ivshmem_region_ops *region)
 	pd->name = s->id;
 	pd->opaque = s;
 	pd->bar_moved = ivshmem_bar_moved;
+	pd->config_written = ivshmem_config_written;
 	pci_device_set_bar(pd, 0, IVSHMEM_REG_SIZE, &reg_ops, s);
 	pci_device_set_bar64(pd, 2, s->shm_size, true, &shm_ops, s);
 	if (!s->doorbell)

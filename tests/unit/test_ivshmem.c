@@ -262,7 +262,12 @@ static void doorbell_rings_and_is_rung(void **state)
 	int cap = cfg_read(s, 0x34) & 0xff;
 	assert_int_equal(cfg_read(s, (uint32_t)cap) & 0xff, 0x11);
 	assert_int_equal((cfg_read(s, (uint32_t)cap) >> 16) & 0x7ff, 1); /* 2 vectors */
+	/* INTx up with MSI-X off; switching MSI-X on drops it. */
+	reg_write(IVSHMEM_INTRSTATUS, 1);
+	assert_int_equal(intx_level, 1);
 	cfg_write(s, (uint32_t)cap, cfg_read(s, (uint32_t)cap) | 0x80000000u);
+	assert_int_equal(intx_level, 0);
+	assert_int_equal(reg_read(IVSHMEM_INTRSTATUS), 1);
 	uint64_t bar1 = dev.pci.bars[1].addr;
 	uint64_t pba = 0;
 	assert_int_equal(write(own_mine, &one, 8), 8);

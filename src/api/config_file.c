@@ -23,6 +23,7 @@ static const struct section sections[] = {
 	{ "entropy", api_entropy, NULL },
 	{ "serial", api_serial, NULL },
 	{ "balloon", api_balloon, NULL },
+	{ "vmon-shm", api_vmon_shm, "shm_id" }, /* vmon's own: PUT /vmon/shm/{shm_id} */
 };
 
 /* Sections vmon does not have: accepted only when null or absent. */

@@ -10,7 +10,7 @@ set -uo pipefail
 SUITE=ivshmem
 TESTS=(ivshmem/server-cli ivshmem/server-stuck-peer ivshmem/exchange-vmon-qemu ivshmem/third-peer-joins-and-leaves
        ivshmem/api-live ivshmem/snapshot-refused ivshmem/hostile-guest ivshmem/plain-snapshot
-       ivshmem/plain-file)
+       ivshmem/config-file ivshmem/plain-file)
 LIB_NO_GUEST=1
 . "$(dirname "$0")/lib.sh"
 
@@ -133,6 +133,37 @@ if [ -n "$ok" ]; then
 else
 	[ -n "$a_pid" ] && kill $a_pid 2>/dev/null
 	result FAIL ivshmem/plain-snapshot "pause ${p:-} create ${c:-} ($(cat "$work/body" 2>/dev/null | head -c 200)), BAR ${where:-} -> ${where2:-}, restored status ${r_rc:-}, word '${done_word:-}': $(tail -n 2 "$LOGDIR/ivshmem-restored.log" 2>/dev/null | tr '\n' '/')"
+fi
+
+# The config file's "vmon-shm" section, as PUT /vmon/shm/{shm_id}: a plain device the guest
+# writes through (the process has no test device: it is stopped once the file shows the write),
+# and a bad entry refused before boot.
+f3=$work/cf.bin
+python3 -c "import struct,sys; open(sys.argv[1],'wb').write(b'host'+struct.pack('<I',0x12345678))" "$f3"
+cfg() { # SHM-ENTRY
+	cat <<JSON
+{ "boot-source": { "kernel_image_path": "$GUEST", "boot_args": "role=plain" },
+  "machine-config": { "vcpu_count": 1, "mem_size_mib": 16 },
+  "vmon-shm": [ $1 ] }
+JSON
+}
+cfg "{ \"shm_id\": \"fromfile\", \"path\": \"$f3\", \"size_bytes\": 65536 }" > "$work/cf.json"
+timeout 30 "$VMON" --config-file "$work/cf.json" --no-api < /dev/null > "$LOGDIR/ivshmem-config-file.console" \
+	2> "$LOGDIR/ivshmem-config-file.log" &
+a_pid=$!
+wrote=
+for _ in $(seq 1 200); do
+	python3 -c "import sys; sys.exit(open(sys.argv[1],'rb').read()[8:12] != b'uest')" "$f3" && { wrote=1; break; }
+	kill -0 $a_pid 2>/dev/null || break
+	sleep 0.1
+done
+kill $a_pid 2>/dev/null; wait $a_pid 2>/dev/null; a_pid=
+cfg '{ "shm_id": "bad", "memfd": true, "size_bytes": 5000 }' > "$work/cf-bad.json"
+bad_out=$("$VMON" --config-file "$work/cf-bad.json" --no-api 2>&1 < /dev/null); bad_rc=$?
+if [ -n "$wrote" ] && [ "$bad_rc" != 0 ] && [[ "$bad_out" == *'config file, "vmon-shm": shm: a plain device needs size=SIZE'* ]]; then
+	result PASS ivshmem/config-file "the guest wrote through a \"vmon-shm\" device; a bad entry refused (status $bad_rc)"
+else
+	result FAIL ivshmem/config-file "wrote '${wrote}', bad entry: status $bad_rc, $bad_out"
 fi
 
 if [ -z "$QEMU" ]; then

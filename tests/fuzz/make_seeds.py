@@ -183,3 +183,13 @@ put("gdb", "framing", gdb_session(8, [
     (b"$g#00-+$m0,4#ff$}#00$a*" + b"#00" + gdb_packet(b"0* 1") + b"$" + b"a" * 200 + b"#zz", None),
     (gdb_packet(b"a*~" * 200) + gdb_packet(b"vCont;s:8;c:1;t") + b"\x03", 0x80 | 7),
 ]))
+
+# fuzz_ivshmem: after the greeting (first byte odd), peers 1 and 2 join with two vectors
+# each, this client's own two vectors, peer 1 leaves; op 0x80|0x40: an 8-byte id with a fd.
+def ivshmem_msg(value, fd):
+    return bytes([0x80 | (0x40 if fd else 0)]) + struct.pack("<q", value)
+put("ivshmem", "peers", b"\x01" + b"".join(ivshmem_msg(v, f) for v, f in [
+    (1, True), (1, True), (2, True), (2, True), (7, True), (7, True), (1, False), (3, True)]))
+# No greeting: the version, an id, the memory, a second memory, out-of-range ids.
+put("ivshmem", "greeting", b"\x00" + b"".join(ivshmem_msg(v, f) for v, f in [
+    (0, False), (5, False), (-1, True), (-1, True), (65536, True), (-2, False), (5, True)]))

@@ -111,7 +111,7 @@ a_pid=$!
 ok=
 if wait_line plain-snap "waiting for the host" $a_pid; then
 	api "$psock" GET /vmon/shm > /dev/null
-	where=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))[0]; print(d["guest_address"], d["mapped"])' "$work/body")
+	where=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))[0]; print(hex(d["guest_address"]), d["mapped"])' "$work/body")
 	p=$(api "$psock" PATCH /vm '{"state": "Paused"}')
 	c=$(api "$psock" PUT /snapshot/create "{\"snapshot_path\": \"$work/p.state\", \"mem_file_path\": \"$work/p.mem\"}")
 	kill -9 $a_pid; wait $a_pid 2>/dev/null
@@ -120,7 +120,7 @@ if wait_line plain-snap "waiting for the host" $a_pid; then
 	a_pid=$!
 	wait_sock "$rsock"
 	api "$rsock" GET /vmon/shm > /dev/null
-	where2=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))[0]; print(d["guest_address"], d["mapped"])' "$work/body")
+	where2=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))[0]; print(hex(d["guest_address"]), d["mapped"])' "$work/body")
 	python3 -c "import sys; f=open(sys.argv[1],'r+b'); f.seek(12); f.write(b'rest')" "$f2"
 	wait $a_pid; r_rc=$?
 	a_pid=

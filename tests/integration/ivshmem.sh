@@ -36,13 +36,15 @@ wait_line() {
 vmon_peer() { # ROLE [ARGS...]: a freestanding vmon peer, console and log in $LOGDIR
 	local role=$1
 	shift
-	timeout 60 "$VMON" run --testdev --memory 16M --net none --kernel "$GUEST" --cmdline "role=$role" \
+	# BG=1 for a peer put in the background: exec, so that $! is timeout itself (which passes
+	# a TERM on to its child) rather than a subshell around it.
+	${BG:+exec} timeout 60 "$VMON" run --testdev --memory 16M --net none --kernel "$GUEST" --cmdline "role=$role" \
 		--console "file:$LOGDIR/ivshmem-$role.console" "$@" > "$LOGDIR/ivshmem-$role.log" 2>&1 < /dev/null
 }
 qemu_peer() { # ROLE DEVICE-ARGS...: the same guest under QEMU (exit status 1 is the guest's 0)
 	local role=$1
 	shift
-	timeout 60 "$QEMU" -accel kvm -M q35 -m 64 -cpu host -display none -nodefaults \
+	${BG:+exec} timeout 60 "$QEMU" -accel kvm -M q35 -m 64 -cpu host -display none -nodefaults \
 		-serial "file:$LOGDIR/ivshmem-$role.console" -device isa-debug-exit,iobase=0xf4,iosize=4 \
 		"$@" -kernel "$GUEST" -append "role=$role" > "$LOGDIR/ivshmem-$role.log" 2>&1 < /dev/null
 }
@@ -106,7 +108,10 @@ fi
 # the restore reaches the guest, whose answer reaches the file.
 f2=$work/snap.bin psock=$work/p.sock rsock=$work/r.sock
 python3 -c "import struct,sys; open(sys.argv[1],'wb').write(b'host'+struct.pack('<I',0x12345678))" "$f2"
-vmon_peer plain-snap --shm "path=$f2,size=64K" --api-sock "$psock" &
+# vmon itself in the background (not through vmon_peer's timeout), so kill -9 reaches it.
+"$VMON" run --testdev --memory 16M --net none --kernel "$GUEST" --cmdline role=plain-snap \
+	--console "file:$LOGDIR/ivshmem-plain-snap.console" --shm "path=$f2,size=64K" --api-sock "$psock" \
+	> "$LOGDIR/ivshmem-plain-snap.log" 2>&1 < /dev/null &
 a_pid=$!
 ok=
 if wait_line plain-snap "waiting for the host" $a_pid; then
@@ -177,10 +182,10 @@ fi
 "$VMON" shm-server --socket "$s" --size 1M > "$LOGDIR/ivshmem-server.log" 2>&1 &
 srv_pid=$!
 wait_sock "$s"
-vmon_peer a --shm "socket=$s" --api-sock "$asock" -v &
+BG=1 vmon_peer a --shm "socket=$s" --api-sock "$asock" -v &
 a_pid=$!
 wait_line a "IVPosition" $a_pid
-qemu_peer b -chardev "socket,path=$s,id=ivs" -device ivshmem-doorbell,chardev=ivs,vectors=1 &
+BG=1 qemu_peer b -chardev "socket,path=$s,id=ivs" -device ivshmem-doorbell,chardev=ivs,vectors=1 &
 b_pid=$!
 if wait_line a "waiting for the third peer" $a_pid && wait_line b "waiting for the third peer" $b_pid &&
    grep -q "exchange done with 0x00000001" "$LOGDIR/ivshmem-a.console" &&

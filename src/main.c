@@ -12,6 +12,7 @@
 #include "security/jail.h"
 #include "util/log.h"
 #include "api/process.h"
+#include "vmm/shm_server.h"
 #include "vmm/snapshot_cli.h"
 #include "util/util.h"
 #include "vmm/config.h"
@@ -72,6 +73,8 @@ int main(int argc, char **argv)
 		return jail_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "snapshot"))
 		return snapshot_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "shm-server"))
+		return shm_server_main(argc - 1, argv + 1);
 	if (!strncmp(argv[1], "--", 2)) {
 		block_signals();
 		return vmm_main(argc, argv);

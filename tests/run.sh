@@ -244,9 +244,11 @@ cli_tests() {
 	expect_cli bad-cpu-max 2 "--cpu-max '25': use QUOTA/PERIOD" run --kernel x --cpu-max 25
 	expect_cli bad-cpu-weight 2 "--cpu-weight '0': need a number from 1 to 10000" run --kernel x --cpu-weight 0
 	expect_cli gdb-wait-alone 2 "--gdb-wait needs --gdb URL" run --kernel x --gdb-wait
+	expect_cli bad-shm 2 "--shm: cannot understand 'bogus'" run --kernel x --shm bogus
+	expect_cli bad-shm-size 2 "--shm: a plain device needs size=SIZE, a power of two" run --kernel x --shm memfd,size=5000
 	if [ "$KVM" = 0 ]; then
 		for t in missing-kernel junk-kernel truncated-kernel missing-disk initrd-too-big ctrl-a-x sigterm \
-			 seccomp-io seccomp-vcpu no-seccomp; do skip "cli/$t" "cannot open $KVM_DEV"; done
+			 seccomp-io seccomp-vcpu no-seccomp shm-no-server shm-too-big; do skip "cli/$t" "cannot open $KVM_DEV"; done
 		return
 	fi
 	expect_cli missing-kernel 1 "kernel '/nonexistent/bzImage': No such file" run --kernel /nonexistent/bzImage
@@ -260,6 +262,10 @@ cli_tests() {
 	expect_cli initrd-too-big 1 "initrd '$LOGDIR/big.initrd': larger than guest RAM" \
 		run --kernel $GUESTS/pio_mmio.elf --initrd "$LOGDIR/big.initrd" --memory 32M
 	rm -f "$LOGDIR/big.initrd"
+	expect_cli shm-no-server 1 "shm0: cannot connect to the ivshmem server at /nonexistent.sock" \
+		run --kernel $GUESTS/pio_mmio.elf --shm socket=/nonexistent.sock
+	expect_cli shm-too-big 1 "shm0: no room in the PCI window for 256 MiB of shared memory" \
+		run --kernel $GUESTS/pio_mmio.elf --shm memfd,size=256M
 
 	# Ctrl-A x on a real terminal (a pty from script(1)) quits an idle guest with status 0.
 	local rc
@@ -356,6 +362,7 @@ run_suite cpu_config
 run_suite serial
 run_suite sched
 run_suite install
+run_suite ivshmem
 if [ -z "${VMON_SKIP_LINUX:-}" ]; then
 	for suite in linux virtio api security snapshot migration gdb power profile balloon fc_replay vsock; do
 		# On the nested-KVM development host about one guest boot in twenty loses a process
@@ -382,7 +389,7 @@ if [ -z "${VMON_SKIP_FUZZ:-}" ]; then
 			PASS:) passed=$((passed + 1)) ;;
 			FAIL:) failed=$((failed + 1)); failures+=("$rest") ;;
 			esac
-		done < <(tests/fuzz/run.sh "${VMON_FUZZ_SECONDS:-10}" virtqueue virtio_mmio loader api config_file snapshot migration gdb vsock)
+		done < <(tests/fuzz/run.sh "${VMON_FUZZ_SECONDS:-10}" virtqueue virtio_mmio loader api config_file snapshot migration gdb vsock ivshmem)
 	else
 		skip fuzz "the harnesses are not built (make fuzz-build needs clang)"
 	fi

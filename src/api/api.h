@@ -111,6 +111,7 @@ void api_pmem(struct vmm *, enum api_method, const char *, json_t *, struct api_
 void api_hotplug_memory(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_cpu_config(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_profile(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
+void api_vmon_shm(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 
 /* The resources' views for GET /vm/config (and the config file's format). */
 json_t *api_boot_source_json(const struct vm_config *c);

@@ -26,6 +26,7 @@ static const struct section sections[] = {
 	{ "vsock", api_vsock, NULL },
 	/* Firecracker's CustomCpuTemplateOrPath: the template, or the path of a file with it. */
 	{ "cpu-config", api_cpu_config, NULL },
+	{ "vmon-shm", api_vmon_shm, "shm_id" }, /* vmon's own: PUT /vmon/shm/{shm_id} */
 };
 
 /* Sections vmon does not have: accepted only when null, empty ([], as GET /vm/config has

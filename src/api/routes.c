@@ -48,6 +48,9 @@ static const struct api_route routes[] = {
 	{ "/gdb", false, M_PUT, api_gdb, NULL, false },
 	/* vmon's own: the VM's CPU weight and cap, live; under /vmon/, apart from Firecracker's paths. */
 	{ "/vmon/cpu", false, M_GET | M_PATCH, api_vmon_cpu, NULL, false },
+	/* vmon's own: ivshmem devices (--shm), configured before boot, watched after. */
+	{ "/vmon/shm", false, M_GET, api_vmon_shm, NULL, false },
+	{ "/vmon/shm/", true, M_PUT, api_vmon_shm, NULL, true },
 	/* vmon's own: sample the vCPUs for a while (PUT), follow it and fetch the samples (GET). */
 	{ "/profile", false, M_GET | M_PUT, api_profile, NULL, false },
 	/* Resources of firecracker.yaml that vmon does not have (yet): a clear 400 each. */

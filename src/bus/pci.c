@@ -43,6 +43,13 @@ void pci_device_set_bar(struct pci_device *d, int bar, uint64_t size,
 	d->bars[bar] = (struct pci_bar){ .size = size, .ops = ops, .opaque = opaque };
 }
 
+void pci_device_set_bar64(struct pci_device *d, int bar, uint64_t size, bool prefetch,
+			  const struct bus_device_ops *ops, void *opaque)
+{
+	pci_device_set_bar(d, bar, size, ops, opaque);
+	d->bars[bar].flags = (uint8_t)(PCI_BAR_MEM64 | (prefetch ? PCI_BAR_PREFETCH : 0));
+}
+
 int pci_add_capability(struct pci_device *d, uint8_t id, const void *body, uint8_t len)
 {
 	/* Capabilities are packed from 0x40 on; the next free offset lives in d->cap_next. */
@@ -61,7 +68,16 @@ int pci_add_capability(struct pci_device *d, uint8_t id, const void *body, uint8
 
 bool pci_bar_decoded(const uint8_t *cfg, int bar, uint64_t *addr)
 {
-	*addr = get32(cfg + PCI_BAR0 + 4 * bar) & ~0xfULL;
+	uint32_t lo = get32(cfg + PCI_BAR0 + 4 * bar);
+
+	*addr = lo & ~0xfULL;
+	if ((lo & 0x6) == PCI_BAR_MEM64 && bar + 1 < PCI_NR_BARS) {
+		uint32_t hi = get32(cfg + PCI_BAR0 + 4 * (bar + 1));
+		/* All-ones in the high half: the guest is sizing the BAR, not placing it. */
+		if (hi == 0xffffffffu)
+			return false;
+		*addr |= (uint64_t)hi << 32;
+	}
 	return (cfg[PCI_COMMAND] & PCI_COMMAND_MEMORY) && *addr && *addr != (~0xfULL & 0xffffffffULL);
 }
 
@@ -106,8 +122,12 @@ int pci_bus_add(struct pci_bus *p, struct pci_device *d)
 		p->next_bar_addr = ALIGN_UP(p->next_bar_addr, size);
 		if (p->next_bar_addr + size - 1 > p->window_end)
 			return -ENOSPC;
-		put32(d->cfg + PCI_BAR0 + 4 * i, (uint32_t)p->next_bar_addr);
-		put32(d->wmask + PCI_BAR0 + 4 * i, (uint32_t)~(size - 1));
+		put32(d->cfg + PCI_BAR0 + 4 * i, (uint32_t)p->next_bar_addr | d->bars[i].flags);
+		put32(d->wmask + PCI_BAR0 + 4 * i, (uint32_t)~(size - 1) & ~0xfu);
+		if ((d->bars[i].flags & PCI_BAR_MEM64) && i + 1 < PCI_NR_BARS) {
+			put32(d->cfg + PCI_BAR0 + 4 * (i + 1), (uint32_t)(p->next_bar_addr >> 32));
+			put32(d->wmask + PCI_BAR0 + 4 * (i + 1), (uint32_t)((~(size - 1)) >> 32));
+		}
 		p->next_bar_addr += size;
 	}
 	d->cfg[PCI_COMMAND] |= PCI_COMMAND_MEMORY;

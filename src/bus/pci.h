@@ -16,6 +16,8 @@
 #define PCI_COMMAND 0x04
 #define PCI_COMMAND_MEMORY 0x2
 #define PCI_BAR0 0x10
+#define PCI_BAR_MEM64 0x04    /* a 64-bit memory BAR: the next BAR holds the high half */
+#define PCI_BAR_PREFETCH 0x08
 
 
 struct pci_device;
@@ -29,6 +31,7 @@ struct pci_bar {
 	uint64_t addr;      /* where it is on the MMIO bus now (if mapped) */
 	bool mapped;
 	bool restore_map;   /* restored as mapped: pci_device_finish_restore() maps it */
+	uint8_t flags;      /* the BAR's read-only low bits: PCI_BAR_MEM64, PCI_BAR_PREFETCH */
 	const struct bus_device_ops *ops;
 	void *opaque;
 };
@@ -68,6 +71,13 @@ void pci_device_init(struct pci_device *d, uint16_t vendor, uint16_t device, uin
 /* Declare a 32-bit memory BAR; vmon assigns its address in the window. */
 void pci_device_set_bar(struct pci_device *d, int bar, uint64_t size,
 			const struct bus_device_ops *ops, void *opaque);
+
+/*
+ * Declare a 64-bit memory BAR in `bar` and `bar + 1` (its high half), prefetchable if asked;
+ * vmon places it in the window below 4 GiB, the guest may move it anywhere.
+ */
+void pci_device_set_bar64(struct pci_device *d, int bar, uint64_t size, bool prefetch,
+			  const struct bus_device_ops *ops, void *opaque);
 
 /* Plug the device into the next slot, map its BARs. Returns the slot or -errno. */
 int pci_bus_add(struct pci_bus *p, struct pci_device *d) __must_check;

@@ -22,6 +22,8 @@
 
 struct hv_ops;
 
+#define HV_MAX_EXTRA_SLOTS 8
+
 /* A backend's VM; the backend embeds this first in its own structure. */
 struct hv_vm {
 	const struct hv_ops *ops;
@@ -68,6 +70,15 @@ struct hv_ops {
 	/* Read and clear the vCPUs' write log of slot `slot` into `bitmap` (one bit per 4 KiB
 	 * page, KVM's layout, room for the region's pages). Only with dirty_log. */
 	int (*dirty_log_get)(struct hv_vm *vm, int slot, uint64_t *bitmap) __must_check;
+	/*
+	 * Map `size` bytes of host memory at `host` (page-aligned) as guest-physical memory at
+	 * `gpa`, a slot apart from RAM's numbered `id` (< HV_MAX_EXTRA_SLOTS): a device's
+	 * memory BAR that the guest reaches without exits (ivshmem). size 0 removes slot `id`.
+	 * Moving a slot is a removal and a new map. Any thread, vCPUs running or not. Logs
+	 * nothing: the guest can make it fail (a BAR over RAM), and the caller reports it.
+	 */
+	int (*map_extra)(struct hv_vm *vm, uint32_t id, uint64_t gpa, uint64_t size,
+			 void *host) __must_check;
 
 	/* The interrupt controllers (PIC x2, IOAPIC, LAPIC per vCPU) and the PIT. Before vCPUs. */
 	int (*irqchip_create)(struct hv_vm *vm) __must_check;

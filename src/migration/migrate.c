@@ -668,7 +668,7 @@ int mig_send_start(struct vmm *vmm, const struct mig_send_params *p, char *err, 
 		snprintf(err, errlen, "A migration is already under way.");
 		return -EBUSY;
 	}
-	if (vm_gdb_check_ram(&vmm->vm, err, errlen))
+	if (vm_gdb_check_ram(&vmm->vm, err, errlen) || vm_shm_check_saveable(&vmm->vm, true, err, errlen))
 		return -EBUSY;
 	if (vmm->cfg.cpu_template) {
 		snprintf(err, errlen, "The VM runs with a custom CPU template (PUT /cpu-config), which "

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "boot/acpi.h"
@@ -436,6 +438,117 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 	return ret;
 }
 
+/* ---- ivshmem: the shared memory as a slot of its own, wherever the guest puts BAR2 ---- */
+
+static int vm_shm_map(void *opaque, uint64_t gpa, uint64_t size, void *host)
+{
+	struct vm_shm *m = opaque;
+
+	return m->vm->hv_ops->map_extra(m->vm->hv, m->slot, gpa, size, host);
+}
+
+static void vm_shm_unmap(void *opaque)
+{
+	struct vm_shm *m = opaque;
+
+	if (m->vm->hv_ops->map_extra(m->vm->hv, m->slot, 0, 0, NULL))
+		pr_warn("%s: cannot remove the shared memory's slot", m->dev.id);
+}
+
+/* ivshmem-plain's memory: the file (created, grown to size) or a memfd of its own. */
+static int vm_shm_open(const struct shm_config *c, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = c->memfd ? memfd_create("vmon-ivshmem", MFD_CLOEXEC)
+			  : open(c->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0 || fstat(fd, &st) ||
+	    ((uint64_t)st.st_size < c->size && ftruncate(fd, (off_t)c->size))) {
+		snprintf(err, errlen, "%s: cannot open %s as shared memory of %llu bytes: %s", c->id,
+			 c->memfd ? "a memfd" : c->path, (unsigned long long)c->size, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int vm_wire_shm(struct vm *vm, int i, char *err, size_t errlen)
+{
+	const struct shm_config *c = &vm->cfg->shms[i];
+	struct vm_shm *m = calloc(1, sizeof(*m));
+	struct ivshmem *s;
+	int ret, fd;
+
+	if (!m)
+		return -ENOMEM;
+	vm->shm[vm->nr_shm++] = m;
+	m->vm = vm;
+	m->slot = (uint32_t)i;
+	s = &m->dev;
+	const struct ivshmem_region_ops region = { vm_shm_map, vm_shm_unmap, m };
+	if (c->socket) {
+		ret = ivshmem_init_doorbell(s, c->id, c->socket, c->vectors ?: 1, &vm->io, &region,
+					    err, errlen);
+	} else {
+		if ((fd = vm_shm_open(c, err, errlen)) < 0)
+			return -EINVAL;
+		ret = ivshmem_init_plain(s, c->id, fd, c->size, &region, err, errlen);
+		close(fd); /* the device keeps its mapping */
+		s->saveable = !c->memfd; /* the file keeps its bytes for a restore */
+	}
+	m->up = true; /* from here vm_destroy() releases what it holds */
+	for (uint32_t v = 0; !ret && s->doorbell && v < s->nr_vectors; v++)
+		ret = vm->hv_ops->line_msi(vm->hv, &s->vector_line[v]);
+	if (ret)
+		return ret;
+	ret = pci_bus_add(&vm->pci, &s->pci);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: no room in the PCI window for %llu MiB of shared memory",
+			 c->id, (unsigned long long)(s->shm_size >> 20));
+		return ret;
+	}
+	ret = vm->hv_ops->line_gsi(vm->hv, &s->intx, ACPI_PCI_SLOT_GSI((unsigned)ret), IRQ_LEVEL);
+	return ret ?: device_list_add(&vm->devices, &ivshmem_state_ops, s->id, s);
+}
+
+static int vm_wire_shms(struct vm *vm, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	for (int i = 0; !ret && i < vm->cfg->nr_shms; i++)
+		ret = vm_wire_shm(vm, i, err, errlen);
+	return ret;
+}
+
+int vm_shm_check_saveable(struct vm *vm, bool migrate, char *err, size_t errlen)
+{
+	for (int i = 0; i < vm->nr_shm; i++) {
+		const struct ivshmem *s = &vm->shm[i]->dev;
+		if (!migrate && s->saveable)
+			continue;
+		snprintf(err, errlen, "%s shares memory %s, so the VM cannot be %s while it is attached.",
+			 s->id, s->doorbell ? "with other VMs through an ivshmem server (the memory and "
+			 "the peers live there, as with QEMU's ivshmem-doorbell)" : s->saveable ?
+			 "in a file on this host (ivshmem-plain: a snapshot keeps its path, a migration "
+			 "would not carry it)" : "in a memfd (ivshmem-plain: a snapshot would lose it)",
+			 migrate ? "migrated" : "saved");
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static void vm_shm_destroy(struct vm *vm, struct vm_shm *m)
+{
+	if (m->up) {
+		ivshmem_destroy(&m->dev);
+		for (int v = 0; v < IVSHMEM_MAX_VECTORS; v++)
+			vm->hv_ops->line_release(vm->hv, &m->dev.vector_line[v]);
+		vm->hv_ops->line_release(vm->hv, &m->dev.intx);
+	}
+	free(m);
+}
+
 static int vm_write_acpi(struct vm *vm)
 {
 	struct acpi_config acfg = {
@@ -617,6 +730,7 @@ static int vm_build_with(struct vm *vm, const struct vm_config *cfg,
 	vm->io.affinity = cfg->io_affinity.set ? &cfg->io_affinity.cpus : NULL;
 	BUILD_STEP(vm_wire_devices(vm), "cannot place devices on the buses");
 	BUILD_STEP(vm_wire_virtio(vm, err, errlen), "cannot set up virtio devices");
+	BUILD_STEP(vm_wire_shms(vm, err, errlen), "cannot set up the ivshmem devices");
 	if (!src) {
 		BUILD_STEP(vm_write_acpi(vm), "cannot build ACPI tables");
 		BUILD_STEP(vm_load_kernel(vm, &entry, err, errlen), "cannot load the kernel");
@@ -663,6 +777,9 @@ void vm_destroy(struct vm *vm)
 	for (int i = vm->nr_virtio - 1; i >= 0; i--)
 		vm_virtio_destroy(vm, vm->virtio[i]);
 	vm->nr_virtio = vm->nr_virtio_mmio = 0;
+	for (int i = vm->nr_shm - 1; i >= 0; i--)
+		vm_shm_destroy(vm, vm->shm[i]);
+	vm->nr_shm = 0;
 	vm->vcon = NULL;
 	free(vm->virtio_cmdline);
 	vm->virtio_cmdline = NULL;

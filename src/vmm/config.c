@@ -42,6 +42,7 @@ void config_usage(FILE *out)
 		"       vmon ctl --api-sock PATH COMMAND             (see vmon ctl)\n"
 		"       vmon jail --id ID --uid U --gid G -- ARGS   (see vmon jail --help)\n"
 		"       vmon snapshot create|merge ...               (see vmon snapshot --help)\n"
+		"       vmon shm-server --socket PATH --size SIZE    (see vmon shm-server --help)\n"
 		"       vmon --help | --version\n"
 		"\n"
 		"Boot a Linux (or any 64-bit/PVH) kernel on KVM.\n"
@@ -76,6 +77,9 @@ void config_usage(FILE *out)
 		"                       guest statistics every S seconds (0: none)\n"
 		"  --vsock cid=N,uds=PATH  virtio-vsock for guest CID N (>= 3); host clients connect\n"
 		"                       to PATH, guest connections to host port P go to PATH_P\n"
+		"  --shm SPEC           ivshmem on PCI: socket=PATH[,vectors=N] (ivshmem-doorbell, a\n"
+		"                       peer of vmon shm-server or QEMU's ivshmem-server),\n"
+		"                       path=FILE,size=SIZE or memfd,size=SIZE (ivshmem-plain)\n"
 		"  --virtio-transport T mmio (default) or pci, for devices without transport=\n"
 		"  --virtio-console[=transport=T]  virtio-console (hvc0) on the console; boot with\n"
 		"                       console=hvc0\n"
@@ -106,7 +110,7 @@ void config_usage(FILE *out)
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CONSOLE, OPT_BOOT,
 	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
-	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_BALLOON, OPT_VSOCK, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
+	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_BALLOON, OPT_VSOCK, OPT_SHM, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
 	OPT_ACCEL, OPT_TRACK_DIRTY, OPT_RESTORE, OPT_RESTORE_MEM, OPT_RESTORE_UFFD, OPT_RESUME,
 	OPT_GDB, OPT_GDB_WAIT, OPT_VCPU_AFFINITY, OPT_IO_AFFINITY,
 	OPT_CPU_WEIGHT, OPT_CPU_MAX, OPT_CGROUP, OPT_VCPU_WEIGHT,
@@ -128,6 +132,7 @@ static const struct option options[] = {
 	{ "rng", optional_argument, NULL, OPT_RNG },
 	{ "balloon", required_argument, NULL, OPT_BALLOON },
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
+	{ "shm", required_argument, NULL, OPT_SHM },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "virtio-transport", required_argument, NULL, OPT_TRANSPORT },
 	{ "virtio-console", optional_argument, NULL, OPT_VIRTIO_CONSOLE },
@@ -273,6 +278,87 @@ static int parse_vsock(struct vm_config *cfg, char *arg, char *err, size_t errle
 	}
 	cfg->vsock = true;
 	return 0;
+}
+
+int shm_config_check(const struct shm_config *s, char *err, size_t errlen)
+{
+	if (!s->socket == !(s->path || s->memfd) || (s->path && s->memfd)) {
+		snprintf(err, errlen, "shm: give one of socket=PATH (doorbell), path=FILE or memfd (plain)");
+		return -EINVAL;
+	}
+	if (s->socket && (s->vectors > 16 || s->size)) {
+		snprintf(err, errlen, "shm: a doorbell device takes vectors=1-16 and its size from the server");
+		return -EINVAL;
+	}
+	if (!s->socket && (s->vectors || s->size < 4096 || (s->size & (s->size - 1)) ||
+			   s->size > 64ULL * GiB)) {
+		snprintf(err, errlen, "shm: a plain device needs size=SIZE, a power of two from 4K to 64G, "
+			 "and has no vectors");
+		return -EINVAL;
+	}
+	if ((s->socket && !*s->socket) || (s->path && !*s->path)) {
+		snprintf(err, errlen, "shm: empty path");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int shm_config_parse(struct shm_config *s, const char *spec, char *err, size_t errlen)
+{
+	char *copy = strdup(spec), *save = NULL;
+	int ret = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (!copy)
+		return -ENOMEM;
+	for (char *t = strtok_r(copy, ",", &save); t && !ret; t = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(t, "socket=", 7))
+			ret = config_set(&s->socket, t + 7);
+		else if (!strncmp(t, "path=", 5))
+			ret = config_set(&s->path, t + 5);
+		else if (!strcmp(t, "memfd"))
+			s->memfd = true;
+		else if (!strncmp(t, "size=", 5) && !parse_size(t + 5, &s->size) && s->size)
+			;
+		else if (!strncmp(t, "vectors=", 8) && !parse_u32(t + 8, &s->vectors) && s->vectors)
+			;
+		else {
+			snprintf(err, errlen, "--shm: cannot understand '%s' (socket=PATH[,vectors=N], "
+				 "path=FILE,size=SIZE or memfd,size=SIZE)", t);
+			ret = -EINVAL;
+		}
+	}
+	free(copy);
+	if (ret == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	if (!ret) {
+		char why[200];
+		if ((ret = shm_config_check(s, why, sizeof(why))))
+			snprintf(err, errlen, "--%s", why);
+	}
+	if (ret)
+		shm_config_clear(s);
+	return ret;
+}
+
+static int parse_shm(struct vm_config *cfg, const char *arg, char *err, size_t errlen)
+{
+	struct shm_config s;
+	int ret;
+
+	if (cfg->nr_shms == VMON_MAX_SHMS) {
+		snprintf(err, errlen, "--shm: at most %d devices", VMON_MAX_SHMS);
+		return -EINVAL;
+	}
+	ret = shm_config_parse(&s, arg, err, errlen);
+	if (!ret && index_id(&s.id, "shm", cfg->nr_shms)) {
+		shm_config_clear(&s);
+		snprintf(err, errlen, "out of memory");
+		ret = -ENOMEM;
+	}
+	if (!ret)
+		cfg->shms[cfg->nr_shms++] = s;
+	return ret;
 }
 
 /* The range the API accepts: IPv4's minimum up to what virtio-net's config field holds. */
@@ -429,6 +515,7 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_DISK: return parse_disk(cfg, (char *)arg, err, errlen);
 	case OPT_BALLOON: return parse_balloon(cfg, (char *)arg, err, errlen);
 	case OPT_VSOCK: return parse_vsock(cfg, (char *)arg, err, errlen);
+	case OPT_SHM: return parse_shm(cfg, arg, err, errlen);
 	case OPT_NET: return parse_net(cfg, (char *)arg, err, errlen);
 	case OPT_TRANSPORT:
 		if (strcmp(arg, "mmio") && strcmp(arg, "pci")) {
@@ -698,8 +785,18 @@ void net_config_clear(struct net_config *n)
 	memset(n, 0, sizeof(*n));
 }
 
+void shm_config_clear(struct shm_config *s)
+{
+	free(s->id);
+	free(s->socket);
+	free(s->path);
+	memset(s, 0, sizeof(*s));
+}
+
 void config_clear(struct vm_config *cfg)
 {
+	for (int i = 0; i < cfg->nr_shms; i++)
+		shm_config_clear(&cfg->shms[i]);
 	for (int i = 0; i < cfg->nr_disks; i++)
 		disk_config_clear(&cfg->disks[i]);
 	for (int i = 0; i < cfg->nr_nets; i++)

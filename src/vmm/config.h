@@ -54,6 +54,21 @@ struct net_config {
 	struct rate_limiter_spec rx_limiter, tx_limiter;
 };
 
+#define VMON_MAX_SHMS 4
+
+/*
+ * An ivshmem device (devices/ivshmem.h): ivshmem-doorbell on an ivshmem server's socket, or
+ * ivshmem-plain on a shared file (created or grown to `size`) or on a memfd of its own.
+ */
+struct shm_config {
+	char *id;           /* the API's shm id; from the command line "shmN" */
+	char *socket;       /* doorbell: the server's socket; NULL: plain */
+	uint32_t vectors;   /* doorbell: MSI-X vectors, 1-16 (0: 1) */
+	char *path;         /* plain: the shared file; NULL with memfd */
+	bool memfd;
+	uint64_t size;      /* plain: a power of two from 4 KiB; doorbell: the server's */
+};
+
 struct vm_config {
 	char *kernel;            /* NULL: no boot source yet (the API before PUT /boot-source) */
 	char *initrd;
@@ -102,6 +117,8 @@ struct vm_config {
 	enum virtio_transport console_transport;
 	struct net_config nets[VMON_MAX_NETS];
 	int nr_nets;
+	struct shm_config shms[VMON_MAX_SHMS];
+	int nr_shms;
 	bool no_net;             /* --net none: no default user-mode interface */
 	enum virtio_transport transport; /* for devices that do not choose: mmio unless set */
 	int log_level;           /* -v/-q, or the API's PUT /logger level */
@@ -138,6 +155,15 @@ int config_set(char **slot, const char *value) __must_check;
 void disk_config_clear(struct disk_config *d);
 void net_config_clear(struct net_config *n);
 void config_clear(struct vm_config *cfg);
+void shm_config_clear(struct shm_config *s);
+
+/*
+ * Parse --shm's "socket=PATH[,vectors=N]", "path=FILE,size=SIZE" or "memfd,size=SIZE" into
+ * s (zeroed first; id not set). 0 or -EINVAL/-ENOMEM with one sentence in err.
+ */
+int shm_config_parse(struct shm_config *s, const char *spec, char *err, size_t errlen) __must_check;
+/* Whether an entry is whole and in range (also for the API's). 0 or -EINVAL with err. */
+int shm_config_check(const struct shm_config *s, char *err, size_t errlen) __must_check;
 
 /*
  * Move the root drive to disks[0], so that the guest sees it as /dev/vda, while the API goes

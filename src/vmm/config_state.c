@@ -68,6 +68,20 @@ static const char *net_check(const struct net_config *n)
 	return NULL;
 }
 
+/* Only ivshmem-plain on a file is in a snapshot (vm_shm_check_saveable() refuses the rest). */
+static const char *shm_check(const struct shm_config *m)
+{
+	char why[200];
+
+	if (!m->id || !snap_id_valid(m->id)) /* it becomes the device's section id */
+		return "shm id";
+	if (m->socket || m->memfd || !m->path || !str_fits(m->path, PATH_MAX))
+		return "shm device (only ivshmem-plain on a file is saved)";
+	if (shm_config_check(m, why, sizeof(why)))
+		return "shm size";
+	return NULL;
+}
+
 /* The first field out of range, or NULL. A snapshot that cannot be restored is not written. */
 static const char *config_check(const struct vm_config *c)
 {
@@ -95,6 +109,11 @@ static const char *config_check(const struct vm_config *c)
 		return "number of network interfaces";
 	for (int i = 0; i < c->nr_nets; i++)
 		if ((bad = net_check(&c->nets[i])))
+			return bad;
+	if (c->nr_shms < 0 || c->nr_shms > VMON_MAX_SHMS)
+		return "number of shm devices";
+	for (int i = 0; i < c->nr_shms; i++)
+		if ((bad = shm_check(&c->shms[i])))
 			return bad;
 	return NULL;
 }
@@ -194,6 +213,12 @@ int config_save(const struct vm_config *cfg, struct snap_buf *out)
 	snap_put_u32(out, cfg->vsock_cid);
 	put_opt_str(out, cfg->vsock_uds);
 	put_opt_str(out, cfg->vsock_id);
+	snap_put_u8(out, (uint8_t)cfg->nr_shms);
+	for (int i = 0; i < cfg->nr_shms; i++) {
+		put_opt_str(out, cfg->shms[i].id);
+		put_opt_str(out, cfg->shms[i].path);
+		snap_put_u64(out, cfg->shms[i].size);
+	}
 	return snap_buf_error(out);
 }
 
@@ -371,6 +396,14 @@ int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, 
 		c.vsock_id = get_opt_str(&r, "vsock_id");
 		if (!in->error && c.vsock && (c.vsock_cid < 3 || !c.vsock_uds || !*c.vsock_uds))
 			r.bad = r.bad ?: "vsock guest_cid or uds_path";
+		uint8_t nr_shms = snap_get_u8(in);
+		if (nr_shms > VMON_MAX_SHMS)
+			r.bad = r.bad ?: "number of shm devices";
+		for (int i = 0; !r.bad && i < nr_shms; i++, c.nr_shms++) {
+			c.shms[i].id = get_opt_str(&r, "shm id");
+			c.shms[i].path = get_opt_str(&r, "shm path");
+			c.shms[i].size = snap_get_u64(in);
+		}
 	}
 	if (!r.bad && snap_rd_end(in))
 		r.bad = in->error ? "length: truncated" : "length: bytes after the last field";

@@ -13,6 +13,7 @@
 #include "cpu/vcpu.h"
 #include "devices/acpi_pm.h"
 #include "devices/device.h"
+#include "devices/ivshmem.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/i8250.h"
 #include "devices/legacy/mc146818.h"
@@ -36,6 +37,15 @@
 #include "devices/power.h"
 
 struct gdb_server;
+struct vm;
+
+/* An ivshmem device and the memory slot its shared-memory BAR takes. */
+struct vm_shm {
+	struct ivshmem dev;
+	struct vm *vm;
+	uint32_t slot;      /* the hypervisor's extra slot (hv map_extra) */
+	bool up;            /* set up: vm_destroy() releases it */
+};
 
 /* A virtio device on its transport, with its interrupt lines and type state. */
 struct vm_virtio {
@@ -96,6 +106,8 @@ struct vm {
 	struct vm_virtio *virtio[VM_MAX_VIRTIO];
 	char *virtio_cmdline; /* "virtio_mmio.device=..." words for the guest */
 	struct virtio_device *vcon; /* virtio-console, when console input goes there */
+	int nr_shm;
+	struct vm_shm *shm[VMON_MAX_SHMS]; /* ivshmem devices (--shm, PUT /vmon/shm/{id}) */
 
 	/* Pause (vm_pause): vCPUs parked, I/O thread parked, nothing in flight. */
 	atomic_bool paused;
@@ -190,6 +202,15 @@ int vm_gdb_start(struct vm *vm, const char *url, bool wait, char *err, size_t er
  * or a migration would carry them to a guest with no debugger to take them.
  */
 int vm_gdb_check_ram(struct vm *vm, char *err, size_t errlen) __must_check;
+
+/*
+ * 0, or -EBUSY with a sentence in err while an ivshmem device is attached whose memory a
+ * snapshot cannot carry: a doorbell device's memory and peers live in the server and the
+ * other VMs (QEMU refuses to migrate one too), a memfd would be lost. Only ivshmem-plain on a
+ * file is saved (its path in the configuration, its bytes in the file). With `migrate`, any
+ * ivshmem device refuses: the destination would not share the memory.
+ */
+int vm_shm_check_saveable(struct vm *vm, bool migrate, char *err, size_t errlen) __must_check;
 
 /*
  * ACPI S3 (vmm/sleep.c). A device thread asks for sleep or wake (power events); the main

@@ -51,6 +51,7 @@ int vmm_snapshot_create(struct vmm *vmm, enum snapshot_type type, const char *st
 		return -EBUSY;
 	}
 	if (vm_gdb_check_ram(&vmm->vm, why, sizeof(why)) ||
+	    vm_shm_check_saveable(&vmm->vm, false, why, sizeof(why)) ||
 	    vm_snapshot_create(&vmm->vm, type, state_path, mem_path, why, sizeof(why))) {
 		snprintf(err, errlen, "Cannot create a snapshot: %s", why);
 		pr_err("snapshot create failed: %s", why);

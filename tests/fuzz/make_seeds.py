@@ -229,3 +229,12 @@ vsock_packets = [
 ]
 put("vsock", "packets", bytes([1, 11]) + bytes(vsock_seed(vsock_packets)))
 put("vsock", "split-headers", bytes([2, 9]) + bytes(vsock_seed(vsock_packets, split=True)))
+# fuzz_ivshmem: after the greeting (first byte odd), peers 1 and 2 join with two vectors
+# each, this client's own two vectors, peer 1 leaves; op 0x80|0x40: an 8-byte id with a fd.
+def ivshmem_msg(value, fd):
+    return bytes([0x80 | (0x40 if fd else 0)]) + struct.pack("<q", value)
+put("ivshmem", "peers", b"\x01" + b"".join(ivshmem_msg(v, f) for v, f in [
+    (1, True), (1, True), (2, True), (2, True), (7, True), (7, True), (1, False), (3, True)]))
+# No greeting: the version, an id, the memory, a second memory, out-of-range ids.
+put("ivshmem", "greeting", b"\x00" + b"".join(ivshmem_msg(v, f) for v, f in [
+    (0, False), (5, False), (-1, True), (-1, True), (65536, True), (-2, False), (5, True)]))

@@ -192,16 +192,36 @@ PUT|/profile|{"seconds": 0}|400|seconds must be from 1 to 300, not 0
 PUT|/profile|{"seconds": 100000}|400|seconds must be from 1 to 300, not 100000
 PUT|/profile|{"seconds": 300, "hz": 1000}|400|at most 100000 samples per vCPU
 PATCH|/profile|{"seconds": 5}|400|Invalid request method and/or path: PATCH /profile
+PUT|/vmon/shm/a|{"shm_id": "b", "memfd": true, "size_bytes": 4096}|400|does not match
+PUT|/vmon/shm/a|{"memfd": true, "size_bytes": 4096}|400|missing field `shm_id`
+PUT|/vmon/shm/a|{"shm_id": "a"}|400|give one of socket=PATH (doorbell), path=FILE or memfd (plain)
+PUT|/vmon/shm/a|{"shm_id": "a", "socket": "/s", "path": "/p", "size_bytes": 4096}|400|give one of socket=PATH
+PUT|/vmon/shm/a|{"shm_id": "a", "path": "", "size_bytes": 4096}|400|give one of socket=PATH
+PUT|/vmon/shm/a|{"shm_id": "a", "memfd": true, "size_bytes": 5000}|400|a power of two from 4K to 64G
+PUT|/vmon/shm/a|{"shm_id": "a", "memfd": true}|400|a plain device needs size=SIZE
+PUT|/vmon/shm/a|{"shm_id": "a", "memfd": true, "size_bytes": 4096, "vectors": 1}|400|has no vectors
+PUT|/vmon/shm/a|{"shm_id": "a", "socket": "/s", "vectors": 0}|400|vectors 0: use 1 to 16
+PUT|/vmon/shm/a|{"shm_id": "a", "socket": "/s", "vectors": 17}|400|vectors 17: use 1 to 16
+PUT|/vmon/shm/a|{"shm_id": "a", "socket": "/s", "size_bytes": 4096}|400|its size from the server
+PUT|/vmon/shm/a|{"shm_id": "a", "socket": 5}|400|invalid type for `socket`
+PUT|/vmon/shm/a|{"shm_id": "a", "socket": "/s", "ring": 1}|400|unknown field `ring`
+PUT|/vmon/shm/a|{"shm_id": "a", "socket": "/s", "vectors": -1}|400|invalid type for `vectors`
+PUT|/vmon/shm/a%20b|{"shm_id": "a b", "memfd": true, "size_bytes": 4096}|400|Invalid shm_id
+PUT|/vmon/shm|{"shm_id": "a", "memfd": true, "size_bytes": 4096}|400|Invalid request method and/or path: PUT /vmon/shm
+GET|/vmon/shm/a||400|Invalid request method and/or path: GET /vmon/shm/a
+PATCH|/vmon/shm/a|{"shm_id": "a"}|400|Invalid request method and/or path: PATCH /vmon/shm/a
 TABLE
 if [ "$bad" = 0 ]; then result PASS api/bad-requests; else result FAIL api/bad-requests "$bad answers differ"; fi
 
 curl_api GET /vm/config > /dev/null
 cp "$work/body" "$work/config-after"
+curl_api GET /vmon/shm > /dev/null
+shms=$(cat "$work/body")
 curl_api GET /vmon/cpu > /dev/null
-if cmp -s "$work/config-after" "$work/config-before" && [ "$(cat "$work/body")" = "{}" ]; then
+if cmp -s "$work/config-after" "$work/config-before" && [ "$(cat "$work/body")" = "{}" ] && [ "$shms" = "[]" ]; then
 	result PASS api/bad-requests-change-nothing
 else
-	result FAIL api/bad-requests-change-nothing "GET /vm/config changed: $(cat "$work/config-after"); GET /vmon/cpu: $(cat "$work/body")"
+	result FAIL api/bad-requests-change-nothing "GET /vm/config changed: $(cat "$work/config-after"); GET /vmon/cpu: $(cat "$work/body"); GET /vmon/shm: $shms"
 fi
 
 # Malformed HTTP: libmicrohttpd answers 400 and the server keeps serving.

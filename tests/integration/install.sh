@@ -82,7 +82,7 @@ documented() {	# PAGE: options read from stdin
 		grep -qE -- "(^|[^a-z-])$opt([^a-z-]|$)" "$work/$1.txt" || missing+=("$1:$opt")
 	done
 }
-{ "$VMON" --help; "$VMON" --api-sock --help; "$VMON" snapshot --help; } 2>&1 |
+{ "$VMON" --help; "$VMON" --api-sock --help; "$VMON" snapshot --help; "$VMON" shm-server --help; } 2>&1 |
 	grep -o -- '--[a-z][a-z0-9-]*' | sort -u > "$work/opts.vmon"
 documented vmon.1 < "$work/opts.vmon"
 "$VMON" jail --help 2>&1 | grep -o -- '--[a-z][a-z0-9-]*' | sort -u | documented vmon-jail.1
@@ -107,7 +107,7 @@ comp=$(PATH="$PWD/$B:$PATH" bash -c '
 	      f=_${COMP_WORDS[0]//-/_}; $f; echo "${COMPREPLY[*]}"; }
 	t vmon ru; t vmon run --ball; t vmon run --boot ""; t vmon ctl --api-sock s mig
 	t vmon-ctl --api-sock s migrate --dow; t vmon --api-sock s --conf; t vmon jail --new
-	t vmon snapshot m; t vmon ctl --api-sock s st' 2>&1)
+	t vmon snapshot m; t vmon ctl --api-sock s st; t vmon shm-server --vec' 2>&1)
 want_comp='run
 --balloon
 auto linux pvh
@@ -116,7 +116,8 @@ migrate
 --config-file
 --new-netns
 merge
-start stop'
+start stop
+--vectors'
 if [ "$comp" = "$want_comp" ]; then
 	result PASS completion/bash "subcommands, options from --help, option values, ctl commands"
 else

@@ -124,6 +124,12 @@ static void fill_config(struct vm_config *c, uint64_t seed)
 	c->nr_nets = VMON_MAX_NETS;
 	for (int i = 0; i < c->nr_nets; i++)
 		fill_net(&c->nets[i], i, &seed);
+	c->nr_shms = VMON_MAX_SHMS;
+	for (int i = 0; i < c->nr_shms; i++) {
+		set_str(&c->shms[i].id, "shm-%d-%llx", i, (unsigned long long)(seed & 0xfff));
+		set_str(&c->shms[i].path, "/dev/shm/vmon-%d-%d", (int)(seed % 1000), i);
+		c->shms[i].size = 4096ULL << (i + seed % 8);
+	}
 }
 
 /* The least a configuration holds: one vCPU, minimum memory, the console, no devices. */
@@ -224,6 +230,15 @@ static void assert_config_same(const struct vm_config *a, const struct vm_config
 	assert_int_equal(a->nr_nets, b->nr_nets);
 	for (int i = 0; i < a->nr_nets; i++)
 		assert_net_same(&a->nets[i], &b->nets[i]);
+	assert_int_equal(a->nr_shms, b->nr_shms);
+	for (int i = 0; i < a->nr_shms; i++) {
+		assert_str_same(a->shms[i].id, b->shms[i].id);
+		assert_str_same(a->shms[i].path, b->shms[i].path);
+		assert_str_same(a->shms[i].socket, b->shms[i].socket);
+		assert_int_equal(a->shms[i].memfd, b->shms[i].memfd);
+		assert_int_equal(a->shms[i].vectors, b->shms[i].vectors);
+		assert_true(a->shms[i].size == b->shms[i].size);
+	}
 }
 
 static void save_ok(const struct vm_config *c, struct snap_buf *b)
@@ -472,6 +487,15 @@ static void test_hostile_counts(void **state)
 	assert_int_equal(good.data[off], NET_MAX_HOSTFWD);
 	assert_refused_u8(&good, off, NET_MAX_HOSTFWD + 1, "number of port forwards");
 	assert_refused_u8(&good, off, 0xff, "number of port forwards");
+	snap_buf_free(&good);
+	config_clear(&b);
+
+	fill_config(&b, 6);
+	shm_config_clear(&b.shms[--b.nr_shms]);
+	off = first_diff(&a, &b);
+	save_ok(&a, &good);
+	assert_int_equal(good.data[off], VMON_MAX_SHMS);
+	assert_refused_u8(&good, off, VMON_MAX_SHMS + 1, "number of shm devices");
 	snap_buf_free(&good);
 	config_clear(&b);
 	config_clear(&a);
@@ -870,6 +894,46 @@ static void test_save_refuses_invalid(void **state)
 	fill_config(&c, 11);
 	c.memory += 4096;
 	assert_save_refuses(&c);
+	/* Only ivshmem-plain on a file is in a snapshot; its size a power of two. */
+	fill_config(&c, 11);
+	set_str(&c.shms[1].socket, "/run/ivshmem.sock");
+	assert_save_refuses(&c);
+	fill_config(&c, 11);
+	c.shms[2].memfd = true;
+	assert_save_refuses(&c);
+	fill_config(&c, 11);
+	c.shms[0].size = 12288;
+	assert_save_refuses(&c);
+	fill_config(&c, 11);
+	set_str(&c.shms[3].id, "an id with spaces");
+	assert_save_refuses(&c);
+}
+
+/* A version 3 section (before ivshmem) restores with no shm device: the same bytes, minus
+ * the trailing count. */
+static void test_version_3_no_vsock_or_shm(void **state)
+{
+	struct vm_config c, back = { 0 };
+	struct snap_buf b;
+	struct snap_rd r;
+	(void)state;
+
+	/* Version 4's fields, last: the vsock (flag, u32 CID, uds_path and vsock_id absent) and
+	 * the shm count, all zero here -- 8 bytes a version-3 section does not have. */
+	small_config(&c);
+	save_ok(&c, &b);
+	for (size_t i = b.len - 8; i < b.len; i++)
+		assert_int_equal(b.data[i], 0);
+	snap_rd_init(&r, b.data, b.len - 8);
+	assert_int_equal(config_restore(&back, &r, 3, err, sizeof(err)), 0);
+	assert_int_equal(back.nr_shms, 0);
+	assert_false(back.vsock);
+	snap_rd_init(&r, b.data, b.len - 8);
+	assert_int_equal(config_restore(&back, &r, 4, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "truncated"));
+	snap_buf_free(&b);
+	config_clear(&c);
+	config_clear(&back);
 }
 
 int main(void)
@@ -892,6 +956,7 @@ int main(void)
 		cmocka_unit_test(test_version_1),
 		cmocka_unit_test(test_longest_strings),
 		cmocka_unit_test(test_save_refuses_invalid),
+		cmocka_unit_test(test_version_3_no_vsock_or_shm),
 	};
 
 	log_threshold = LOG_OFF; /* save logs each refusal; here they are expected */

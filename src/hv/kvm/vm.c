@@ -209,6 +209,24 @@ static int kvm_dirty_log_get(struct hv_vm *hv, int slot, uint64_t *bitmap)
 	return ret < 0 ? ret : 0;
 }
 
+/* Extra slots are numbered after RAM's, which map_memory() numbers from 0. */
+static int kvm_map_extra(struct hv_vm *hv, uint32_t id, uint64_t gpa, uint64_t size, void *host)
+{
+	struct kvm_vm *kvm = kvm_vm_of(hv);
+	struct kvm_userspace_memory_region r = {
+		.slot = GM_MAX_REGIONS + id,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+
+	if (id >= HV_MAX_EXTRA_SLOTS || (gpa | size) & 0xfff)
+		return -EINVAL;
+	/* Not kvm_ioctl(): a guest moving its BAR over RAM makes this fail, and the caller's
+	 * report of it is rate-limited. */
+	return ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
+}
+
 static int kvm_clock_get(struct hv_vm *hv, uint64_t *ns)
 {
 	struct kvm_vm *kvm = kvm_vm_of(hv);
@@ -236,6 +254,7 @@ const struct hv_ops hv_kvm = {
 	.vm_destroy = kvm_vm_destroy,
 	.map_memory = kvm_map_memory,
 	.dirty_log_get = kvm_dirty_log_get,
+	.map_extra = kvm_map_extra,
 	.irqchip_create = kvm_irqchip_create,
 	.irqchip_save = kvm_irqchip_save,
 	.irqchip_restore = kvm_irqchip_restore,

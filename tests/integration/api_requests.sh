@@ -206,7 +206,7 @@ PUT|/vmon/shm/a|{"shm_id": "a", "socket": "/s", "size_bytes": 4096}|400|its size
 PUT|/vmon/shm/a|{"shm_id": "a", "socket": 5}|400|invalid type for `socket`
 PUT|/vmon/shm/a|{"shm_id": "a", "socket": "/s", "ring": 1}|400|unknown field `ring`
 PUT|/vmon/shm/a|{"shm_id": "a", "socket": "/s", "vectors": -1}|400|invalid type for `vectors`
-PUT|/vmon/shm/a%20b|{"shm_id": "a b", "memfd": true, "size_bytes": 4096}|400|Invalid shm_id
+PUT|/vmon/shm/a%20b|{"shm_id": "a b", "memfd": true, "size_bytes": 4096}|400|API Resource IDs can only contain alphanumeric characters and underscores.
 PUT|/vmon/shm|{"shm_id": "a", "memfd": true, "size_bytes": 4096}|400|Invalid request method and/or path: PUT /vmon/shm
 GET|/vmon/shm/a||400|Invalid request method and/or path: GET /vmon/shm/a
 PATCH|/vmon/shm/a|{"shm_id": "a"}|400|Invalid request method and/or path: PATCH /vmon/shm/a

@@ -42,13 +42,15 @@ void vmm_usage(FILE *out)
 		"  --http-api-max-payload-size N   at most 51200 (vmon's fixed limit)\n"
 		"  --start-time-us N, --start-time-cpu-us N, --parent-cpu-time-us N, --boot-timer\n"
 		"                       the jailer's timing hints: accepted, not used\n"
+		"  --seccomp-filter, --mmds-size-limit, --snapshot-version, --describe-snapshot\n"
+		"                       refused, saying why\n"
 		"\n"
 		"Exit status as for `vmon run` (see vmon run --help).\n");
 }
 
 enum { O_API = 256, O_CONFIG, O_NO_API, O_ID, O_LOG, O_LEVEL, O_METRICS, O_HELP, O_NO_SECCOMP,
        O_INCOMING, O_PCI, O_SHOW_LEVEL, O_SHOW_ORIGIN, O_MODULE, O_PAYLOAD, O_IGNORED,
-       O_IGNORED_ARG };
+       O_IGNORED_ARG, O_REFUSED, O_REFUSED_ARG };
 
 static const struct option opts[] = {
 	{ "api-sock", required_argument, NULL, O_API },
@@ -69,9 +71,25 @@ static const struct option opts[] = {
 	{ "start-time-us", required_argument, NULL, O_IGNORED_ARG },
 	{ "start-time-cpu-us", required_argument, NULL, O_IGNORED_ARG },
 	{ "parent-cpu-time-us", required_argument, NULL, O_IGNORED_ARG },
+	/* Firecracker's, refused with the reason (vmon_refused_flag()). */
+	{ "seccomp-filter", required_argument, NULL, O_REFUSED_ARG },
+	{ "mmds-size-limit", required_argument, NULL, O_REFUSED_ARG },
+	{ "describe-snapshot", required_argument, NULL, O_REFUSED_ARG },
+	{ "snapshot-version", no_argument, NULL, O_REFUSED },
 	{ "help", no_argument, NULL, O_HELP },
 	{ 0 },
 };
+
+/* Why a Firecracker flag vmon knows is not taken. */
+static const char *vmon_refused_flag(const char *flag)
+{
+	if (!strcmp(flag, "--seccomp-filter"))
+		return "vmon installs its own seccomp filter per thread (libseccomp), not a "
+		       "Firecracker BPF file; --no-seccomp turns them off";
+	if (!strcmp(flag, "--mmds-size-limit"))
+		return "vmon has no MMDS yet";
+	return "vmon's snapshot format is its own (VMONSNAP 1.0), not Firecracker's";
+}
 
 /* A migration still sending when the VM ends must let go of it before it is torn down. */
 static void vmm_stop_migration(struct vmm *vmm)
@@ -203,6 +221,17 @@ int vmm_main(int argc, char **argv)
 			}
 			break;
 		case O_IGNORED: break;
+		case O_REFUSED:
+		case O_REFUSED_ARG: {
+			/* "--flag value" is two words, "--flag=value" one */
+			const char *flag = argv[optind - 1];
+			if (opt == O_REFUSED_ARG && !(flag[0] == '-' && strchr(flag, '=')))
+				flag = argv[optind - 2];
+			char name[40];
+			snprintf(name, sizeof(name), "%.*s", (int)strcspn(flag, "="), flag);
+			fprintf(stderr, "vmon: %s is not supported: %s\n", name, vmon_refused_flag(name));
+			return VMON_EXIT_USAGE;
+		}
 		case O_IGNORED_ARG:
 			errno = 0;
 			(void)strtoull(optarg, &end, 10);

@@ -359,6 +359,8 @@ wait $ppid_ 2>/dev/null
 prc=$?
 "$VMON" --api-sock "$work/no.sock" --start-time-us soon > /dev/null 2> "$work/start.err"
 src=$?
+"$VMON" --api-sock "$work/no.sock" --seccomp-filter /tmp/filter.bpf > /dev/null 2> "$work/seccomp.err"
+[ $? = 2 ] && grep -q 'seccomp-filter is not supported: vmon installs its own seccomp filter' "$work/seccomp.err" || src="seccomp-filter: $(cat "$work/seccomp.err")"
 if [ "$st" = 200 ] && [ "$prc" = 2 ] && grep -q 'at most\|use 1 to 51200' "$work/payload.err" && [ "$src" = 2 ]; then
 	result PASS api/fc-cli-flags "--enable-pci and the jailer's flags accepted; a payload limit above 51200 refused: $(cat "$work/payload.err")"
 else

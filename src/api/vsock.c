@@ -47,6 +47,8 @@ void api_vsock(struct vmm *vmm, enum api_method m, const char *id, json_t *body,
 	c->vsock = true;
 	c->vsock_cid = (uint32_t)cid;
 	api_no_content(r);
+	if (vid)	/* as Firecracker: the header, and a warning in the log */
+		api_deprecated(r, "PUT /vsock: vsock_id field is deprecated.");
 }
 
 json_t *api_vsock_json(const struct vm_config *c)

@@ -337,6 +337,9 @@ PY
 then
 	why+=" GET /vm/config: $(tail -1 "$work/conf.why")"
 fi
+# After the GET above, which wants no vsock yet: vsock_id is deprecated, uds_path is not.
+[ "$(chead PUT /vsock '{"guest_cid": 3, "uds_path": "/nonexistent/v.sock"}')" = 0 ] || why+=" Deprecation header on a plain PUT /vsock;"
+[ "$(chead PUT /vsock '{"vsock_id": "vsock0", "guest_cid": 3, "uds_path": "/nonexistent/v.sock"}')" = 1 ] || why+=" no Deprecation header on vsock_id;"
 kill $cpid 2>/dev/null
 wait $cpid 2>/dev/null
 if [ -z "$why" ]; then

@@ -3,7 +3,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Isrc -MMD -MP \
 	  -D_GNU_SOURCE -pthread
-LDLIBS += -pthread -lz -llzma -llz4 -lzstd -luring -lslirp -lmicrohttpd -ljansson -lseccomp
+LDLIBS += -pthread -lz -llzma -llz4 -lzstd -luring -lslirp -lmicrohttpd -ljansson -lseccomp -lcrypto
 BUILD := build
 
 # SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer) build in

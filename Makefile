@@ -70,7 +70,7 @@ $(BUILD)/tests/unit/test_uffd: $(BUILD)/vmon-uffd-handler
 
 # libFuzzer harnesses (tests/fuzz), built with clang and ASan + UBSan in build-fuzz.
 # `make fuzz` runs each for FUZZ_SECONDS (default 60); the test suite runs each briefly.
-FUZZ_TARGETS := virtqueue virtio_mmio loader api config_file snapshot migration gdb
+FUZZ_TARGETS := virtqueue virtio_mmio loader api config_file snapshot migration gdb mmds
 FUZZ_BUILD := build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -Itests/fuzz -MMD -MP \

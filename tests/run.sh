@@ -339,7 +339,7 @@ if [ -z "${VMON_SKIP_FUZZ:-}" ]; then
 			PASS:) passed=$((passed + 1)) ;;
 			FAIL:) failed=$((failed + 1)); failures+=("$rest") ;;
 			esac
-		done < <(tests/fuzz/run.sh "${VMON_FUZZ_SECONDS:-10}" virtqueue virtio_mmio loader api config_file snapshot migration gdb)
+		done < <(tests/fuzz/run.sh "${VMON_FUZZ_SECONDS:-10}" virtqueue virtio_mmio loader api config_file snapshot migration gdb mmds)
 	else
 		skip fuzz "the harnesses are not built (make fuzz-build needs clang)"
 	fi

@@ -102,6 +102,8 @@ void api_migration(struct vmm *, enum api_method, const char *, json_t *, struct
 void api_gdb(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_vmon_cpu(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_profile(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
+void api_mmds(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
+void api_mmds_config(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 
 /* The resources' views for GET /vm/config (and the config file's format). */
 json_t *api_boot_source_json(const struct vm_config *c);
@@ -109,6 +111,7 @@ json_t *api_machine_config_json(const struct vm_config *c);
 json_t *api_drives_json(const struct vm_config *c);
 json_t *api_balloon_json(const struct vm_config *c);
 json_t *api_network_json(const struct vm_config *c);
+json_t *api_mmds_config_json(const struct vm_config *c);
 
 /* --- the transport (server.c) --- */
 struct api_server;

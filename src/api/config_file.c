@@ -23,10 +23,11 @@ static const struct section sections[] = {
 	{ "entropy", api_entropy, NULL },
 	{ "serial", api_serial, NULL },
 	{ "balloon", api_balloon, NULL },
+	{ "mmds-config", api_mmds_config, NULL }, /* after the interfaces it names */
 };
 
 /* Sections vmon does not have: accepted only when null or absent. */
-static const char *const missing[] = { "vsock", "mmds-config", "cpu-config", "pmem",
+static const char *const missing[] = { "vsock", "cpu-config", "pmem",
 				       "memory-hotplug" };
 
 static int apply(struct vmm *vmm, const struct section *sec, json_t *v, char *err, size_t errlen)

@@ -4,6 +4,7 @@
  * from the command line that the API then controls). Either way the main thread runs the VM.
  */
 #include "api/process.h"
+#include "net/mmds_stack.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -35,12 +36,13 @@ void vmm_usage(FILE *out)
 		"  --metrics-path PATH  write metrics lines to PATH (as PUT /metrics)\n"
 		"  --no-seccomp         no seccomp filters (debugging only)\n"
 		"  --incoming URL       wait for a VM migrated to tcp:ADDR:PORT or unix:PATH\n"
+		"  --metadata FILE      MMDS's data store from FILE (JSON), as PUT /mmds\n"
 		"\n"
 		"Exit status as for `vmon run` (see vmon run --help).\n");
 }
 
 enum { O_API = 256, O_CONFIG, O_NO_API, O_ID, O_LOG, O_LEVEL, O_METRICS, O_HELP, O_NO_SECCOMP,
-       O_INCOMING };
+       O_INCOMING, O_METADATA };
 
 static const struct option opts[] = {
 	{ "api-sock", required_argument, NULL, O_API },
@@ -52,6 +54,7 @@ static const struct option opts[] = {
 	{ "metrics-path", required_argument, NULL, O_METRICS },
 	{ "no-seccomp", no_argument, NULL, O_NO_SECCOMP },
 	{ "incoming", required_argument, NULL, O_INCOMING },
+	{ "metadata", required_argument, NULL, O_METADATA },
 	{ "help", no_argument, NULL, O_HELP },
 	{ 0 },
 };
@@ -143,8 +146,9 @@ static int vmm_serve(struct vmm *vmm, const char *api_sock, const char *config, 
 int vmm_main(int argc, char **argv)
 {
 	const char *api_sock = NULL, *config = NULL, *id = NULL, *log_path = NULL, *metrics = NULL;
-	const char *incoming = NULL;
+	const char *incoming = NULL, *metadata = NULL;
 	bool no_api = false;
+	char err[512];
 	int level = -2, opt, status;
 	struct vmm *vmm;
 
@@ -167,6 +171,7 @@ int vmm_main(int argc, char **argv)
 			break;
 		case O_NO_SECCOMP: seccomp_enabled = false; break;
 		case O_INCOMING: incoming = optarg; break;
+		case O_METADATA: metadata = optarg; break;
 		case O_HELP: vmm_usage(stdout); return 0;
 		default:
 			fprintf(stderr, "vmon: unknown or incomplete option '%s' (see vmon --help)\n", argv[optind - 1]);
@@ -189,6 +194,9 @@ int vmm_main(int argc, char **argv)
 	}
 	if (!(vmm = malloc(sizeof(*vmm))) || vmm_init(vmm, id)) {
 		fprintf(stderr, "vmon: out of memory or file descriptors\n");
+		status = VMON_EXIT_SETUP;
+	} else if (metadata && mmds_shared_load(vmm->mmds, metadata, err, sizeof(err))) {
+		fprintf(stderr, "vmon: %s\n", err);
 		status = VMON_EXIT_SETUP;
 	} else {
 		vmm->cfg.log_level = log_threshold;

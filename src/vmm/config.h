@@ -52,7 +52,10 @@ struct net_config {
 	struct net_hostfwd fwd[NET_MAX_HOSTFWD];
 	int nr_fwd;
 	struct rate_limiter_spec rx_limiter, tx_limiter;
+	bool mmds;          /* named in PUT /mmds/config's network_interfaces (--net ...,mmds) */
 };
+
+struct mmds_shared;
 
 struct vm_config {
 	char *kernel;            /* NULL: no boot source yet (the API before PUT /boot-source) */
@@ -96,6 +99,14 @@ struct vm_config {
 	struct net_config nets[VMON_MAX_NETS];
 	int nr_nets;
 	bool no_net;             /* --net none: no default user-mode interface */
+	/* PUT /mmds/config (--mmds): MMDS answers at mmds_ipv4 on the nets marked mmds. */
+	bool mmds;
+	uint8_t mmds_version;    /* MMDS_V1 or MMDS_V2 */
+	uint32_t mmds_ipv4;      /* host order */
+	bool mmds_imds_compat;
+	char *metadata;          /* --metadata FILE: the data store's first document */
+	/* The VMM's data store (not owned, never in a snapshot); NULL: the VM makes its own. */
+	struct mmds_shared *mmds_service;
 	enum virtio_transport transport; /* for devices that do not choose: mmio unless set */
 	int log_level;           /* -v/-q, or the API's PUT /logger level */
 	char *api_sock;          /* also serve the management API there */

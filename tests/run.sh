@@ -315,7 +315,7 @@ run_suite quiesce
 run_suite start_fail
 run_suite sched
 if [ -z "${VMON_SKIP_LINUX:-}" ]; then
-	for suite in linux virtio api security snapshot migration gdb power profile balloon; do
+	for suite in linux virtio api security snapshot migration gdb power profile balloon mmds; do
 		# On the nested-KVM development host about one guest boot in twenty loses a process
 		# to a host fault (a fresh TLS page that reads back as zeros; guest/linux/init). A
 		# suite with a failure runs once more and that second run counts; the first run's

@@ -16,21 +16,6 @@
 #define TAG_LEN 24
 #define RAW_LEN (8 + TAG_LEN)
 
-int mmds_tokens_init(struct mmds_tokens *t, const char *instance_id)
-{
-	size_t got = 0;
-
-	while (got < sizeof(t->key)) {
-		ssize_t r = getrandom(t->key + got, sizeof(t->key) - got, 0);
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (r > 0)
-			got += (size_t)r;
-	}
-	snprintf(t->aad, sizeof(t->aad), "microvmid=%s", instance_id ? instance_id : "");
-	return 0;
-}
-
 static bool token_tag(const struct mmds_tokens *t, const uint8_t expiry[8], uint8_t tag[TAG_LEN])
 {
 	uint8_t msg[sizeof(t->aad) + 8], md[EVP_MAX_MD_SIZE];
@@ -43,6 +28,24 @@ static bool token_tag(const struct mmds_tokens *t, const uint8_t expiry[8], uint
 		return false;
 	memcpy(tag, md, TAG_LEN);
 	return true;
+}
+
+int mmds_tokens_init(struct mmds_tokens *t, const char *instance_id)
+{
+	size_t got = 0;
+
+	while (got < sizeof(t->key)) {
+		ssize_t r = getrandom(t->key + got, sizeof(t->key) - got, 0);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r > 0)
+			got += (size_t)r;
+	}
+	snprintf(t->aad, sizeof(t->aad), "microvmid=%s", instance_id ? instance_id : "");
+	/* OpenSSL reads its configuration and loads its provider on first use: now, before
+	 * any thread that answers the guest runs under a seccomp filter without files. */
+	uint8_t zero[8] = { 0 }, tag[TAG_LEN];
+	return token_tag(t, zero, tag) ? 0 : -EIO;
 }
 
 int mmds_token_new(const struct mmds_tokens *t, uint32_t ttl, uint64_t now_ms, char *out)

@@ -72,7 +72,7 @@ void config_usage(FILE *out)
 		"                       tap=NAME (created if missing), or none; add ,mac=MAC\n"
 		"                       ,mtu=N (68-65535) and ,transport=mmio|pci; ,mmds: MMDS\n"
 		"                       answers there (see --mmds)\n"
-		"  --mmds [version=V1|V2][,ipv4_address=A][,imds_compat=on]  the metadata service\n"
+		"  --mmds version=V1|V2[,ipv4_address=A][,imds_compat=on]  the metadata service\n"
 		"                       on the --net ...,mmds interfaces (default V1 at\n"
 		"                       169.254.169.254; A link-local)\n"
 		"  --metadata FILE      MMDS's data store from a JSON file\n"
@@ -130,7 +130,7 @@ static const struct option options[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "rng", optional_argument, NULL, OPT_RNG },
 	{ "balloon", required_argument, NULL, OPT_BALLOON },
-	{ "mmds", optional_argument, NULL, OPT_MMDS },
+	{ "mmds", required_argument, NULL, OPT_MMDS },
 	{ "metadata", required_argument, NULL, OPT_METADATA },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "virtio-transport", required_argument, NULL, OPT_TRANSPORT },

@@ -51,7 +51,7 @@ static int net_index(const struct vm_config *c, const char *id)
 	return -1;
 }
 
-/* network_interfaces: existing iface_ids, at least one; their flags into *mask. */
+/* network_interfaces: existing iface_ids; their flags into *mask. */
 static bool config_ifaces(const struct vm_config *c, const json_t *list, unsigned *mask,
 			  struct api_reply *r)
 {
@@ -59,10 +59,6 @@ static bool config_ifaces(const struct vm_config *c, const json_t *list, unsigne
 	json_t *v;
 
 	*mask = 0;
-	if (!json_array_size(list)) {
-		api_bad(r, "The list of network interface IDs that allow forwarding MMDS requests is empty.");
-		return false;
-	}
 	json_array_foreach(list, i, v) {
 		int n = json_is_string(v) ? net_index(c, json_string_value(v)) : -2;
 		if (n == -2) {
@@ -83,13 +79,15 @@ static bool config_ifaces(const struct vm_config *c, const json_t *list, unsigne
 static void mmds_config_put(struct vmm *vmm, json_t *body, struct api_reply *r)
 {
 	struct vm_config *c = &vmm->cfg;
-	const char *ver = api_str(body, "version", "V1"), *ip = api_str(body, "ipv4_address", NULL);
+	const char *ver, *ip;
 	struct in_addr a = { htonl(MMDS_DEFAULT_IPV4) };
 	unsigned mask;
 
-	if (!api_check(body, fields_config, r) ||
-	    !config_ifaces(c, json_object_get(body, "network_interfaces"), &mask, r))
+	/* In Firecracker's order: the body's shape, the list's emptiness, the address, the ids. */
+	if (!api_check(body, fields_config, r))
 		return;
+	ver = api_str(body, "version", "V1");
+	ip = api_str(body, "ipv4_address", NULL);
 	if (strcmp(ver, "V1") && strcmp(ver, "V2")) {
 		api_bad(r, "An error occurred when deserializing the json body of a request: unknown "
 			   "variant `%.32s`, expected `V1` or `V2`.", ver);
@@ -100,10 +98,16 @@ static void mmds_config_put(struct vmm *vmm, json_t *body, struct api_reply *r)
 			   "IPv4 address syntax: '%.32s'.", ip);
 		return;
 	}
+	if (!json_array_size(json_object_get(body, "network_interfaces"))) {
+		api_bad(r, "The list of network interface IDs that allow forwarding MMDS requests is empty.");
+		return;
+	}
 	if ((ntohl(a.s_addr) >> 16) != 0xa9fe) {
 		api_bad(r, "The MMDS IPv4 address is not link local.");
 		return;
 	}
+	if (!config_ifaces(c, json_object_get(body, "network_interfaces"), &mask, r))
+		return;
 	for (int i = 0; i < c->nr_nets; i++)
 		c->nets[i].mmds = mask & 1u << i;
 	c->mmds = true;

@@ -15,9 +15,10 @@
 /*
  * 1: the first layout; 2: each token bucket's own `set` flag (version 1 restores a bucket
  * as set when any of its values is non-zero); 3: the balloon (flag, target MiB, deflate on
- * OOM, stats interval) after the interfaces (older sections: no balloon).
+ * OOM, stats interval) after the interfaces (older sections: no balloon); 4: MMDS (flag;
+ * then version, IPv4 address, imds_compat, a bit per interface it answers on).
  */
-#define CONFIG_STATE_VERSION 3
+#define CONFIG_STATE_VERSION 4
 
 int config_save(const struct vm_config *cfg, struct snap_buf *out) __must_check;
 

@@ -114,12 +114,17 @@ static void fill_config(struct vm_config *c, uint64_t seed)
 	c->balloon_mib = 100 + (uint32_t)(seed % 7);
 	c->balloon_deflate_on_oom = true;
 	c->balloon_stats_s = 3 + (uint32_t)(seed % 5);
+	c->mmds = true;
+	c->mmds_version = 2;
+	c->mmds_ipv4 = 0xa9fe0000u | (uint32_t)(seed % 65536);
+	c->mmds_imds_compat = true;
 	c->nr_disks = VMON_MAX_DISKS;
 	for (int i = 0; i < c->nr_disks; i++)
 		fill_disk(&c->disks[i], i, &seed);
 	c->nr_nets = VMON_MAX_NETS;
 	for (int i = 0; i < c->nr_nets; i++)
 		fill_net(&c->nets[i], i, &seed);
+	c->nets[1].mmds = c->nets[3].mmds = true;
 }
 
 /* The least a configuration holds: one vCPU, minimum memory, the console, no devices. */
@@ -205,6 +210,14 @@ static void assert_config_same(const struct vm_config *a, const struct vm_config
 	assert_int_equal(a->balloon_mib, b->balloon_mib);
 	assert_int_equal(a->balloon_deflate_on_oom, b->balloon_deflate_on_oom);
 	assert_int_equal(a->balloon_stats_s, b->balloon_stats_s);
+	assert_int_equal(a->mmds, b->mmds);
+	if (a->mmds) {
+		assert_int_equal(a->mmds_version, b->mmds_version);
+		assert_int_equal(a->mmds_ipv4, b->mmds_ipv4);
+		assert_int_equal(a->mmds_imds_compat, b->mmds_imds_compat);
+	}
+	for (int i = 0; a->mmds && i < a->nr_nets; i++)
+		assert_int_equal(a->nets[i].mmds, b->nets[i].mmds);
 	assert_int_equal(a->rng, b->rng);
 	assert_int_equal(a->rng_transport, b->rng_transport);
 	assert_limiter_same(&a->rng_limiter, &b->rng_limiter);
@@ -864,6 +877,45 @@ static void test_save_refuses_invalid(void **state)
 	assert_save_refuses(&c);
 }
 
+/*
+ * MMDS: its fields end the section (flag, version, address, imds_compat, interface bits);
+ * a bad version, an address outside 169.254/16, no interface or one past the last are
+ * refused, and without MMDS only the flag is written.
+ */
+static void test_mmds_fields(void **state)
+{
+	struct vm_config c, back = { 0 };
+	struct snap_buf b, off;
+	uint8_t v;
+	(void)state;
+
+	fill_config(&c, 5);
+	save_ok(&c, &b);
+	assert_int_equal(b.data[b.len - 8], 1);
+	assert_int_equal(b.data[b.len - 1], 0x0a); /* nets 1 and 3 */
+	v = 3;
+	assert_refused_patch(&b, b.len - 7, &v, 1, "MMDS version");
+	const uint8_t ten[4] = { 1, 0, 0, 10 };
+	assert_refused_patch(&b, b.len - 6, ten, 4, "MMDS address");
+	v = 0;
+	assert_refused_patch(&b, b.len - 1, &v, 1, "MMDS interfaces");
+	v = 0x10;
+	assert_refused_patch(&b, b.len - 1, &v, 1, "MMDS interfaces");
+	v = 2;
+	assert_refused_patch(&b, b.len - 8, &v, 1, "MMDS flag");
+	c.mmds = false;
+	save_ok(&c, &off);
+	assert_int_equal(off.len, b.len - 7);
+	assert_int_equal(restore_bytes(&back, off.data, off.len), 0);
+	assert_false(back.mmds);
+	for (int i = 0; i < back.nr_nets; i++)
+		assert_false(back.nets[i].mmds);
+	snap_buf_free(&b);
+	snap_buf_free(&off);
+	config_clear(&back);
+	config_clear(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -884,6 +936,7 @@ int main(void)
 		cmocka_unit_test(test_version_1),
 		cmocka_unit_test(test_longest_strings),
 		cmocka_unit_test(test_save_refuses_invalid),
+		cmocka_unit_test(test_mmds_fields),
 	};
 
 	log_threshold = LOG_OFF; /* save logs each refusal; here they are expected */

@@ -5,11 +5,15 @@
 # uses busybox: wget without a token (401), nc for PUT /latest/api/token (busybox wget has
 # no PUT), wget with the token (200, text), with Accept: application/json (JSON), the
 # IMDS listing of an object, a wrong token (401), a token with a 1 s TTL after 2 s (401).
-# Then the host PATCHes /mmds over the API and the guest sees the new value.
+# Then the host PATCHes /mmds over the API and the guest sees the new value, and PUT
+# /mmds/config is refused after boot. A second boot is configured over the API instead
+# (TAP interface, PUT /mmds/config V1 at 169.254.170.2 with imds_compat, PUT /mmds): no
+# token needed, a bogus one ignored, text whatever Accept says.
 set -uo pipefail
 SUITE=mmds
 TESTS=(mmds/v2-no-token mmds/v2-token mmds/v2-json mmds/imds-list mmds/wrong-token
-       mmds/expired-token mmds/tap mmds/user mmds/patch-live)
+       mmds/expired-token mmds/tap mmds/user mmds/patch-live mmds/config-post-boot
+       mmds/v1-no-token mmds/v1-any-token mmds/v1-imds-compat)
 . "$(dirname "$0")/lib.sh"
 
 work=$(mktemp -d)
@@ -52,7 +56,7 @@ cmd+=' done; echo READY-PATCH;'
 cmd+=" for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do v=\$(wget -q -O - --header X-metadata-token:\$tok $U/patched 2>/dev/null) && break; sleep 1; done;"
 cmd+=' echo PATCHED-$v'
 
-nsx "$VMON" run --kernel "$dir/vmlinux" --initrd "$dir/initramfs.cpio" --memory 128M \
+ip netns exec $NS "$VMON" run --kernel "$dir/vmlinux" --initrd "$dir/initramfs.cpio" --memory 128M \
 	--net tap=mtap0,mac=52:54:00:aa:bb:cc,mmds --net user,mmds \
 	--mmds version=V2 --metadata "$work/meta.json" --api-sock "$sock" --console "file:$con" \
 	--cmdline "console=ttyS0 reboot=k panic=-1 quiet vmon_check=1 vmon_cmd=\"$cmd\"" \
@@ -63,7 +67,10 @@ if ! wait_sock "$sock" || ! wait_for "$con" READY-PATCH $vm; then
 	exit 0
 fi
 patch=$(api "$sock" PATCH /mmds '{"patched": "yes"}')
-wait_for "$con" 'PATCHED-' $vm
+late=$(api "$sock" PUT /mmds/config '{"network_interfaces": ["net0"]}')
+late_msg=$(cat "$work/body")
+# The guest powers off after its last line; ip netns exec has exec'd vmon, so $vm is vmon.
+wait_for "$con" VMON-CHECK-END $vm
 kill $vm 2>/dev/null
 wait $vm 2>/dev/null
 vm=
@@ -85,8 +92,43 @@ check mmds/wrong-token "WRONG-tap $e401" "WRONG-user $e401"
 check mmds/expired-token 'T1-tap 44' 'T1-user 44' "EXPIRED-tap $e401" "EXPIRED-user $e401"
 check mmds/tap 'AMI-tap ami-12345' "EXPIRED-tap $e401"
 check mmds/user 'AMI-user ami-12345' "EXPIRED-user $e401"
+if [ "$late" = 400 ] && [[ "$late_msg" == *"not supported after starting"* ]]; then
+	result PASS mmds/config-post-boot
+else
+	result FAIL mmds/config-post-boot "PUT /mmds/config after boot: $late $late_msg"
+fi
 if [ "$patch" = 204 ]; then
 	check mmds/patch-live 'PATCHED-yes'
 else
 	result FAIL mmds/patch-live "PATCH /mmds answered $patch"
 fi
+
+# Boot 2: everything over the API; MMDS V1 on the TAP interface at another address.
+con2=$LOGDIR/mmds-2.console
+sock2=$work/api2.sock
+U2=http://169.254.170.2
+cmd2='ip link set eth0 up; ip addr add 192.168.78.2/24 dev eth0; ip route add 169.254.170.2 dev eth0;'
+cmd2+=" echo V1-NOTOKEN \$(wget -q -O - $U2/latest/meta-data/ami-id 2>&1);"
+cmd2+=" echo V1-BOGUS \$(wget -q -O - --header X-metadata-token:bogus $U2/latest/meta-data/ami-id 2>&1);"
+cmd2+=" echo V1-COMPAT \$(wget -q -O - --header Accept:application/json $U2/latest/meta-data/tags 2>&1)"
+ip netns exec $NS "$VMON" --api-sock "$sock2" < /dev/null > "$con2" 2> "$LOGDIR/mmds-2.log" &
+vm=$!
+wait_sock "$sock2"
+st=$(api "$sock2" PUT /boot-source "{\"kernel_image_path\": \"$dir/vmlinux\", \"initrd_path\": \"$dir/initramfs.cpio\", \"boot_args\": \"console=ttyS0 reboot=k panic=-1 quiet vmon_check=1 vmon_cmd=\\\"$cmd2\\\"\"}")
+st+=" $(api "$sock2" PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "mtap0"}')"
+st+=" $(api "$sock2" PUT /mmds/config '{"version": "V1", "network_interfaces": ["eth0"], "ipv4_address": "169.254.170.2", "imds_compat": true}')"
+st+=" $(api "$sock2" PUT /mmds "$(cat "$work/meta.json")")"
+st+=" $(api "$sock2" PUT /actions '{"action_type": "InstanceStart"}')"
+if [ "$st" != "204 204 204 204 204" ] || ! wait_for "$con2" VMON-CHECK-END $vm; then
+	for t in mmds/v1-no-token mmds/v1-any-token mmds/v1-imds-compat; do
+		result FAIL $t "API configuration answered '$st' ($(cat "$work/body")), see $con2 and $LOGDIR/mmds-2.log"
+	done
+	exit 0
+fi
+kill $vm 2>/dev/null
+wait $vm 2>/dev/null
+vm=
+tr -d '\r' < "$con2" > "$work/console"
+check mmds/v1-no-token 'V1-NOTOKEN ami-12345'
+check mmds/v1-any-token 'V1-BOGUS ami-12345'
+check mmds/v1-imds-compat 'V1-COMPAT role'

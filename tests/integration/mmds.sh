@@ -8,12 +8,15 @@
 # Then the host PATCHes /mmds over the API and the guest sees the new value, and PUT
 # /mmds/config is refused after boot. A second boot is configured over the API instead
 # (TAP interface, PUT /mmds/config V1 at 169.254.170.2 with imds_compat, PUT /mmds): no
-# token needed, a bogus one ignored, text whatever Accept says.
+# token needed, a bogus one ignored, text whatever Accept says. That VM is paused, snapshotted
+# and loaded in a fresh vmon: MMDS's configuration comes back, its data store empty (as with
+# Firecracker); PUT /mmds there and the resumed guest reads the new document.
 set -uo pipefail
 SUITE=mmds
 TESTS=(mmds/v2-no-token mmds/v2-token mmds/v2-json mmds/imds-list mmds/wrong-token
        mmds/expired-token mmds/tap mmds/user mmds/patch-live mmds/config-post-boot
-       mmds/v1-no-token mmds/v1-any-token mmds/v1-imds-compat)
+       mmds/v1-no-token mmds/v1-any-token mmds/v1-imds-compat mmds/snapshot-config
+       mmds/snapshot-restored)
 . "$(dirname "$0")/lib.sh"
 
 work=$(mktemp -d)
@@ -110,7 +113,9 @@ U2=http://169.254.170.2
 cmd2='ip link set eth0 up; ip addr add 192.168.78.2/24 dev eth0; ip route add 169.254.170.2 dev eth0;'
 cmd2+=" echo V1-NOTOKEN \$(wget -q -O - $U2/latest/meta-data/ami-id 2>&1);"
 cmd2+=" echo V1-BOGUS \$(wget -q -O - --header X-metadata-token:bogus $U2/latest/meta-data/ami-id 2>&1);"
-cmd2+=" echo V1-COMPAT \$(wget -q -O - --header Accept:application/json $U2/latest/meta-data/tags 2>&1)"
+cmd2+=" echo V1-COMPAT \$(wget -q -O - --header Accept:application/json $U2/latest/meta-data/tags 2>&1);"
+cmd2+=" for i in \$(seq 1 120); do v=\$(wget -q -O - $U2/restored 2>/dev/null) && break; sleep 1; done;"
+cmd2+=' echo RESTORED-$v'
 ip netns exec $NS "$VMON" --api-sock "$sock2" < /dev/null > "$con2" 2> "$LOGDIR/mmds-2.log" &
 vm=$!
 wait_sock "$sock2"
@@ -119,16 +124,45 @@ st+=" $(api "$sock2" PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_de
 st+=" $(api "$sock2" PUT /mmds/config '{"version": "V1", "network_interfaces": ["eth0"], "ipv4_address": "169.254.170.2", "imds_compat": true}')"
 st+=" $(api "$sock2" PUT /mmds "$(cat "$work/meta.json")")"
 st+=" $(api "$sock2" PUT /actions '{"action_type": "InstanceStart"}')"
-if [ "$st" != "204 204 204 204 204" ] || ! wait_for "$con2" VMON-CHECK-END $vm; then
-	for t in mmds/v1-no-token mmds/v1-any-token mmds/v1-imds-compat; do
+if [ "$st" != "204 204 204 204 204" ] || ! wait_for "$con2" V1-COMPAT $vm; then
+	for t in mmds/v1-no-token mmds/v1-any-token mmds/v1-imds-compat mmds/snapshot-config mmds/snapshot-restored; do
 		result FAIL $t "API configuration answered '$st' ($(cat "$work/body")), see $con2 and $LOGDIR/mmds-2.log"
 	done
 	exit 0
 fi
-kill $vm 2>/dev/null
-wait $vm 2>/dev/null
-vm=
+sleep 1
 tr -d '\r' < "$con2" > "$work/console"
 check mmds/v1-no-token 'V1-NOTOKEN ami-12345'
 check mmds/v1-any-token 'V1-BOGUS ami-12345'
 check mmds/v1-imds-compat 'V1-COMPAT role'
+
+# The snapshot, and its load in a fresh vmon (the first one gone: it holds the TAP).
+snap=$(api "$sock2" PATCH /vm '{"state": "Paused"}')
+snap+=" $(api "$sock2" PUT /snapshot/create "{\"snapshot_path\": \"$work/s.state\", \"mem_file_path\": \"$work/s.mem\"}")"
+kill -9 $vm 2>/dev/null
+wait $vm 2>/dev/null
+con3=$LOGDIR/mmds-3.console
+sock3=$work/api3.sock
+ip netns exec $NS "$VMON" --api-sock "$sock3" < /dev/null > "$con3" 2> "$LOGDIR/mmds-3.log" &
+vm=$!
+wait_sock "$sock3"
+snap+=" $(api "$sock3" PUT /snapshot/load "{\"snapshot_path\": \"$work/s.state\", \"mem_file_path\": \"$work/s.mem\"}")"
+api "$sock3" GET /vm/config > /dev/null
+mcfg=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["mmds-config"], sort_keys=True))' "$work/body" 2>&1)
+snap+=" $(api "$sock3" GET /mmds) $(cat "$work/body")"
+snap+=" $(api "$sock3" PUT /mmds '{"restored": "yes"}') $(api "$sock3" PATCH /vm '{"state": "Resumed"}')"
+want='{"imds_compat": true, "ipv4_address": "169.254.170.2", "network_interfaces": ["eth0"], "version": "V1"}'
+if [ "$mcfg" = "$want" ]; then
+	result PASS mmds/snapshot-config
+else
+	result FAIL mmds/snapshot-config "after the load: '$mcfg'; the requests answered '$snap'"
+fi
+if [ "$snap" = "204 204 204 200 {} 204 204" ] && wait_for "$con3" RESTORED- $vm &&
+   tr -d '\r' < "$con3" | grep -aqx RESTORED-yes; then
+	result PASS mmds/snapshot-restored
+else
+	result FAIL mmds/snapshot-restored "the requests answered '$snap'; see $con3 and $LOGDIR/mmds-3.log"
+fi
+kill $vm 2>/dev/null
+wait $vm 2>/dev/null
+vm=

@@ -222,6 +222,9 @@ cli_tests() {
 	expect_cli bad-cpu-max 2 "--cpu-max '25': use QUOTA/PERIOD" run --kernel x --cpu-max 25
 	expect_cli bad-cpu-weight 2 "--cpu-weight '0': need a number from 1 to 10000" run --kernel x --cpu-weight 0
 	expect_cli gdb-wait-alone 2 "--gdb-wait needs --gdb URL" run --kernel x --gdb-wait
+	expect_cli bad-mmds 2 "--mmds: bad 'version=V3'" run --kernel x --net user,mmds --mmds version=V3
+	expect_cli mmds-no-iface 2 "--mmds and --metadata need an interface with ,mmds" run --kernel x --mmds version=V2
+	expect_cli bad-metadata 1 "--metadata /nonexistent/meta.json: unable to open" --api-sock "$LOGDIR/never.sock" --metadata /nonexistent/meta.json
 	if [ "$KVM" = 0 ]; then
 		for t in missing-kernel junk-kernel truncated-kernel missing-disk initrd-too-big ctrl-a-x sigterm \
 			 seccomp-io seccomp-vcpu no-seccomp; do skip "cli/$t" "cannot open $KVM_DEV"; done

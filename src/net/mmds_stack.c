@@ -70,7 +70,10 @@ int mmds_shared_load(struct mmds_shared *s, const char *path, char *err, size_t 
 	int ret;
 
 	if (!doc) {
-		snprintf(err, errlen, "--metadata %s: %s (line %d)", path, e.text, e.line);
+		if (e.line > 0)
+			snprintf(err, errlen, "--metadata %s: %s (line %d)", path, e.text, e.line);
+		else
+			snprintf(err, errlen, "--metadata %s: %s", path, e.text);
 		return -1;
 	}
 	pthread_mutex_lock(&s->lock);

@@ -224,6 +224,7 @@ cli_tests() {
 	expect_cli gdb-wait-alone 2 "--gdb-wait needs --gdb URL" run --kernel x --gdb-wait
 	expect_cli bad-mmds 2 "--mmds: bad 'version=V3'" run --kernel x --net user,mmds --mmds version=V3
 	expect_cli mmds-no-iface 2 "--mmds and --metadata need an interface with ,mmds" run --kernel x --mmds version=V2
+	expect_cli bad-mmds-limit 2 "--mmds-size-limit '0': use 1 to" --api-sock "$LOGDIR/never.sock" --mmds-size-limit 0
 	expect_cli bad-metadata 1 "--metadata /nonexistent/meta.json: unable to open" --api-sock "$LOGDIR/never.sock" --metadata /nonexistent/meta.json
 	if [ "$KVM" = 0 ]; then
 		for t in missing-kernel junk-kernel truncated-kernel missing-disk initrd-too-big ctrl-a-x sigterm \

@@ -37,12 +37,13 @@ void vmm_usage(FILE *out)
 		"  --no-seccomp         no seccomp filters (debugging only)\n"
 		"  --incoming URL       wait for a VM migrated to tcp:ADDR:PORT or unix:PATH\n"
 		"  --metadata FILE      MMDS's data store from FILE (JSON), as PUT /mmds\n"
+		"  --mmds-size-limit N  the most bytes MMDS's data store may hold (default 51200)\n"
 		"\n"
 		"Exit status as for `vmon run` (see vmon run --help).\n");
 }
 
 enum { O_API = 256, O_CONFIG, O_NO_API, O_ID, O_LOG, O_LEVEL, O_METRICS, O_HELP, O_NO_SECCOMP,
-       O_INCOMING, O_METADATA };
+       O_INCOMING, O_METADATA, O_MMDS_LIMIT };
 
 static const struct option opts[] = {
 	{ "api-sock", required_argument, NULL, O_API },
@@ -55,6 +56,7 @@ static const struct option opts[] = {
 	{ "no-seccomp", no_argument, NULL, O_NO_SECCOMP },
 	{ "incoming", required_argument, NULL, O_INCOMING },
 	{ "metadata", required_argument, NULL, O_METADATA },
+	{ "mmds-size-limit", required_argument, NULL, O_MMDS_LIMIT },
 	{ "help", no_argument, NULL, O_HELP },
 	{ 0 },
 };
@@ -147,6 +149,8 @@ int vmm_main(int argc, char **argv)
 {
 	const char *api_sock = NULL, *config = NULL, *id = NULL, *log_path = NULL, *metrics = NULL;
 	const char *incoming = NULL, *metadata = NULL;
+	unsigned long mmds_limit = MMDS_DEFAULT_LIMIT;
+	char *end;
 	bool no_api = false;
 	char err[512];
 	int level = -2, opt, status;
@@ -172,6 +176,15 @@ int vmm_main(int argc, char **argv)
 		case O_NO_SECCOMP: seccomp_enabled = false; break;
 		case O_INCOMING: incoming = optarg; break;
 		case O_METADATA: metadata = optarg; break;
+		case O_MMDS_LIMIT:
+			errno = 0;
+			mmds_limit = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || !mmds_limit || mmds_limit > 64ul << 20 ||
+			    optarg[0] == '-') {
+				fprintf(stderr, "vmon: --mmds-size-limit '%s': use 1 to %lu bytes\n", optarg, 64ul << 20);
+				return VMON_EXIT_USAGE;
+			}
+			break;
 		case O_HELP: vmm_usage(stdout); return 0;
 		default:
 			fprintf(stderr, "vmon: unknown or incomplete option '%s' (see vmon --help)\n", argv[optind - 1]);
@@ -195,7 +208,8 @@ int vmm_main(int argc, char **argv)
 	if (!(vmm = malloc(sizeof(*vmm))) || vmm_init(vmm, id)) {
 		fprintf(stderr, "vmon: out of memory or file descriptors\n");
 		status = VMON_EXIT_SETUP;
-	} else if (metadata && mmds_shared_load(vmm->mmds, metadata, err, sizeof(err))) {
+	} else if ((vmm->mmds->m.store.limit = mmds_limit) && metadata &&
+		   mmds_shared_load(vmm->mmds, metadata, err, sizeof(err))) {
 		fprintf(stderr, "vmon: %s\n", err);
 		status = VMON_EXIT_SETUP;
 	} else {

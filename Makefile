@@ -3,7 +3,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Isrc -MMD -MP \
 	  -D_GNU_SOURCE -pthread
-LDLIBS += -pthread -lz -llzma -llz4 -lzstd -luring -lslirp -lmicrohttpd -ljansson -lseccomp
+LDLIBS += -pthread -lz -llzma -llz4 -lzstd -luring -lslirp -lmicrohttpd -ljansson -lseccomp -lcrypto
 BUILD := build
 
 # SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer) build in
@@ -70,7 +70,7 @@ $(BUILD)/tests/unit/test_uffd: $(BUILD)/vmon-uffd-handler
 
 # libFuzzer harnesses (tests/fuzz), built with clang and ASan + UBSan in build-fuzz.
 # `make fuzz` runs each for FUZZ_SECONDS (default 60); the test suite runs each briefly.
-FUZZ_TARGETS := virtqueue virtio_mmio loader api config_file snapshot migration gdb vsock ivshmem
+FUZZ_TARGETS := virtqueue virtio_mmio loader api config_file snapshot migration gdb vsock ivshmem mmds
 FUZZ_BUILD := build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -Itests/fuzz -MMD -MP \

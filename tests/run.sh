@@ -246,6 +246,10 @@ cli_tests() {
 	expect_cli gdb-wait-alone 2 "--gdb-wait needs --gdb URL" run --kernel x --gdb-wait
 	expect_cli bad-shm 2 "--shm: cannot understand 'bogus'" run --kernel x --shm bogus
 	expect_cli bad-shm-size 2 "--shm: a plain device needs size=SIZE, a power of two" run --kernel x --shm memfd,size=5000
+	expect_cli bad-mmds 2 "--mmds: bad 'version=V3'" run --kernel x --net user,mmds --mmds version=V3
+	expect_cli mmds-no-iface 2 "--mmds and --metadata need an interface with ,mmds" run --kernel x --mmds version=V2
+	expect_cli bad-mmds-limit 2 "--mmds-size-limit '0': use 1 to" --api-sock "$LOGDIR/never.sock" --mmds-size-limit 0
+	expect_cli bad-metadata 1 "--metadata /nonexistent/meta.json: unable to open" --api-sock "$LOGDIR/never.sock" --metadata /nonexistent/meta.json
 	if [ "$KVM" = 0 ]; then
 		for t in missing-kernel junk-kernel truncated-kernel missing-disk initrd-too-big ctrl-a-x sigterm \
 			 seccomp-io seccomp-vcpu no-seccomp shm-no-server shm-too-big; do skip "cli/$t" "cannot open $KVM_DEV"; done
@@ -364,7 +368,7 @@ run_suite sched
 run_suite install
 run_suite ivshmem
 if [ -z "${VMON_SKIP_LINUX:-}" ]; then
-	for suite in linux virtio api security snapshot migration gdb power profile balloon fc_replay vsock; do
+	for suite in linux virtio api security snapshot migration gdb power profile balloon fc_replay vsock mmds; do
 		# On the nested-KVM development host about one guest boot in twenty loses a process
 		# to a host fault (a fresh TLS page that reads back as zeros; guest/linux/init). A
 		# suite with a failure runs once more and that second run counts; the first run's
@@ -389,7 +393,7 @@ if [ -z "${VMON_SKIP_FUZZ:-}" ]; then
 			PASS:) passed=$((passed + 1)) ;;
 			FAIL:) failed=$((failed + 1)); failures+=("$rest") ;;
 			esac
-		done < <(tests/fuzz/run.sh "${VMON_FUZZ_SECONDS:-10}" virtqueue virtio_mmio loader api config_file snapshot migration gdb vsock ivshmem)
+		done < <(tests/fuzz/run.sh "${VMON_FUZZ_SECONDS:-10}" virtqueue virtio_mmio loader api config_file snapshot migration gdb vsock ivshmem mmds)
 	else
 		skip fuzz "the harnesses are not built (make fuzz-build needs clang)"
 	fi

@@ -112,6 +112,8 @@ void api_hotplug_memory(struct vmm *, enum api_method, const char *, json_t *, s
 void api_cpu_config(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_profile(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 void api_vmon_shm(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
+void api_mmds(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
+void api_mmds_config(struct vmm *, enum api_method, const char *, json_t *, struct api_reply *);
 
 /* The resources' views for GET /vm/config (and the config file's format). */
 json_t *api_boot_source_json(const struct vm_config *c);
@@ -120,6 +122,7 @@ json_t *api_drives_json(const struct vm_config *c);
 json_t *api_balloon_json(const struct vm_config *c);
 json_t *api_vsock_json(const struct vm_config *c);
 json_t *api_network_json(const struct vm_config *c);
+json_t *api_mmds_config_json(const struct vm_config *c);
 
 /* --- the transport (server.c) --- */
 struct api_server;

@@ -4,6 +4,7 @@
  * from the command line that the API then controls). Either way the main thread runs the VM.
  */
 #include "api/process.h"
+#include "net/mmds_stack.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +36,8 @@ void vmm_usage(FILE *out)
 		"  --metrics-path PATH  write metrics lines to PATH (as PUT /metrics)\n"
 		"  --no-seccomp         no seccomp filters (debugging only)\n"
 		"  --incoming URL       wait for a VM migrated to tcp:ADDR:PORT or unix:PATH\n"
+		"  --metadata FILE      MMDS's data store from FILE (JSON), as PUT /mmds\n"
+		"  --mmds-size-limit N  the most bytes MMDS's data store may hold (default 51200)\n"
 		"\n"
 		"Firecracker's own flags, for its guides and clients:\n"
 		"  --enable-pci         virtio devices on PCI (as --virtio-transport pci)\n"
@@ -50,7 +53,7 @@ void vmm_usage(FILE *out)
 
 enum { O_API = 256, O_CONFIG, O_NO_API, O_ID, O_LOG, O_LEVEL, O_METRICS, O_HELP, O_NO_SECCOMP,
        O_INCOMING, O_PCI, O_SHOW_LEVEL, O_SHOW_ORIGIN, O_MODULE, O_PAYLOAD, O_IGNORED,
-       O_IGNORED_ARG, O_REFUSED, O_REFUSED_ARG };
+       O_IGNORED_ARG, O_REFUSED, O_REFUSED_ARG, O_METADATA, O_MMDS_LIMIT };
 
 static const struct option opts[] = {
 	{ "api-sock", required_argument, NULL, O_API },
@@ -73,9 +76,10 @@ static const struct option opts[] = {
 	{ "parent-cpu-time-us", required_argument, NULL, O_IGNORED_ARG },
 	/* Firecracker's, refused with the reason (vmon_refused_flag()). */
 	{ "seccomp-filter", required_argument, NULL, O_REFUSED_ARG },
-	{ "mmds-size-limit", required_argument, NULL, O_REFUSED_ARG },
 	{ "describe-snapshot", required_argument, NULL, O_REFUSED_ARG },
 	{ "snapshot-version", no_argument, NULL, O_REFUSED },
+	{ "metadata", required_argument, NULL, O_METADATA },
+	{ "mmds-size-limit", required_argument, NULL, O_MMDS_LIMIT },
 	{ "help", no_argument, NULL, O_HELP },
 	{ 0 },
 };
@@ -178,9 +182,11 @@ static int vmm_serve(struct vmm *vmm, const char *api_sock, const char *config, 
 int vmm_main(int argc, char **argv)
 {
 	const char *api_sock = NULL, *config = NULL, *id = NULL, *log_path = NULL, *metrics = NULL;
-	const char *incoming = NULL, *module = NULL;
+	const char *incoming = NULL, *module = NULL, *metadata = NULL;
+	unsigned long mmds_limit = MMDS_DEFAULT_LIMIT;
 	bool no_api = false, pci = false, show_level = true, show_origin = false;
 	char *end;
+	char err[512];
 	int level = -2, opt, status;
 	struct vmm *vmm;
 
@@ -241,6 +247,16 @@ int vmm_main(int argc, char **argv)
 				return VMON_EXIT_USAGE;
 			}
 			break;
+		case O_METADATA: metadata = optarg; break;
+		case O_MMDS_LIMIT:
+			errno = 0;
+			mmds_limit = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || !mmds_limit || mmds_limit > 64ul << 20 ||
+			    optarg[0] == '-') {
+				fprintf(stderr, "vmon: --mmds-size-limit '%s': use 1 to %lu bytes\n", optarg, 64ul << 20);
+				return VMON_EXIT_USAGE;
+			}
+			break;
 		case O_HELP: vmm_usage(stdout); return 0;
 		default:
 			fprintf(stderr, "vmon: unknown or incomplete option '%s' (see vmon --help)\n", argv[optind - 1]);
@@ -268,6 +284,10 @@ int vmm_main(int argc, char **argv)
 	}
 	if (!(vmm = malloc(sizeof(*vmm))) || vmm_init(vmm, id)) {
 		fprintf(stderr, "vmon: out of memory or file descriptors\n");
+		status = VMON_EXIT_SETUP;
+	} else if ((vmm->mmds->m.store.limit = mmds_limit) && metadata &&
+		   mmds_shared_load(vmm->mmds, metadata, err, sizeof(err))) {
+		fprintf(stderr, "vmon: %s\n", err);
 		status = VMON_EXIT_SETUP;
 	} else {
 		vmm->cfg.log_level = log_threshold;

@@ -32,6 +32,8 @@ static const struct api_route routes[] = {
 	{ "/balloon", false, M_GET | M_PUT | M_PATCH, api_balloon, NULL, true },
 	{ "/balloon/statistics", false, M_GET | M_PATCH, api_balloon_stats, NULL, false },
 	{ "/vsock", false, M_PUT, api_vsock, NULL, true },
+	{ "/mmds", false, M_GET | M_PUT | M_PATCH, api_mmds, NULL, false },
+	{ "/mmds/config", false, M_PUT, api_mmds_config, NULL, true },
 	{ "/actions", false, M_PUT, api_actions, NULL, false },
 	{ "/vm", false, M_PATCH, api_vm_state, NULL, false },
 	{ "/vm/config", false, M_GET, api_vm_config, NULL, false },
@@ -57,8 +59,6 @@ static const struct api_route routes[] = {
 	NOT_YET("/balloon/hinting/start", false, M_PATCH, "Balloon free page hinting is"),
 	NOT_YET("/balloon/hinting/status", false, M_GET, "Balloon free page hinting is"),
 	NOT_YET("/balloon/hinting/stop", false, M_PATCH, "Balloon free page hinting is"),
-	NOT_YET("/mmds", false, M_GET | M_PUT | M_PATCH, "The microVM metadata service (MMDS) is"),
-	NOT_YET("/mmds/config", false, M_PUT, "The microVM metadata service (MMDS) is"),
 	{ "/pmem/", true, M_PUT | M_PATCH, api_pmem, NULL, false },
 	/* Checked, then refused with what vmon lacks for it (virtio-mem). */
 	{ "/hotplug/memory", false, M_GET | M_PUT | M_PATCH, api_hotplug_memory, NULL, false },

@@ -750,7 +750,8 @@ static void dest_reply(struct mig_dest *d, bool refuse, const char *why)
 static int dest_hello(struct mig_dest *d, const struct mig_msg *m, char *err, size_t errlen)
 {
 	struct vmm *vmm = d->vmm;
-	struct vm_config fresh = { .log_level = vmm->cfg.log_level }, old = vmm->cfg;
+	struct vm_config fresh = { .log_level = vmm->cfg.log_level, .mmds_service = vmm->mmds },
+			 old = vmm->cfg;
 	bool local = m->hello.flags & MIG_HELLO_LOCAL_MEMFD;
 	struct vm_restore_mem src = { .kind = local ? RESTORE_MEM_MEMFD : RESTORE_MEM_FRESH,
 				      .fd = d->memfd };

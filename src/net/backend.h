@@ -66,6 +66,15 @@ struct net_hostfwd {
 struct net_backend *net_slirp_open(const struct net_hostfwd *fwd, int nr_fwd, char *err,
 				   size_t errlen);
 
+/*
+ * A private, restricted libslirp (nothing reaches the host's network) that answers as
+ * fwd_addr (host order) in its /16 and hands each TCP connection to fwd_addr:fwd_port to
+ * a new connection on the Unix socket unix_path (which must be listening). For MMDS
+ * (net/mmds_stack.c); no snapshot state.
+ */
+struct net_backend *net_slirp_open_private(uint32_t fwd_addr, uint16_t fwd_port,
+					   const char *unix_path, char *err, size_t errlen);
+
 /* Parse "tcp:[ADDR]:PORT-[ADDR]:PORT" (QEMU's hostfwd syntax). 0 or -EINVAL. */
 int net_parse_hostfwd(const char *s, struct net_hostfwd *f) __must_check;
 

@@ -397,6 +397,8 @@ static int slirp_restore(struct net_backend *be, struct snap_rd *in)
 	return ret;
 }
 
+static void user_net_free(struct user_net *u);
+
 static void slirp_close(struct net_backend *be)
 {
 	struct user_net *u = (struct user_net *)be;
@@ -442,49 +444,109 @@ int net_parse_hostfwd(const char *s, struct net_hostfwd *f)
 	return 0;
 }
 
-struct net_backend *net_slirp_open(const struct net_hostfwd *fwd, int nr_fwd, char *err,
-				   size_t errlen)
+/* A user_net around a new libslirp for cfg; its thread not started yet. NULL and err. */
+static struct user_net *user_net_new(const SlirpConfig *cfg, char *err, size_t errlen)
 {
 	struct user_net *u = calloc(1, sizeof(*u));
-	SlirpConfig cfg = { .version = 4, .in_enabled = true, .if_mtu = 1500, .if_mru = 1500 };
 
 	if (!u) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	inet_pton(AF_INET, "10.0.2.0", &cfg.vnetwork);
-	inet_pton(AF_INET, "255.255.255.0", &cfg.vnetmask);
-	inet_pton(AF_INET, "10.0.2.2", &cfg.vhost);
-	inet_pton(AF_INET, "10.0.2.15", &cfg.vdhcp_start);
-	inet_pton(AF_INET, "10.0.2.3", &cfg.vnameserver);
-	cfg.vhostname = "vmon";
 	pthread_mutex_init(&u->lock, NULL);
 	u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	u->be = (struct net_backend){ .kind = "user", .rx_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
 				      .recv = slirp_recv, .send = slirp_send,
 				      .set_offload = slirp_set_offload, .close = slirp_close,
 				      .save = slirp_save, .restore = slirp_restore };
-	u->slirp = slirp_new(&cfg, &slirp_callbacks, u);
+	u->slirp = slirp_new(cfg, &slirp_callbacks, u);
 	if (!u->slirp || u->wake_fd < 0 || u->be.rx_fd < 0) {
 		snprintf(err, errlen, "cannot start user-mode networking (libslirp)");
-		goto fail;
+		user_net_free(u);
+		return NULL;
 	}
+	return u;
+}
+
+static void user_net_free(struct user_net *u)
+{
+	if (u->slirp)
+		slirp_cleanup(u->slirp);
+	if (u->wake_fd >= 0)
+		close(u->wake_fd);
+	if (u->be.rx_fd >= 0)
+		close(u->be.rx_fd);
+	free(u);
+}
+
+static struct net_backend *user_net_start(struct user_net *u, char *err, size_t errlen)
+{
+	if (pthread_create(&u->thread, NULL, slirp_thread, u)) {
+		snprintf(err, errlen, "cannot start the slirp thread");
+		user_net_free(u);
+		return NULL;
+	}
+	return &u->be;
+}
+
+struct net_backend *net_slirp_open(const struct net_hostfwd *fwd, int nr_fwd, char *err,
+				   size_t errlen)
+{
+	SlirpConfig cfg = { .version = 4, .in_enabled = true, .if_mtu = 1500, .if_mru = 1500 };
+	struct user_net *u;
+
+	inet_pton(AF_INET, "10.0.2.0", &cfg.vnetwork);
+	inet_pton(AF_INET, "255.255.255.0", &cfg.vnetmask);
+	inet_pton(AF_INET, "10.0.2.2", &cfg.vhost);
+	inet_pton(AF_INET, "10.0.2.15", &cfg.vdhcp_start);
+	inet_pton(AF_INET, "10.0.2.3", &cfg.vnameserver);
+	cfg.vhostname = "vmon";
+	if (!(u = user_net_new(&cfg, err, errlen)))
+		return NULL;
 	for (int i = 0; i < nr_fwd; i++) {
 		struct in_addr h = { fwd[i].host_addr }, g = { fwd[i].guest_addr ?: cfg.vdhcp_start.s_addr };
 		if (slirp_add_hostfwd(u->slirp, fwd[i].udp, h, fwd[i].host_port, g, fwd[i].guest_port) < 0) {
 			snprintf(err, errlen, "hostfwd to host port %u: %s", fwd[i].host_port,
 				 strerror(errno ?: EADDRINUSE));
-			goto fail;
+			user_net_free(u);
+			return NULL;
 		}
 	}
-	if (pthread_create(&u->thread, NULL, slirp_thread, u)) {
-		snprintf(err, errlen, "cannot start the slirp thread");
-		goto fail;
+	return user_net_start(u, err, errlen);
+}
+
+/* The host's own address in the private network: one next to `fwd`, never it. */
+static uint32_t private_peer(uint32_t fwd, int k)
+{
+	uint32_t a = (fwd & 0xffff0000u) | (uint32_t)(1 + k);
+
+	return a == fwd ? a + 4 : a;
+}
+
+struct net_backend *net_slirp_open_private(uint32_t fwd_addr, uint16_t fwd_port,
+					   const char *unix_path, char *err, size_t errlen)
+{
+	SlirpConfig cfg = { .version = 4, .in_enabled = true, .if_mtu = 1500, .if_mru = 1500,
+			    .restricted = 1, .disable_host_loopback = true, .disable_dns = true };
+	struct in_addr fwd = { htonl(fwd_addr) };
+	struct user_net *u;
+
+	/* A /16 around the address (169.254.0.0/16 for MMDS); DHCP and DNS point nowhere the
+	 * guest's frames can reach, since only frames for fwd_addr come here. */
+	cfg.vnetwork.s_addr = htonl(fwd_addr & 0xffff0000u);
+	cfg.vnetmask.s_addr = htonl(0xffff0000u);
+	cfg.vhost.s_addr = htonl(private_peer(fwd_addr, 0));
+	cfg.vnameserver.s_addr = htonl(private_peer(fwd_addr, 1));
+	cfg.vdhcp_start.s_addr = htonl(private_peer(fwd_addr, 2));
+	if (!(u = user_net_new(&cfg, err, errlen)))
+		return NULL;
+	u->be.kind = "mmds";
+	u->be.save = NULL; /* nothing of it is guest-visible state worth keeping */
+	u->be.restore = NULL;
+	if (slirp_add_unix(u->slirp, unix_path, &fwd, fwd_port) < 0) {
+		snprintf(err, errlen, "cannot forward port %u to %s in libslirp", fwd_port, unix_path);
+		user_net_free(u);
+		return NULL;
 	}
-	return &u->be;
-fail:
-	if (u->slirp)
-		slirp_cleanup(u->slirp);
-	free(u);
-	return NULL;
+	return user_net_start(u, err, errlen);
 }

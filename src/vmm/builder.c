@@ -25,6 +25,7 @@
 #include "vmm/layout.h"
 #include "vmm/snapshot.h"
 #include "vmm/vm.h"
+#include "net/mmds_stack.h"
 
 static void vm_power_event(struct power_sink *sink, enum power_event ev, int code)
 {
@@ -333,6 +334,11 @@ static int vm_wire_net(struct vm *vm, int i, char *err, size_t errlen)
 	memcpy(v->net.mac, nc->has_mac ? nc->mac : def, 6);
 	v->net.mtu = nc->mtu;
 	v->dev.priv = &v->net;
+	if (vm->cfg->mmds && nc->mmds) {
+		v->net.mmds_ipv4 = vm->cfg->mmds_ipv4;
+		if (!(v->net.mmds = mmds_stack_open(vm->mmds, vm->cfg->mmds_ipv4, err, errlen)))
+			return -EINVAL;
+	}
 	v->cfg_index = i;
 	if ((ret = vm_add_virtio(vm, v, &virtio_net_ops, nc->transport, err, errlen)))
 		return ret;
@@ -419,10 +425,32 @@ static int vm_wire_vsock(struct vm *vm, char *err, size_t errlen)
 				 errlen);
 }
 
+/* The data store MMDS answers from: the VMM's, or the VM's own with --metadata loaded. */
+static int vm_mmds_service(struct vm *vm, char *err, size_t errlen)
+{
+	const struct vm_config *c = vm->cfg;
+	struct mmds_shared *s = c->mmds_service;
+
+	if (!s) {
+		if (!(s = vm->own_mmds = mmds_shared_new(MMDS_DEFAULT_LIMIT, "anonymous-instance")))
+			return -ENOMEM;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->m.version = c->mmds_version == MMDS_V2 ? MMDS_V2 : MMDS_V1;
+	s->m.imds_compat = c->mmds_imds_compat;
+	pthread_mutex_unlock(&s->lock);
+	vm->mmds = s;
+	if (c->metadata && mmds_shared_load(s, c->metadata, err, errlen))
+		return -EINVAL;
+	return 0;
+}
+
 static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 {
 	int ret = 0;
 
+	if (vm->cfg->mmds)
+		ret = vm_mmds_service(vm, err, errlen);
 	for (int i = 0; !ret && i < vm->cfg->nr_disks; i++)
 		ret = vm_wire_disk(vm, i, err, errlen);
 	for (int i = 0; !ret && i < vm->cfg->nr_nets; i++)
@@ -781,6 +809,8 @@ void vm_destroy(struct vm *vm)
 		vm_shm_destroy(vm, vm->shm[i]);
 	vm->nr_shm = 0;
 	vm->vcon = NULL;
+	mmds_shared_free(vm->own_mmds); /* its stacks went with the interfaces */
+	vm->own_mmds = vm->mmds = NULL;
 	free(vm->virtio_cmdline);
 	vm->virtio_cmdline = NULL;
 	console_close(&vm->console);

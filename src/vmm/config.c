@@ -2,6 +2,7 @@
 
 #include "vmm/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -71,7 +72,12 @@ void config_usage(FILE *out)
 		"  --net SPEC           virtio-net: user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... (the\n"
 		"                       default: NAT through libslirp, guest 10.0.2.15, DHCP),\n"
 		"                       tap=NAME (created if missing), or none; add ,mac=MAC\n"
-		"                       ,mtu=N (68-65535) and ,transport=mmio|pci\n"
+		"                       ,mtu=N (68-65535) and ,transport=mmio|pci; ,mmds: MMDS\n"
+		"                       answers there (see --mmds)\n"
+		"  --mmds version=V1|V2[,ipv4_address=A][,imds_compat=on]  the metadata service\n"
+		"                       on the --net ...,mmds interfaces (default V1 at\n"
+		"                       169.254.169.254; A link-local)\n"
+		"  --metadata FILE      MMDS's data store from a JSON file\n"
 		"  --rng[=transport=T]  virtio-rng entropy device\n"
 		"  --balloon amount_mib=N[,deflate_on_oom=on][,stats=S]  virtio-balloon holding N MiB,\n"
 		"                       guest statistics every S seconds (0: none)\n"
@@ -113,7 +119,7 @@ enum {
 	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_BALLOON, OPT_VSOCK, OPT_SHM, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
 	OPT_ACCEL, OPT_TRACK_DIRTY, OPT_RESTORE, OPT_RESTORE_MEM, OPT_RESTORE_UFFD, OPT_RESUME,
 	OPT_GDB, OPT_GDB_WAIT, OPT_VCPU_AFFINITY, OPT_IO_AFFINITY,
-	OPT_CPU_WEIGHT, OPT_CPU_MAX, OPT_CGROUP, OPT_VCPU_WEIGHT,
+	OPT_CPU_WEIGHT, OPT_CPU_MAX, OPT_CGROUP, OPT_VCPU_WEIGHT, OPT_MMDS, OPT_METADATA,
 };
 
 static const struct option options[] = {
@@ -133,6 +139,8 @@ static const struct option options[] = {
 	{ "balloon", required_argument, NULL, OPT_BALLOON },
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "shm", required_argument, NULL, OPT_SHM },
+	{ "mmds", required_argument, NULL, OPT_MMDS },
+	{ "metadata", required_argument, NULL, OPT_METADATA },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "virtio-transport", required_argument, NULL, OPT_TRANSPORT },
 	{ "virtio-console", optional_argument, NULL, OPT_VIRTIO_CONSOLE },
@@ -399,6 +407,8 @@ static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 			tap = tok + 4;
 		} else if (!strcmp(tok, "user")) {
 			user = true;
+		} else if (!strcmp(tok, "mmds")) {
+			n.mmds = true;
 		} else if (!strcmp(tok, "transport=pci") || !strcmp(tok, "transport=mmio")) {
 			n.transport = tok[10] == 'p' ? TRANSPORT_PCI : TRANSPORT_MMIO;
 		} else if (!strncmp(tok, "hostfwd=", 8) && n.nr_fwd < NET_MAX_HOSTFWD &&
@@ -433,6 +443,30 @@ static int parse_net(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	cfg->nets[cfg->nr_nets++] = n;
+	return 0;
+}
+
+/* --mmds [version=V1|V2][,ipv4_address=A][,imds_compat=on|off], as PUT /mmds/config. */
+static int parse_mmds(struct vm_config *cfg, char *arg, char *err, size_t errlen)
+{
+	char *save = NULL;
+	struct in_addr a;
+
+	cfg->mmds = true;
+	for (char *t = arg ? strtok_r(arg, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(t, "version=V1") || !strcmp(t, "version=V2")) {
+			cfg->mmds_version = t[9] == '2' ? 2 : 1;
+		} else if (!strncmp(t, "ipv4_address=", 13) && inet_pton(AF_INET, t + 13, &a) == 1 &&
+			   (ntohl(a.s_addr) >> 16) == 0xa9fe) {
+			cfg->mmds_ipv4 = ntohl(a.s_addr);
+		} else if (!strcmp(t, "imds_compat=on") || !strcmp(t, "imds_compat=off")) {
+			cfg->mmds_imds_compat = t[13] == 'n';
+		} else {
+			snprintf(err, errlen, "--mmds: bad '%s' (version=V1|V2, ipv4_address=<169.254.x.y>, "
+				 "imds_compat=on|off)", t);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -516,6 +550,8 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_BALLOON: return parse_balloon(cfg, (char *)arg, err, errlen);
 	case OPT_VSOCK: return parse_vsock(cfg, (char *)arg, err, errlen);
 	case OPT_SHM: return parse_shm(cfg, arg, err, errlen);
+	case OPT_MMDS: return parse_mmds(cfg, (char *)arg, err, errlen);
+	case OPT_METADATA: return option_string(&cfg->metadata, arg, err, errlen);
 	case OPT_NET: return parse_net(cfg, (char *)arg, err, errlen);
 	case OPT_TRANSPORT:
 		if (strcmp(arg, "mmio") && strcmp(arg, "pci")) {
@@ -592,6 +628,25 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 		snprintf(err, errlen, "unknown option (see vmon --help)");
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* MMDS on the command line: --mmds with at least one --net ...,mmds, and the reverse. */
+static int config_mmds_check(struct vm_config *cfg, char *err, size_t errlen)
+{
+	int marked = 0;
+
+	for (int i = 0; i < cfg->nr_nets; i++)
+		marked += cfg->nets[i].mmds;
+	if (cfg->mmds != (marked > 0) || (cfg->metadata && !cfg->mmds)) {
+		snprintf(err, errlen, "--mmds and --metadata need an interface with ,mmds (--net ...,mmds), "
+			 "and ,mmds needs --mmds");
+		return -1;
+	}
+	if (!cfg->mmds_version)
+		cfg->mmds_version = 1;
+	if (!cfg->mmds_ipv4)
+		cfg->mmds_ipv4 = 0xa9fea9feu;
 	return 0;
 }
 
@@ -676,6 +731,8 @@ enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, ch
 		snprintf(err, errlen, "--net none and another --net do not go together");
 		return CONFIG_ERROR;
 	}
+	if ((n = config_mmds_check(cfg, err, errlen)))
+		return CONFIG_ERROR;
 	if (cfg->hugepages && cfg->memory % (2 * MiB)) {
 		snprintf(err, errlen, "--hugepages needs --memory in whole 2 MiB pages");
 		return CONFIG_ERROR;
@@ -813,6 +870,7 @@ void config_clear(struct vm_config *cfg)
 	free(cfg->log_path);
 	free(cfg->log_module);
 	free(cfg->metrics_path);
+	free(cfg->metadata);
 	free(cfg->sched.parent);
 	free(cfg->cpu_template);
 	free(cfg->vsock_uds);

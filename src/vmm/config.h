@@ -52,6 +52,7 @@ struct net_config {
 	struct net_hostfwd fwd[NET_MAX_HOSTFWD];
 	int nr_fwd;
 	struct rate_limiter_spec rx_limiter, tx_limiter;
+	bool mmds;          /* named in PUT /mmds/config's network_interfaces (--net ...,mmds) */
 };
 
 #define VMON_MAX_SHMS 4
@@ -68,6 +69,8 @@ struct shm_config {
 	bool memfd;
 	uint64_t size;      /* plain: a power of two from 4 KiB; doorbell: the server's */
 };
+
+struct mmds_shared;
 
 struct vm_config {
 	char *kernel;            /* NULL: no boot source yet (the API before PUT /boot-source) */
@@ -120,6 +123,14 @@ struct vm_config {
 	struct shm_config shms[VMON_MAX_SHMS];
 	int nr_shms;
 	bool no_net;             /* --net none: no default user-mode interface */
+	/* PUT /mmds/config (--mmds): MMDS answers at mmds_ipv4 on the nets marked mmds. */
+	bool mmds;
+	uint8_t mmds_version;    /* MMDS_V1 or MMDS_V2 */
+	uint32_t mmds_ipv4;      /* host order */
+	bool mmds_imds_compat;
+	char *metadata;          /* --metadata FILE: the data store's first document */
+	/* The VMM's data store (not owned, never in a snapshot); NULL: the VM makes its own. */
+	struct mmds_shared *mmds_service;
 	enum virtio_transport transport; /* for devices that do not choose: mmio unless set */
 	int log_level;           /* -v/-q, or the API's PUT /logger level */
 	char *api_sock;          /* also serve the management API there */

@@ -176,6 +176,23 @@ static void put_net(struct snap_buf *b, const struct net_config *n)
 	put_limiter(b, &n->tx_limiter);
 }
 
+/* MMDS as Firecracker keeps it: version, imds_compat, the address and the interfaces; the
+ * data store is not saved (the user PUTs it again after a load, as with Firecracker). */
+static void put_mmds(struct snap_buf *b, const struct vm_config *cfg)
+{
+	uint8_t mask = 0;
+
+	for (int i = 0; i < cfg->nr_nets; i++)
+		mask |= (uint8_t)(cfg->nets[i].mmds << i);
+	snap_put_u8(b, cfg->mmds);
+	if (!cfg->mmds)
+		return;
+	snap_put_u8(b, cfg->mmds_version);
+	snap_put_u32(b, cfg->mmds_ipv4);
+	snap_put_u8(b, cfg->mmds_imds_compat);
+	snap_put_u8(b, mask);
+}
+
 int config_save(const struct vm_config *cfg, struct snap_buf *out)
 {
 	const char *bad = config_check(cfg);
@@ -219,6 +236,7 @@ int config_save(const struct vm_config *cfg, struct snap_buf *out)
 		put_opt_str(out, cfg->shms[i].path);
 		snap_put_u64(out, cfg->shms[i].size);
 	}
+	put_mmds(out, cfg);
 	return snap_buf_error(out);
 }
 
@@ -357,10 +375,32 @@ static void get_machine(struct cfg_rd *r, struct vm_config *c)
 	c->console_transport = get_transport(r);
 }
 
+static void get_mmds(struct cfg_rd *r, struct vm_config *c)
+{
+	c->mmds = get_flag(r, "MMDS flag");
+	if (!c->mmds)
+		return;
+	c->mmds_version = snap_get_u8(r->in);
+	c->mmds_ipv4 = snap_get_u32(r->in);
+	c->mmds_imds_compat = get_flag(r, "MMDS imds_compat");
+	uint8_t mask = snap_get_u8(r->in);
+	if (r->in->error)
+		return; /* truncated: said once the section's end is checked */
+	if (c->mmds_version != 1 && c->mmds_version != 2)
+		r->bad = r->bad ?: "MMDS version";
+	if (c->mmds_ipv4 >> 16 != 0xa9fe)
+		r->bad = r->bad ?: "MMDS address";
+	if (!mask || mask >> c->nr_nets)
+		r->bad = r->bad ?: "MMDS interfaces";
+	for (int i = 0; i < c->nr_nets; i++)
+		c->nets[i].mmds = mask >> i & 1;
+}
+
 int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, char *err,
 		   size_t errlen)
 {
-	struct vm_config c = { .no_net = true, .log_level = cfg->log_level };
+	struct vm_config c = { .no_net = true, .log_level = cfg->log_level,
+			       .mmds_service = cfg->mmds_service };
 	struct cfg_rd r = { .in = in, .version = version };
 
 	if (version < 1 || version > CONFIG_STATE_VERSION) {
@@ -404,6 +444,8 @@ int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, 
 			c.shms[i].path = get_opt_str(&r, "shm path");
 			c.shms[i].size = snap_get_u64(in);
 		}
+		if (!r.bad)
+			get_mmds(&r, &c);
 	}
 	if (!r.bad && snap_rd_end(in))
 		r.bad = in->error ? "length: truncated" : "length: bytes after the last field";

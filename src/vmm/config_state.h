@@ -16,8 +16,9 @@
  * 1: the first layout; 2: each token bucket's own `set` flag (version 1 restores a bucket
  * as set when any of its values is non-zero); 3: the balloon (flag, target MiB, deflate on
  * OOM, stats interval) after the interfaces (older sections: no balloon); 4: after the
- * balloon, the vsock (flag, guest CID, uds_path, vsock_id), then the ivshmem-plain devices
- * on files (u8 count; each id, path, u64 size).
+ * balloon, the vsock (flag, guest CID, uds_path, vsock_id), the ivshmem-plain devices on
+ * files (u8 count; each id, path, u64 size), then MMDS (flag; then version, IPv4 address,
+ * imds_compat, a bit per interface it answers on).
  */
 #define CONFIG_STATE_VERSION 4
 

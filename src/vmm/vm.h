@@ -99,6 +99,8 @@ struct vm {
 	struct device_list devices;
 
 	struct eventloop io; /* the I/O thread: virtio queues */
+	struct mmds_shared *mmds;     /* the data store the MMDS stacks answer from */
+	struct mmds_shared *own_mmds; /* made by the VM itself when no VMM lends one */
 	struct pci_bus pci;
 	struct pci_device host_bridge;
 	int nr_virtio_mmio;

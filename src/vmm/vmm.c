@@ -12,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "net/mmds_stack.h"
 #include "util/log.h"
 
 const char *vmm_state_name(enum vmm_state s)
@@ -45,6 +46,10 @@ int vmm_init(struct vmm *vmm, const char *id)
 	vmm->start_fd = eventfd(0, EFD_CLOEXEC);
 	if (vmm->start_fd < 0)
 		return -errno;
+	vmm->mmds = mmds_shared_new(MMDS_DEFAULT_LIMIT, vmm->id);
+	if (!vmm->mmds)
+		return -ENOMEM;
+	vmm->cfg.mmds_service = vmm->mmds;
 	return config_set(&vmm->cfg.console, "stdio");
 }
 
@@ -111,6 +116,7 @@ void vmm_adopt(struct vmm *vmm, struct vm_config *cfg)
 {
 	config_clear(&vmm->cfg);
 	vmm->cfg = *cfg;
+	vmm->cfg.mmds_service = vmm->mmds;
 	*cfg = (struct vm_config){ 0 };
 }
 
@@ -309,6 +315,8 @@ void vmm_destroy(struct vmm *vmm)
 	metrics_stop(&vmm->metrics);
 	free(vmm->migration);
 	config_clear(&vmm->cfg);
+	mmds_shared_free(vmm->mmds);
+	vmm->mmds = NULL;
 	if (vmm->start_fd >= 0)
 		close(vmm->start_fd);
 	vmm->start_fd = -1;

@@ -16,6 +16,7 @@
 #include "vmm/snapshot.h"
 
 struct mig_progress;
+struct mmds_shared;
 #include "vmm/vm.h"
 
 /* PUT /snapshot/load (or vmon run --restore): where the machine comes from. */
@@ -61,6 +62,7 @@ struct vmm {
 	/* Takes the incoming VM on the main thread (the migration layer's mig_receive). */
 	int (*receive)(struct vmm *vmm, int listen_fd, char *err, size_t errlen);
 	char receive_err[512];
+	struct mmds_shared *mmds;  /* the MMDS data store (PUT /mmds), the nets' stacks read it */
 };
 
 /* Defaults as Firecracker has them: 1 vCPU, 128 MiB, nothing else. */

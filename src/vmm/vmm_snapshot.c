@@ -133,7 +133,8 @@ static void carry_process_settings(struct vm_config *to, struct vm_config *from)
 static int restore_machine(struct vmm *vmm, const struct snapshot_load *l, char *err,
 			   size_t errlen)
 {
-	struct vm_config old = vmm->cfg, fresh = { .log_level = vmm->cfg.log_level };
+	struct vm_config old = vmm->cfg, fresh = { .log_level = vmm->cfg.log_level,
+						   .mmds_service = vmm->mmds };
 	struct vm_restore_mem src = { .kind = l->uffd ? RESTORE_MEM_UFFD : RESTORE_MEM_FILE,
 				      .path = l->mem_path, .fd = -1 };
 	struct snapshot_image img;

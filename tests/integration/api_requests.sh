@@ -4,7 +4,7 @@
 # the last test runs a VM (a freestanding guest that idles) from `vmon run ... --api-sock`.
 set -uo pipefail
 SUITE=api_requests
-TESTS=(api/bad-requests api/bad-requests-change-nothing api/malformed-http api/schema-pre api/ctl-info api/limits
+TESTS=(api/bad-requests api/bad-requests-change-nothing api/mmds-store api/malformed-http api/schema-pre api/ctl-info api/limits
        api/fifo-sinks api/fc-conformance api/fc-cli-flags api/run-vm-config api/ctl-top)
 LIB_NO_GUEST=1
 . "$(dirname "$0")/lib.sh"
@@ -159,6 +159,19 @@ PUT|/pmem/pm-0|{"id": "pm-0", "path_on_host": "/etc/hostname"}|400|API Resource 
 PATCH|/pmem/pmem0|{"id": "pmem0", "rate_limiter": {"ops": {"size": 1}}}|400|missing field `refill_time`
 PATCH|/balloon/hinting/start|{}|400|Balloon free page hinting is not supported
 GET|/balloon/hinting/status||400|Balloon free page hinting is not supported
+PATCH|/mmds|{"latest": {"a": "b"}}|400|The MMDS data store is not initialized
+PUT|/mmds|{"a": |400|An error occurred when deserializing the json body
+PUT|/mmds/config|{}|400|missing field `network_interfaces`
+PUT|/mmds/config|{"network_interfaces": "eth0"}|400|invalid type for `network_interfaces`
+PUT|/mmds/config|{"network_interfaces": []}|400|IDs that allow forwarding MMDS requests is empty
+PUT|/mmds/config|{"network_interfaces": ["nope"]}|400|does not correspond to any existing network interface
+PUT|/mmds/config|{"network_interfaces": [5]}|400|expected a string
+PUT|/mmds/config|{"network_interfaces": ["eth0"], "version": "V3"}|400|unknown variant `V3`, expected `V1` or `V2`
+PUT|/mmds/config|{"network_interfaces": ["eth0"], "ipv4_address": "169.254.1"}|400|invalid IPv4 address syntax
+PUT|/mmds/config|{"network_interfaces": ["eth0"], "ipv4_address": "10.0.0.1"}|400|The MMDS IPv4 address is not link local
+PUT|/mmds/config|{"network_interfaces": ["eth0"], "imds_compat": "yes"}|400|invalid type for `imds_compat`
+PUT|/mmds/config|{"network_interfaces": ["eth0"], "frobnicate": 1}|400|unknown field `frobnicate`
+PATCH|/mmds/config|{"network_interfaces": ["eth0"]}|400|Invalid request method and/or path: PATCH /mmds/config
 GET|/nonexistent||400|Invalid request method and/or path: GET /nonexistent
 DELETE|/||400|Invalid request method and/or path: DELETE /
 POST|/actions|{"action_type": "InstanceStart"}|400|Invalid request method and/or path
@@ -222,6 +235,23 @@ if cmp -s "$work/config-after" "$work/config-before" && [ "$(cat "$work/body")" 
 	result PASS api/bad-requests-change-nothing
 else
 	result FAIL api/bad-requests-change-nothing "GET /vm/config changed: $(cat "$work/config-after"); GET /vmon/cpu: $(cat "$work/body"); GET /vmon/shm: $shms"
+fi
+
+# MMDS's data store: PUT, PATCH (RFC 7396), GET; a PATCH that would pass the 51200-byte
+# limit is a 413 and leaves the store as it was; PUT {} empties it again for the schema test.
+fill=$(head -c 30000 /dev/zero | tr '\0' x)
+keys() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(",".join(sorted(d)), ",".join(sorted(d["latest"]["meta-data"])))' "$work/body"; }
+m=$(curl_api PUT /mmds "{\"latest\": {\"meta-data\": {\"ami-id\": \"ami-1\", \"fill\": \"$fill\"}}}")
+m+=" $(curl_api PATCH /mmds '{"latest": {"meta-data": {"ami-id": null, "zone": "z1"}}}')"
+m+=" $(curl_api GET /mmds) $(keys)"
+m+=" $(curl_api PATCH /mmds "{\"more\": \"${fill:0:25000}\"}")"
+m+=" $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fault_message"])' "$work/body")"
+m+=" $(curl_api GET /mmds) $(keys) $(curl_api PUT /mmds '{}')"
+want="204 204 200 latest fill,zone 413 The MMDS patch request doesn't fit. 200 latest fill,zone 204"
+if [ "$m" = "$want" ]; then
+	result PASS api/mmds-store
+else
+	result FAIL api/mmds-store "got '$m'"
 fi
 
 # Malformed HTTP: libmicrohttpd answers 400 and the server keeps serving.

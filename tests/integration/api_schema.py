@@ -30,6 +30,9 @@ PRE = [
     ("PUT", "/serial", None),
     ("PUT", "/cpu-config", None),
     ("PUT", "/vsock", None),
+    ("PUT", "/mmds", None),
+    ("PATCH", "/mmds", None),
+    ("PUT", "/mmds/config", None),  # network_interfaces: the eth0 PUT above
     ("PUT", "/actions", None),  # the enum's first value: FlushMetrics
 ]
 POST = [
@@ -93,7 +96,7 @@ def example(spec, name, schema, full, ctx):
     if t == "object" or "properties" in schema:
         return build(spec, schema, full, ctx)
     if t == "array":
-        return []
+        return ["eth0"] if name == "network_interfaces" else []
     if t == "boolean":
         return name in ("is_root_device",) or False
     if t == "integer":
@@ -109,6 +112,8 @@ def example(spec, name, schema, full, ctx):
             return "06:00:ac:10:00:02"
         if name == "host_dev_name":
             return "vmtap0"
+        if name == "ipv4_address":
+            return "169.254.169.254"
         if name == "boot_args":
             return "console=ttyS0 reboot=k panic=1"
         return "vmon-test"

@@ -93,6 +93,48 @@ static void test_parse_errors_free(void **state)
 	config_clear(&cfg);
 }
 
+/* --mmds with --net ...,mmds: V1 at 169.254.169.254 by default; either without the other,
+ * or a bad word or address, is refused. */
+static void test_parse_mmds(void **state)
+{
+	const char *const plain[] = { "run", "--kernel", "k", "--net", "tap=t0,mmds", "--net", "user",
+				      "--mmds", "version=V1", "--metadata", "m.json", NULL };
+	const char *const full[] = { "run", "--kernel", "k", "--net", "user,mmds", "--mmds",
+				     "version=V2,ipv4_address=169.254.1.2,imds_compat=on", NULL };
+	const char *const bad[][10] = {
+		{ "run", "--kernel", "k", "--mmds", "version=V2", NULL },
+		{ "run", "--kernel", "k", "--net", "user,mmds", NULL },
+		{ "run", "--kernel", "k", "--net", "user", "--metadata", "m.json", NULL },
+		{ "run", "--kernel", "k", "--net", "user,mmds", "--mmds", "version=V3", NULL },
+		{ "run", "--kernel", "k", "--net", "user,mmds", "--mmds", "ipv4_address=10.0.0.1", NULL },
+		{ "run", "--kernel", "k", "--net", "user,mmds", "--mmds", "imds_compat=yes", NULL },
+	};
+	struct vm_config cfg;
+	char err[256] = "";
+	(void)state;
+
+	assert_int_equal(parse(&cfg, err, plain), CONFIG_OK);
+	assert_true(cfg.mmds);
+	assert_int_equal(cfg.mmds_version, 1);
+	assert_int_equal(cfg.mmds_ipv4, 0xa9fea9feu);
+	assert_false(cfg.mmds_imds_compat);
+	assert_true(cfg.nets[0].mmds);
+	assert_false(cfg.nets[1].mmds);
+	assert_string_equal(cfg.metadata, "m.json");
+	config_clear(&cfg);
+	assert_int_equal(parse(&cfg, err, full), CONFIG_OK);
+	assert_int_equal(cfg.mmds_version, 2);
+	assert_int_equal(cfg.mmds_ipv4, 0xa9fe0102u);
+	assert_true(cfg.mmds_imds_compat);
+	config_clear(&cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		assert_int_equal(parse(&cfg, err, bad[i]), CONFIG_ERROR);
+		assert_non_null(strstr(err, "mmds"));
+		config_clear(&cfg);
+	}
+}
+
 /* --vsock cid=N,uds=PATH in either order; reserved CIDs, missing parts, unknown keys refused. */
 static void test_parse_vsock(void **state)
 {
@@ -270,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_parse_default_net),
 		cmocka_unit_test(test_parse_errors_free),
 		cmocka_unit_test(test_parse_vsock),
+		cmocka_unit_test(test_parse_mmds),
 		cmocka_unit_test(test_parse_sched),
 		cmocka_unit_test(test_parse_affinity),
 		cmocka_unit_test(test_root_first),

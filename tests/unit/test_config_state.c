@@ -118,6 +118,10 @@ static void fill_config(struct vm_config *c, uint64_t seed)
 	c->vsock_cid = 3 + (uint32_t)(seed % 11);
 	set_str(&c->vsock_uds, "/tmp/vmon-vsock-%llu.sock", (unsigned long long)seed);
 	set_str(&c->vsock_id, "vsock%llu", (unsigned long long)seed);
+	c->mmds = true;
+	c->mmds_version = 2;
+	c->mmds_ipv4 = 0xa9fe0000u | (uint32_t)(seed % 65536);
+	c->mmds_imds_compat = true;
 	c->nr_disks = VMON_MAX_DISKS;
 	for (int i = 0; i < c->nr_disks; i++)
 		fill_disk(&c->disks[i], i, &seed);
@@ -130,6 +134,7 @@ static void fill_config(struct vm_config *c, uint64_t seed)
 		set_str(&c->shms[i].path, "/dev/shm/vmon-%d-%d", (int)(seed % 1000), i);
 		c->shms[i].size = 4096ULL << (i + seed % 8);
 	}
+	c->nets[1].mmds = c->nets[3].mmds = true;
 }
 
 /* The least a configuration holds: one vCPU, minimum memory, the console, no devices. */
@@ -219,6 +224,14 @@ static void assert_config_same(const struct vm_config *a, const struct vm_config
 	assert_int_equal(a->vsock_cid, b->vsock_cid);
 	assert_str_same(a->vsock_uds, b->vsock_uds);
 	assert_str_same(a->vsock_id, b->vsock_id);
+	assert_int_equal(a->mmds, b->mmds);
+	if (a->mmds) {
+		assert_int_equal(a->mmds_version, b->mmds_version);
+		assert_int_equal(a->mmds_ipv4, b->mmds_ipv4);
+		assert_int_equal(a->mmds_imds_compat, b->mmds_imds_compat);
+	}
+	for (int i = 0; a->mmds && i < a->nr_nets; i++)
+		assert_int_equal(a->nets[i].mmds, b->nets[i].mmds);
 	assert_int_equal(a->rng, b->rng);
 	assert_int_equal(a->rng_transport, b->rng_transport);
 	assert_limiter_same(&a->rng_limiter, &b->rng_limiter);
@@ -911,29 +924,69 @@ static void test_save_refuses_invalid(void **state)
 
 /* A version 3 section (before ivshmem) restores with no shm device: the same bytes, minus
  * the trailing count. */
-static void test_version_3_no_vsock_or_shm(void **state)
+static void test_version_3_no_vsock_shm_or_mmds(void **state)
 {
 	struct vm_config c, back = { 0 };
 	struct snap_buf b;
 	struct snap_rd r;
 	(void)state;
 
-	/* Version 4's fields, last: the vsock (flag, u32 CID, uds_path and vsock_id absent) and
-	 * the shm count, all zero here -- 8 bytes a version-3 section does not have. */
+	/* Version 4's fields, last: the vsock (flag, u32 CID, uds_path and vsock_id absent), the
+	 * shm count and the MMDS flag, all zero here -- 9 bytes a version-3 section lacks. */
 	small_config(&c);
 	save_ok(&c, &b);
-	for (size_t i = b.len - 8; i < b.len; i++)
+	for (size_t i = b.len - 9; i < b.len; i++)
 		assert_int_equal(b.data[i], 0);
-	snap_rd_init(&r, b.data, b.len - 8);
+	snap_rd_init(&r, b.data, b.len - 9);
 	assert_int_equal(config_restore(&back, &r, 3, err, sizeof(err)), 0);
 	assert_int_equal(back.nr_shms, 0);
 	assert_false(back.vsock);
-	snap_rd_init(&r, b.data, b.len - 8);
+	assert_false(back.mmds);
+	snap_rd_init(&r, b.data, b.len - 9);
 	assert_int_equal(config_restore(&back, &r, 4, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "truncated"));
 	snap_buf_free(&b);
 	config_clear(&c);
 	config_clear(&back);
+}
+
+/*
+ * MMDS: its fields end the section (flag, version, address, imds_compat, interface bits);
+ * a bad version, an address outside 169.254/16, no interface or one past the last are
+ * refused, and without MMDS only the flag is written.
+ */
+static void test_mmds_fields(void **state)
+{
+	struct vm_config c, back = { 0 };
+	struct snap_buf b, off;
+	uint8_t v;
+	(void)state;
+
+	fill_config(&c, 5);
+	save_ok(&c, &b);
+	assert_int_equal(b.data[b.len - 8], 1);
+	assert_int_equal(b.data[b.len - 1], 0x0a); /* nets 1 and 3 */
+	v = 3;
+	assert_refused_patch(&b, b.len - 7, &v, 1, "MMDS version");
+	const uint8_t ten[4] = { 1, 0, 0, 10 };
+	assert_refused_patch(&b, b.len - 6, ten, 4, "MMDS address");
+	v = 0;
+	assert_refused_patch(&b, b.len - 1, &v, 1, "MMDS interfaces");
+	v = 0x10;
+	assert_refused_patch(&b, b.len - 1, &v, 1, "MMDS interfaces");
+	v = 2;
+	assert_refused_patch(&b, b.len - 8, &v, 1, "MMDS flag");
+	c.mmds = false;
+	save_ok(&c, &off);
+	assert_int_equal(off.len, b.len - 7);
+	assert_int_equal(restore_bytes(&back, off.data, off.len), 0);
+	assert_false(back.mmds);
+	for (int i = 0; i < back.nr_nets; i++)
+		assert_false(back.nets[i].mmds);
+	snap_buf_free(&b);
+	snap_buf_free(&off);
+	config_clear(&back);
+	config_clear(&c);
 }
 
 int main(void)
@@ -956,7 +1009,8 @@ int main(void)
 		cmocka_unit_test(test_version_1),
 		cmocka_unit_test(test_longest_strings),
 		cmocka_unit_test(test_save_refuses_invalid),
-		cmocka_unit_test(test_version_3_no_vsock_or_shm),
+		cmocka_unit_test(test_version_3_no_vsock_shm_or_mmds),
+		cmocka_unit_test(test_mmds_fields),
 	};
 
 	log_threshold = LOG_OFF; /* save logs each refusal; here they are expected */

@@ -2,6 +2,7 @@
 #include "devices/virtio/net.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <linux/if_tun.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "net/announce.h"
+#include "net/mmds_stack.h"
 #include "util/log.h"
 
 #define VIRTIO_NET_F_GUEST_CSUM (1ULL << 1)
@@ -66,8 +68,52 @@ static void net_pause_rx(struct virtio_net *n, bool pause)
 	if (n->rx_paused == pause)
 		return;
 	n->rx_paused = pause;
-	if (eventloop_mod(n->loop, n->be->rx_fd, pause ? 0 : EPOLLIN))
+	if (eventloop_mod(n->loop, n->be->rx_fd, pause ? 0 : EPOLLIN) ||
+	    (n->mmds && eventloop_mod(n->loop, n->mmds->rx_fd, pause ? 0 : EPOLLIN)))
 		pr_warn("%s: cannot %s backend polling", n->dev->id, pause ? "pause" : "resume");
+}
+
+/* The next frame for the guest: MMDS's replies first, then the backend's. */
+static ssize_t net_backend_recv(struct virtio_net *n, const struct iovec *iov, int nv)
+{
+	if (n->mmds) {
+		ssize_t r = n->mmds->recv(n->mmds, iov, nv);
+		if (r != -EAGAIN)
+			return r;
+	}
+	return n->be->recv(n->be, iov, nv);
+}
+
+#define MMDS_PEEK (VNET_HDR_LEN + 14 + 28)
+#define MMDS_FRAME_MAX (VNET_HDR_LEN + 65536)
+
+/* A frame for the MMDS address goes to its stack (true), whatever it then makes of it. */
+static bool net_divert(struct virtio_net *n, const struct iovec *iov, int nv, size_t len)
+{
+	uint8_t peek[MMDS_PEEK];
+	size_t got = 0;
+
+	if (!n->mmds || len > MMDS_FRAME_MAX)
+		return false;
+	for (int i = 0; i < nv && got < sizeof(peek); i++) {
+		size_t take = MIN(iov[i].iov_len, sizeof(peek) - got);
+		memcpy(peek + got, iov[i].iov_base, take);
+		got += take;
+	}
+	if (got <= VNET_HDR_LEN || !mmds_frame_match(peek + VNET_HDR_LEN, got - VNET_HDR_LEN, n->mmds_ipv4))
+		return false;
+	got = 0;
+	for (int i = 0; i < nv && got < len; i++) {
+		size_t take = MIN(iov[i].iov_len, len - got);
+		memcpy(n->mmds_buf + got, iov[i].iov_base, take);
+		got += take;
+	}
+	struct iovec one = { .iov_base = n->mmds_buf, .iov_len = got };
+	if (mmds_frame_finish(n->mmds_buf, got) == 0 && n->mmds->send(n->mmds, &one, 1) > 0)
+		n->mmds_tx++;
+	else
+		n->tx_dropped++;
+	return true;
 }
 
 /* Move frames from the backend into receive buffers until either runs dry. Lock held. */
@@ -92,7 +138,7 @@ static void net_receive(struct virtio_net *n)
 			break;
 		}
 		int nv = virtq_chain_iov(q, &c, true, 0, c.in_len, iov);
-		ssize_t r = c.in_len >= VNET_HDR_LEN ? n->be->recv(n->be, iov, nv) : -EINVAL;
+		ssize_t r = c.in_len >= VNET_HDR_LEN ? net_backend_recv(n, iov, nv) : -EINVAL;
 		if (r > 0) /* what the backend wrote, even a runt dropped below */
 			virtq_chain_mark(q, &c, 0, (size_t)r);
 		if (r == -EAGAIN) {
@@ -131,7 +177,9 @@ static void net_transmit(struct virtio_net *n)
 			break;
 		}
 		int nv = virtq_chain_iov(q, &c, false, 0, c.out_len, iov);
-		if (c.out_len > VNET_HDR_LEN && n->be->send(n->be, iov, nv) > 0) {
+		if (c.out_len > VNET_HDR_LEN && net_divert(n, iov, nv, c.out_len)) {
+			/* counted as MMDS's */
+		} else if (c.out_len > VNET_HDR_LEN && n->be->send(n->be, iov, nv) > 0) {
 			n->tx_packets++;
 			n->tx_bytes += c.out_len - VNET_HDR_LEN;
 		} else {
@@ -251,6 +299,12 @@ int virtio_net_attach(struct virtio_net *n, struct virtio_device *dev, struct ev
 		return -errno;
 	if ((ret = eventloop_add(loop, n->announce_fd, EPOLLIN, announce_timer, n)))
 		return ret;
+	if (n->mmds) {
+		if (!(n->mmds_buf = malloc(MMDS_FRAME_MAX)))
+			return -ENOMEM;
+		if ((ret = eventloop_add(loop, n->mmds->rx_fd, EPOLLIN, net_backend_event, n)))
+			return ret;
+	}
 	return eventloop_add(loop, n->be->rx_fd, EPOLLIN, net_backend_event, n);
 }
 
@@ -259,6 +313,11 @@ void virtio_net_close(struct virtio_net *n)
 	if (n->be)
 		n->be->close(n->be);
 	n->be = NULL;
+	if (n->mmds)
+		n->mmds->close(n->mmds);
+	n->mmds = NULL;
+	free(n->mmds_buf);
+	n->mmds_buf = NULL;
 	throttle_close(&n->rx_throttle);
 	throttle_close(&n->tx_throttle);
 	if (n->announce_fd >= 0)

@@ -20,6 +20,12 @@ struct virtio_net {
 	int announce_fd;        /* timerfd of the self-announcement rounds (net/announce.h) */
 	unsigned announce_left; /* rounds still to send */
 	uint64_t announced;     /* RARP frames sent */
+	/* MMDS (net/mmds_stack.h): frames for mmds_ipv4 go to this stack, not to `be`, and its
+	 * replies join the backend's in the receive queue. NULL: no MMDS on this interface. */
+	struct net_backend *mmds;
+	uint32_t mmds_ipv4;
+	uint8_t *mmds_buf;      /* a diverted frame, made linear */
+	uint64_t mmds_tx;       /* frames diverted */
 };
 
 extern const struct virtio_device_ops virtio_net_ops;

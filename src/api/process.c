@@ -45,7 +45,7 @@ void vmm_usage(FILE *out)
 		"  --http-api-max-payload-size N   at most 51200 (vmon's fixed limit)\n"
 		"  --start-time-us N, --start-time-cpu-us N, --parent-cpu-time-us N, --boot-timer\n"
 		"                       the jailer's timing hints: accepted, not used\n"
-		"  --seccomp-filter, --mmds-size-limit, --snapshot-version, --describe-snapshot\n"
+		"  --seccomp-filter, --snapshot-version, --describe-snapshot\n"
 		"                       refused, saying why\n"
 		"\n"
 		"Exit status as for `vmon run` (see vmon run --help).\n");

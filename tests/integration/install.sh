@@ -61,7 +61,8 @@ fi
 render() { LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$1" 2> "$2"; }
 bad=0 why=
 for m in man/*.1; do
-	render "$m" > "$work/$(basename "$m").txt" "$work/warn"
+	# Words groff hyphenated at a line's end (U+2010) are joined again for the search.
+	render "$m" "$work/warn" | sed -e ':a' -e '/\xe2\x80\x90$/{N;s/\xe2\x80\x90\n *//;ba}' > "$work/$(basename "$m").txt"
 	if [ -s "$work/warn" ] || [ "$(wc -l < "$work/$(basename "$m").txt")" -lt 20 ]; then
 		bad=1 why+="$m: $(head -c 300 "$work/warn") "
 	fi

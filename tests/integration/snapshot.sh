@@ -97,7 +97,7 @@ done
 cfg=$(api "$work/b.sock" GET /vm/config)
 if grep -q 'hvc0-echo:hello-after-restore' "$LOGDIR/snapshot-b.console" &&
    grep -Eq 'rng-bytes( [0-9a-f]{2}){16}' "$LOGDIR/snapshot-b.console" && [ "$fwd" = served-by-guest ] &&
-   grep -q '"mem_size_mib":256' "$work/body" && grep -q '"boot-source":null' "$work/body"; then
+   grep -q '"mem_size_mib":256' "$work/body" && grep -q '"boot-source":{"kernel_image_path":"","initrd_path":null,"boot_args":null}' "$work/body"; then
 	result PASS snapshot/restore-devices "hvc0 echoes, rng reads, the forwarded port answers, GET /vm/config reports the snapshot's VM"
 else
 	result FAIL snapshot/restore-devices "hvc0/rng/hostfwd ('$fwd') or /vm/config ($cfg), see $LOGDIR/snapshot-b.console"

@@ -26,8 +26,8 @@ static void balloon_put(struct vmm *vmm, json_t *body, struct api_reply *r)
 
 	if (!api_check(body, fields_put, r))
 		return;
-	if (api_bool(body, "free_page_hinting", false) || api_bool(body, "free_page_reporting", false)) {
-		api_bad(r, "Free page hinting and reporting are not supported by vmon yet.");
+	if (api_bool(body, "free_page_hinting", false)) {
+		api_bad(r, "Free page hinting is not supported by vmon (free_page_reporting is).");
 		return;
 	}
 	mib = api_uint(body, "amount_mib", 0);
@@ -49,6 +49,7 @@ static void balloon_put(struct vmm *vmm, json_t *body, struct api_reply *r)
 	c->balloon_mib = (uint32_t)mib;
 	c->balloon_deflate_on_oom = api_bool(body, "deflate_on_oom", false);
 	c->balloon_stats_s = (uint32_t)interval;
+	c->balloon_free_page_reporting = api_bool(body, "free_page_reporting", false);
 	api_no_content(r);
 }
 
@@ -154,9 +155,9 @@ json_t *api_balloon_json(const struct vm_config *c)
 {
 	if (!c->balloon)
 		return json_null();
-	/* Firecracker's BalloonDeviceConfig; vmon has neither hinting nor reporting. */
+	/* Firecracker's BalloonDeviceConfig; vmon has no free page hinting. */
 	return json_pack("{s:I, s:b, s:I, s:b, s:b}", "amount_mib", (json_int_t)c->balloon_mib,
 			 "deflate_on_oom", c->balloon_deflate_on_oom, "stats_polling_interval_s",
 			 (json_int_t)c->balloon_stats_s, "free_page_hinting", 0,
-			 "free_page_reporting", 0);
+			 "free_page_reporting", c->balloon_free_page_reporting);
 }

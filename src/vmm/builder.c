@@ -384,6 +384,7 @@ static int vm_wire_balloon(struct vm *vm, char *err, size_t errlen)
 {
 	const struct vm_config *c = vm->cfg;
 	struct vm_virtio *v = vm_virtio_new(vm, "virtio-balloon");
+	const struct virtio_device_ops *ops;
 	int ret;
 
 	if (c->hugepages) {
@@ -399,13 +400,15 @@ static int vm_wire_balloon(struct vm *vm, char *err, size_t errlen)
 	if (!v)
 		return -ENOMEM;
 	v->balloon.timer_fd = -1;
-	v->dev.ops = &virtio_balloon_ops;
+	ops = c->balloon_free_page_reporting ? &virtio_balloon_reporting_ops : &virtio_balloon_ops;
+	v->dev.ops = ops;
 	v->dev.priv = &v->balloon;
-	if ((ret = vm_add_virtio(vm, v, &virtio_balloon_ops, c->transport, err, errlen)))
+	if ((ret = vm_add_virtio(vm, v, ops, c->transport, err, errlen)))
 		return ret;
 	return virtio_balloon_init(&v->balloon, &v->dev, &vm->io,
 				   c->balloon_mib << (20 - BALLOON_PAGE_SHIFT),
-				   c->balloon_deflate_on_oom, c->balloon_stats_s);
+				   c->balloon_deflate_on_oom, c->balloon_stats_s,
+				   c->balloon_free_page_reporting);
 }
 
 static int vm_wire_vsock(struct vm *vm, char *err, size_t errlen)

@@ -80,7 +80,8 @@ void config_usage(FILE *out)
 		"  --metadata FILE      MMDS's data store from a JSON file\n"
 		"  --rng[=transport=T]  virtio-rng entropy device\n"
 		"  --balloon amount_mib=N[,deflate_on_oom=on][,stats=S]  virtio-balloon holding N MiB,\n"
-		"                       guest statistics every S seconds (0: none)\n"
+		"                       guest statistics every S seconds (0: none);\n"
+		"                       ,free_page_reporting=on: pages the guest frees go back too\n"
 		"  --vsock cid=N,uds=PATH  virtio-vsock for guest CID N (>= 3); host clients connect\n"
 		"                       to PATH, guest connections to host port P go to PATH_P\n"
 		"  --shm SPEC           ivshmem on PCI: socket=PATH[,vectors=N] (ivshmem-doorbell, a\n"
@@ -238,7 +239,7 @@ static int parse_u32(const char *s, uint32_t *out)
 	return 0;
 }
 
-/* "amount_mib=N[,deflate_on_oom=on|off][,stats=S]". Modifies the string. */
+/* "amount_mib=N[,deflate_on_oom=on|off][,stats=S][,free_page_reporting=on|off]". Modifies it. */
 static int parse_balloon(struct vm_config *cfg, char *arg, char *err, size_t errlen)
 {
 	bool have_amount = false;
@@ -249,9 +250,11 @@ static int parse_balloon(struct vm_config *cfg, char *arg, char *err, size_t err
 			have_amount = true;
 		else if (!strcmp(t, "deflate_on_oom=on") || !strcmp(t, "deflate_on_oom=off"))
 			cfg->balloon_deflate_on_oom = !strcmp(t + 15, "on");
+		else if (!strcmp(t, "free_page_reporting=on") || !strcmp(t, "free_page_reporting=off"))
+			cfg->balloon_free_page_reporting = !strcmp(t + 20, "on");
 		else if (strncmp(t, "stats=", 6) || parse_u32(t + 6, &cfg->balloon_stats_s)) {
 			snprintf(err, errlen, "--balloon: bad '%s' (amount_mib=N, deflate_on_oom=on|off, "
-				 "stats=SECONDS)", t);
+				 "stats=SECONDS, free_page_reporting=on|off)", t);
 			return -EINVAL;
 		}
 	}

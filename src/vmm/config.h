@@ -112,6 +112,7 @@ struct vm_config {
 	uint32_t balloon_mib;    /* its target: guest memory the balloon should hold */
 	bool balloon_deflate_on_oom;
 	uint32_t balloon_stats_s; /* stats polling interval; 0: no stats queue */
+	bool balloon_free_page_reporting; /* the guest reports free pages, released to the host */
 	bool vsock;              /* virtio-vsock (PUT /vsock, --vsock) */
 	uint32_t vsock_cid;      /* the guest's CID, >= 3 */
 	char *vsock_uds;         /* the host side: clients at this path, guest ports at PATH_<P> */

@@ -237,6 +237,8 @@ int config_save(const struct vm_config *cfg, struct snap_buf *out)
 		snap_put_u64(out, cfg->shms[i].size);
 	}
 	put_mmds(out, cfg);
+	/* Version 5: the balloon's free page reporting comes first. */
+	snap_put_u8(out, cfg->balloon_free_page_reporting);
 	return snap_buf_error(out);
 }
 
@@ -446,6 +448,10 @@ int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, 
 		}
 		if (!r.bad)
 			get_mmds(&r, &c);
+	}
+	/* Version 5: the balloon's free page reporting first (other version 5 fields after). */
+	if (!r.bad && version >= 5) {
+		c.balloon_free_page_reporting = get_flag(&r, "balloon free_page_reporting");
 	}
 	if (!r.bad && snap_rd_end(in))
 		r.bad = in->error ? "length: truncated" : "length: bytes after the last field";

@@ -248,6 +248,9 @@ struct virtio_device *vmm_balloon(struct vmm *vmm)
 	struct vm_virtio *v = vmm->state == VMM_NOT_STARTED ? NULL
 			    : vmm_device(vmm, &virtio_balloon_ops, -1);
 
+	if (!v && vmm->state != VMM_NOT_STARTED)
+		v = vmm_device(vmm, &virtio_balloon_reporting_ops, -1);
+
 	return v ? &v->dev : NULL;
 }
 

@@ -141,8 +141,9 @@ PUT|/balloon|{"amount_mib": 1}|400|missing field `deflate_on_oom`
 PUT|/balloon|{"amount_mib": -1, "deflate_on_oom": true}|400|invalid type for `amount_mib`
 PUT|/balloon|{"amount_mib": 1, "deflate_on_oom": true, "frobnicate": 1}|400|unknown field `frobnicate`
 PUT|/balloon|{"amount_mib": 512, "deflate_on_oom": false}|400|too large: 512 MiB of a 256 MiB guest
-PUT|/balloon|{"amount_mib": 1, "deflate_on_oom": true, "free_page_reporting": true}|400|Free page hinting and reporting are not supported
-PUT|/balloon|{"amount_mib": 1, "deflate_on_oom": true, "free_page_hinting": true}|400|Free page hinting and reporting are not supported
+PUT|/balloon|{"amount_mib": 1, "deflate_on_oom": true, "free_page_reporting": 1}|400|invalid type for `free_page_reporting`
+PUT|/balloon|{"amount_mib": 1, "deflate_on_oom": true, "free_page_reporting": true, "free_page_hinting": true}|400|Free page hinting is not supported by vmon
+PUT|/balloon|{"amount_mib": 1, "deflate_on_oom": true, "free_page_hinting": true}|400|Free page hinting is not supported by vmon
 GET|/balloon||400|The balloon device is not configured
 PATCH|/balloon|{"amount_mib": 1}|400|The balloon device is not configured
 GET|/balloon/statistics||400|The balloon device is not configured
@@ -343,7 +344,10 @@ done
 capi PUT /boot-source "{\"kernel_image_path\": \"$kernel\"}" > /dev/null
 capi PUT /drives/root_1 "{\"drive_id\": \"root_1\", \"path_on_host\": \"$work/disk.img\", \"is_root_device\": true}" > /dev/null
 capi PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "vmtap0"}' > /dev/null
-capi PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false}' > /dev/null
+st=$(capi PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false, "free_page_reporting": true}')
+[ "$st" = 204 ] || why+=" PUT /balloon with free_page_reporting: $st $(cat "$work/body");"
+capi GET /balloon > /dev/null
+grep -q '"free_page_reporting": *true' "$work/body" || why+=" GET /balloon: $(cat "$work/body");"
 capi GET /vm/config > /dev/null
 if ! python3 - "$work/body" "$kernel" "$work/disk.img" > "$work/conf.why" 2>&1 <<'PY'
 import json, sys
@@ -359,7 +363,7 @@ assert c["drives"] == [{"drive_id": "root_1", "partuuid": None, "is_root_device"
 assert c["network-interfaces"] == [{"iface_id": "eth0", "host_dev_name": "vmtap0", "guest_mac": None, "mtu": None,
                                     "rx_rate_limiter": None, "tx_rate_limiter": None}], c["network-interfaces"]
 assert c["balloon"] == {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s": 0,
-                        "free_page_hinting": False, "free_page_reporting": False}, c["balloon"]
+                        "free_page_hinting": False, "free_page_reporting": True}, c["balloon"]
 assert c["pmem"] == [] and c["memory-hotplug"] is None and c["vsock"] is None, c
 assert c["machine-config"] == {"vcpu_count": 1, "mem_size_mib": 128, "smt": False, "track_dirty_pages": False,
                                "huge_pages": "None"}, c["machine-config"]

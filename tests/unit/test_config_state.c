@@ -113,6 +113,7 @@ static void fill_config(struct vm_config *c, uint64_t seed)
 	c->balloon = true;
 	c->balloon_mib = 100 + (uint32_t)(seed % 7);
 	c->balloon_deflate_on_oom = true;
+	c->balloon_free_page_reporting = true;
 	c->balloon_stats_s = 3 + (uint32_t)(seed % 5);
 	c->vsock = true;
 	c->vsock_cid = 3 + (uint32_t)(seed % 11);
@@ -220,6 +221,7 @@ static void assert_config_same(const struct vm_config *a, const struct vm_config
 	assert_int_equal(a->balloon_mib, b->balloon_mib);
 	assert_int_equal(a->balloon_deflate_on_oom, b->balloon_deflate_on_oom);
 	assert_int_equal(a->balloon_stats_s, b->balloon_stats_s);
+	assert_int_equal(a->balloon_free_page_reporting, b->balloon_free_page_reporting);
 	assert_int_equal(a->vsock, b->vsock);
 	assert_int_equal(a->vsock_cid, b->vsock_cid);
 	assert_str_same(a->vsock_uds, b->vsock_uds);
@@ -314,7 +316,8 @@ static void test_each_flag_alone(void **state)
 	fill_config(&c, 2);
 	bool *flags[] = {
 		&c.hugepages, &c.thp, &c.track_dirty_pages, &c.testdev, &c.host_quirks, &c.rng,
-		&c.virtio_console, &c.balloon, &c.balloon_deflate_on_oom, &c.vsock, &c.rng_limiter.set, &c.rng_limiter.bandwidth.set,
+		&c.virtio_console, &c.balloon, &c.balloon_deflate_on_oom,
+		&c.balloon_free_page_reporting, &c.vsock, &c.rng_limiter.set, &c.rng_limiter.bandwidth.set,
 		&c.rng_limiter.ops.set, &c.disks[1].readonly, &c.disks[1].sync, &c.disks[1].root,
 		&c.disks[1].writeback, &c.disks[1].limiter.set, &c.nets[1].has_mac,
 		&c.nets[1].fwd[0].udp, &c.nets[1].rx_limiter.set, &c.nets[1].tx_limiter.set,
@@ -931,18 +934,19 @@ static void test_version_3_no_vsock_shm_or_mmds(void **state)
 	struct snap_rd r;
 	(void)state;
 
-	/* Version 4's fields, last: the vsock (flag, u32 CID, uds_path and vsock_id absent), the
-	 * shm count and the MMDS flag, all zero here -- 9 bytes a version-3 section lacks. */
+	/* Version 4's fields: the vsock (flag, u32 CID, uds_path and vsock_id absent), the
+	 * shm count and the MMDS flag, all zero here -- 9 bytes a version-3 section lacks;
+	 * then version 5's balloon free_page_reporting flag, one more. */
 	small_config(&c);
 	save_ok(&c, &b);
-	for (size_t i = b.len - 9; i < b.len; i++)
+	for (size_t i = b.len - 10; i < b.len; i++)
 		assert_int_equal(b.data[i], 0);
-	snap_rd_init(&r, b.data, b.len - 9);
+	snap_rd_init(&r, b.data, b.len - 10);
 	assert_int_equal(config_restore(&back, &r, 3, err, sizeof(err)), 0);
 	assert_int_equal(back.nr_shms, 0);
 	assert_false(back.vsock);
 	assert_false(back.mmds);
-	snap_rd_init(&r, b.data, b.len - 9);
+	snap_rd_init(&r, b.data, b.len - 10);
 	assert_int_equal(config_restore(&back, &r, 4, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "truncated"));
 	snap_buf_free(&b);
@@ -964,18 +968,19 @@ static void test_mmds_fields(void **state)
 
 	fill_config(&c, 5);
 	save_ok(&c, &b);
-	assert_int_equal(b.data[b.len - 8], 1);
-	assert_int_equal(b.data[b.len - 1], 0x0a); /* nets 1 and 3 */
+	size_t end = b.len - 1; /* MMDS ends before version 5's balloon flag */
+	assert_int_equal(b.data[end - 8], 1);
+	assert_int_equal(b.data[end - 1], 0x0a); /* nets 1 and 3 */
 	v = 3;
-	assert_refused_patch(&b, b.len - 7, &v, 1, "MMDS version");
+	assert_refused_patch(&b, end - 7, &v, 1, "MMDS version");
 	const uint8_t ten[4] = { 1, 0, 0, 10 };
-	assert_refused_patch(&b, b.len - 6, ten, 4, "MMDS address");
+	assert_refused_patch(&b, end - 6, ten, 4, "MMDS address");
 	v = 0;
-	assert_refused_patch(&b, b.len - 1, &v, 1, "MMDS interfaces");
+	assert_refused_patch(&b, end - 1, &v, 1, "MMDS interfaces");
 	v = 0x10;
-	assert_refused_patch(&b, b.len - 1, &v, 1, "MMDS interfaces");
+	assert_refused_patch(&b, end - 1, &v, 1, "MMDS interfaces");
 	v = 2;
-	assert_refused_patch(&b, b.len - 8, &v, 1, "MMDS flag");
+	assert_refused_patch(&b, end - 8, &v, 1, "MMDS flag");
 	c.mmds = false;
 	save_ok(&c, &off);
 	assert_int_equal(off.len, b.len - 7);
@@ -987,6 +992,33 @@ static void test_mmds_fields(void **state)
 	snap_buf_free(&off);
 	config_clear(&back);
 	config_clear(&c);
+}
+
+/*
+ * Version 5 appends the balloon's free_page_reporting flag: 1 here, a 2 is refused, and the
+ * same bytes without it are a version 4 section with reporting off.
+ */
+static void test_version_5_reporting(void **state)
+{
+	struct vm_config c, back = { 0 };
+	struct snap_buf b;
+	struct snap_rd r;
+	(void)state;
+
+	fill_config(&c, 7);
+	save_ok(&c, &b);
+	assert_int_equal(b.data[b.len - 1], 1);
+	assert_refused_u8(&b, b.len - 1, 2, "balloon free_page_reporting");
+	snap_rd_init(&r, b.data, b.len - 1);
+	assert_int_equal(config_restore(&back, &r, 4, err, sizeof(err)), 0);
+	assert_true(back.balloon);
+	assert_false(back.balloon_free_page_reporting);
+	snap_rd_init(&r, b.data, b.len - 1);
+	assert_int_equal(config_restore(&back, &r, 5, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "truncated"));
+	snap_buf_free(&b);
+	config_clear(&c);
+	config_clear(&back);
 }
 
 int main(void)
@@ -1011,6 +1043,7 @@ int main(void)
 		cmocka_unit_test(test_save_refuses_invalid),
 		cmocka_unit_test(test_version_3_no_vsock_shm_or_mmds),
 		cmocka_unit_test(test_mmds_fields),
+		cmocka_unit_test(test_version_5_reporting),
 	};
 
 	log_threshold = LOG_OFF; /* save logs each refusal; here they are expected */

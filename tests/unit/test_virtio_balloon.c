@@ -1,6 +1,7 @@
 /*
  * virtio-balloon's pure parts: an inflate buffer's PFNs (runs merged, PFNs outside RAM or in
- * the MMIO hole skipped, never released) and the stats buffer's tagged entries.
+ * the MMIO hole skipped, never released), the stats buffer's tagged entries, which queue is
+ * which, and free page reports (hostile ranges refused, never released).
  */
 #include "unit.h"
 
@@ -149,10 +150,11 @@ static void test_state(void **state)
 	assert_int_equal(virtio_balloon_save(&da, &out), 0);
 	assert_int_equal(snap_buf_error(&out), 0);
 	snap_rd_init(&in, out.data, out.len);
-	assert_int_equal(virtio_balloon_restore(&db, &in, 1, false), 0);
+	assert_int_equal(virtio_balloon_restore(&db, &in, 2, false), 0);
 	assert_int_equal(b.num_pages, 0);
 	snap_rd_init(&in, out.data, out.len);
-	assert_int_equal(virtio_balloon_restore(&db, &in, 1, true), 0);
+	assert_int_equal(virtio_balloon_restore(&db, &in, 2, true), 0);
+	assert_true(in.pos == out.len);
 	assert_int_equal(b.num_pages, 32768);
 	assert_int_equal(b.actual, 1000);
 	assert_int_equal(b.interval_s, 5);
@@ -162,15 +164,116 @@ static void test_state(void **state)
 	/* Without the stats queue, a held buffer or an interval cannot be this device's. */
 	db.features = 0;
 	snap_rd_init(&in, out.data, out.len);
-	assert_int_equal(virtio_balloon_restore(&db, &in, 1, false), -EINVAL);
+	assert_int_equal(virtio_balloon_restore(&db, &in, 2, false), -EINVAL);
 	/* Truncated, and a held flag of 2. */
 	db.features = VIRTIO_BALLOON_F_STATS_VQ;
 	snap_rd_init(&in, out.data, out.len - 1);
-	assert_int_equal(virtio_balloon_restore(&db, &in, 1, false), -EINVAL);
-	out.data[out.len - 3] = 2;
+	assert_int_equal(virtio_balloon_restore(&db, &in, 2, false), -EINVAL);
+	/* Version 1 had no reporting byte: the same bytes without it, reporting off. */
+	snap_rd_init(&in, out.data, out.len - 1);
+	assert_int_equal(virtio_balloon_restore(&db, &in, 1, false), 0);
+	out.data[out.len - 4] = 2;
 	snap_rd_init(&in, out.data, out.len);
-	assert_int_equal(virtio_balloon_restore(&db, &in, 1, false), -EINVAL);
+	assert_int_equal(virtio_balloon_restore(&db, &in, 2, false), -EINVAL);
 	snap_buf_free(&out);
+}
+
+/* The reporting flag is saved, must match the device's, and version 1 means off. */
+static void test_state_reporting(void **state)
+{
+	struct virtio_balloon a = { .timer_fd = -1 }, b = { .timer_fd = -1 };
+	struct virtio_device da = { .priv = &a, .features = VIRTIO_BALLOON_F_PAGE_REPORTING };
+	struct virtio_device db = { .priv = &b, .features = VIRTIO_BALLOON_F_PAGE_REPORTING };
+	struct snap_buf out;
+	struct snap_rd in;
+
+	(void)state;
+	snap_buf_init(&out);
+	assert_int_equal(virtio_balloon_save(&da, &out), 0);
+	assert_int_equal(out.data[out.len - 1], 1);
+	snap_rd_init(&in, out.data, out.len);
+	assert_int_equal(virtio_balloon_restore(&db, &in, 2, false), 0);
+	snap_rd_init(&in, out.data, out.len - 1);
+	assert_int_equal(virtio_balloon_restore(&db, &in, 1, false), -EINVAL);
+	db.features = 0;
+	snap_rd_init(&in, out.data, out.len);
+	assert_int_equal(virtio_balloon_restore(&db, &in, 2, false), -EINVAL);
+	db.features = VIRTIO_BALLOON_F_PAGE_REPORTING;
+	out.data[out.len - 1] = 2;
+	snap_rd_init(&in, out.data, out.len);
+	assert_int_equal(virtio_balloon_restore(&db, &in, 2, false), -EINVAL);
+	snap_buf_free(&out);
+}
+
+/* Queues are numbered without gaps: the reporting queue moves with the stats queue. */
+static void test_queue_of(void **state)
+{
+	const uint64_t rep = VIRTIO_BALLOON_F_PAGE_REPORTING, st = VIRTIO_BALLOON_F_STATS_VQ;
+
+	(void)state;
+	assert_int_equal(balloon_queue_of(0, 0), BALLOON_Q_INFLATE);
+	assert_int_equal(balloon_queue_of(rep | st, 1), BALLOON_Q_DEFLATE);
+	assert_int_equal(balloon_queue_of(st, 2), BALLOON_Q_STATS);
+	assert_int_equal(balloon_queue_of(0, 2), BALLOON_Q_NONE);
+	assert_int_equal(balloon_queue_of(rep, 2), BALLOON_Q_REPORTING);
+	assert_int_equal(balloon_queue_of(rep, 3), BALLOON_Q_NONE);
+	assert_int_equal(balloon_queue_of(rep | st, 2), BALLOON_Q_STATS);
+	assert_int_equal(balloon_queue_of(rep | st, 3), BALLOON_Q_REPORTING);
+	assert_int_equal(balloon_queue_of(st, 3), BALLOON_Q_NONE);
+	assert_int_equal(balloon_queue_of(rep | st | VIRTIO_BALLOON_F_FREE_PAGE_HINT, 3),
+			 BALLOON_Q_NONE);
+	assert_int_equal(balloon_queue_of(rep | st | VIRTIO_BALLOON_F_FREE_PAGE_HINT, 4),
+			 BALLOON_Q_REPORTING);
+	assert_int_equal(balloon_queue_of(rep | st, 7), BALLOON_Q_NONE);
+	assert_int_equal(balloon_queue_of(rep | st, -1), BALLOON_Q_NONE);
+}
+
+/* Good reports go through whole; each hostile range is refused without a release call. */
+static void test_report_hostile(void **state)
+{
+	struct guest_mem gm;
+	const uint64_t mib2 = 2ULL << 20;
+	const struct virtq_buf bufs[] = {
+		{ 16 * mib2, (uint32_t)mib2, true },          /* fine */
+		{ 3ULL * GiB - mib2, (uint32_t)(2 * mib2), true }, /* runs into the MMIO hole */
+		{ 3ULL * GiB, (uint32_t)mib2, true },          /* in the hole */
+		{ 6ULL * GiB - mib2, (uint32_t)(2 * mib2), true }, /* past the end of RAM */
+		{ UINT64_MAX - 4095, 8192, true },             /* wraps */
+		{ 32 * mib2 + 512, 4096, true },               /* misaligned address */
+		{ 32 * mib2, 4096 + 1, true },                 /* misaligned length */
+		{ 32 * mib2, 0, true },                        /* empty */
+		{ 4ULL * GiB, (uint32_t)(2 * mib2), false },   /* fine: above the hole */
+		{ 6ULL * GiB - 4096, 4096, true },             /* fine: the last page */
+	};
+	uint64_t released = 0;
+
+	(void)state;
+	fake_ram(&gm);
+	assert_int_equal(balloon_report(&gm, bufs, 10, fake_release, &released), 7);
+	assert_int_equal(nr_calls, 3);
+	assert_true(calls[0].gpa == 16 * mib2 && calls[0].len == mib2);
+	assert_true(calls[1].gpa == 4ULL * GiB && calls[1].len == 2 * mib2);
+	assert_true(calls[2].gpa == 6ULL * GiB - 4096 && calls[2].len == 4096);
+	assert_true(released == 3 * mib2 + 4096);
+	/* An empty chain: nothing. */
+	nr_calls = 0;
+	assert_int_equal(balloon_report(&gm, bufs, 0, fake_release, &released), 0);
+	assert_int_equal(nr_calls, 0);
+}
+
+/* A release that fails is refused and not counted as released. */
+static void test_report_failure(void **state)
+{
+	struct guest_mem gm;
+	const struct virtq_buf bufs[] = { { 1ULL << 20, 4096, true }, { 2ULL << 20, 8192, true } };
+	uint64_t released = 100;
+
+	(void)state;
+	fake_ram(&gm);
+	fail_gpa_mib = 1;
+	assert_int_equal(balloon_report(&gm, bufs, 2, fake_release, &released), 1);
+	assert_int_equal(nr_calls, 2);
+	assert_true(released == 100 + 8192);
 }
 
 int main(void)
@@ -182,6 +285,10 @@ int main(void)
 		cmocka_unit_test(test_release_failure_counted),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_state),
+		cmocka_unit_test(test_state_reporting),
+		cmocka_unit_test(test_queue_of),
+		cmocka_unit_test(test_report_hostile),
+		cmocka_unit_test(test_report_failure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

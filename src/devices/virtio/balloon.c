@@ -1,4 +1,7 @@
-/* virtio-balloon: inflated pages back to the host, deflate, the stats queue and its poll timer. */
+/*
+ * virtio-balloon: inflated pages back to the host, deflate, the stats queue and its poll timer,
+ * free page reports.
+ */
 #include "devices/virtio/balloon.h"
 
 #include <errno.h>
@@ -44,6 +47,40 @@ uint32_t balloon_release_pfns(const struct guest_mem *gm, const uint8_t *pfns, s
 	return skipped;
 }
 
+enum balloon_queue balloon_queue_of(uint64_t driver_features, int qi)
+{
+	bool stats = driver_features & VIRTIO_BALLOON_F_STATS_VQ;
+	bool hint = driver_features & VIRTIO_BALLOON_F_FREE_PAGE_HINT;
+	int reporting = 2 + stats + hint;
+
+	if (qi == BALLOON_INFLATEQ || qi == BALLOON_DEFLATEQ)
+		return qi == BALLOON_INFLATEQ ? BALLOON_Q_INFLATE : BALLOON_Q_DEFLATE;
+	if (qi == BALLOON_STATSQ && stats)
+		return BALLOON_Q_STATS;
+	if (qi == reporting && (driver_features & VIRTIO_BALLOON_F_PAGE_REPORTING))
+		return BALLOON_Q_REPORTING;
+	return BALLOON_Q_NONE;
+}
+
+uint32_t balloon_report(const struct guest_mem *gm, const struct virtq_buf *bufs, size_t nr,
+			int (*release)(const struct guest_mem *gm, uint64_t gpa, uint64_t len),
+			uint64_t *released)
+{
+	uint32_t refused = 0;
+
+	for (size_t i = 0; i < nr; i++) {
+		uint64_t gpa = bufs[i].addr, len = bufs[i].len;
+
+		if (!len || gpa + len < gpa || (gpa | len) & (BALLOON_PAGE - 1) ||
+		    !pfn_in_ram(gm, gpa, len) || release(gm, gpa, len)) {
+			refused++;
+			continue;
+		}
+		*released += len;
+	}
+	return refused;
+}
+
 void balloon_parse_stats(const uint8_t *buf, size_t len, struct balloon_stats *st)
 {
 	for (size_t off = 0; off + 10 <= len; off += 10) {
@@ -78,6 +115,17 @@ static void balloon_inflate(struct virtio_device *d, struct virtio_balloon *b,
 			       "or not released", d->id, skipped, total);
 }
 
+static void balloon_report_in(struct virtio_device *d, struct virtio_balloon *b,
+			      const struct virtq_chain *c)
+{
+	uint32_t refused = balloon_report(d->mem, c->buf, c->nr, gm_discard, &b->reported_bytes);
+
+	b->reports_refused += refused;
+	if (refused)
+		pr_ratelimited(LOG_WARN, "%s: %u of %u free page report ranges refused: outside "
+			       "guest RAM, misaligned or not released", d->id, refused, c->nr);
+}
+
 static void balloon_stats_in(struct virtio_device *d, struct virtio_balloon *b,
 			     const struct virtq *q, const struct virtq_chain *c)
 {
@@ -93,19 +141,22 @@ static void balloon_notify(struct virtio_device *d, int qi)
 {
 	struct virtio_balloon *b = d->priv;
 	struct virtq *q = &d->vq[qi];
+	enum balloon_queue role = balloon_queue_of(d->driver_features, qi);
 	struct virtq_chain c;
 	int ret;
 
 	while ((ret = virtq_pop(q, &c)) == 0) {
 		d->stats.requests++;
-		if (qi == BALLOON_STATSQ) {
+		if (role == BALLOON_Q_STATS) {
 			if (b->held && virtq_push(q, b->held_head, 0))
 				break; /* a second buffer: give the first back */
 			balloon_stats_in(d, b, q, &c);
 			continue;
 		}
-		if (qi == BALLOON_INFLATEQ)
+		if (role == BALLOON_Q_INFLATE)
 			balloon_inflate(d, b, q, &c);
+		else if (role == BALLOON_Q_REPORTING)
+			balloon_report_in(d, b, &c);
 		if (virtq_push(q, c.head, 0))
 			break;
 	}
@@ -143,7 +194,8 @@ void virtio_balloon_arm(struct virtio_balloon *b)
 }
 
 int virtio_balloon_init(struct virtio_balloon *b, struct virtio_device *d, struct eventloop *loop,
-			uint32_t target_pages, bool deflate_on_oom, uint32_t interval_s)
+			uint32_t target_pages, bool deflate_on_oom, uint32_t interval_s,
+			bool reporting)
 {
 	int ret;
 
@@ -153,6 +205,10 @@ int virtio_balloon_init(struct virtio_balloon *b, struct virtio_device *d, struc
 		d->features |= VIRTIO_BALLOON_F_STATS_VQ;
 	if (deflate_on_oom)
 		d->features |= VIRTIO_BALLOON_F_DEFLATE_ON_OOM;
+	if (reporting && d->ops->nr_queues < 4)
+		return -EINVAL;
+	if (reporting)
+		d->features |= VIRTIO_BALLOON_F_PAGE_REPORTING;
 	b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (b->timer_fd < 0)
 		return -errno;
@@ -256,6 +312,27 @@ const struct virtio_device_ops virtio_balloon_ops = {
 	.name = "virtio-balloon",
 	.device_id = VIRTIO_ID_BALLOON,
 	.nr_queues = 3,
+	.queue_max = 256,
+	.config_size = BALLOON_CONFIG_SIZE,
+	.config_read = balloon_config_read,
+	.config_write = balloon_config_write,
+	.queue_notify = balloon_notify,
+	.activate = balloon_activate,
+	.reset = balloon_reset,
+	.destroy = balloon_destroy,
+	.state_version = VIRTIO_BALLOON_STATE_VERSION,
+	.save = virtio_balloon_save,
+	.restore = virtio_balloon_restore,
+};
+
+/*
+ * A separate table so that a balloon without reporting keeps its three queues, and the
+ * snapshots it writes their layout.
+ */
+const struct virtio_device_ops virtio_balloon_reporting_ops = {
+	.name = "virtio-balloon",
+	.device_id = VIRTIO_ID_BALLOON,
+	.nr_queues = 4,
 	.queue_max = 256,
 	.config_size = BALLOON_CONFIG_SIZE,
 	.config_read = balloon_config_read,

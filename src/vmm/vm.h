@@ -25,6 +25,7 @@
 #include "devices/virtio/pci.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/balloon.h"
+#include "devices/virtio/pmem.h"
 #include "devices/virtio/vsock.h"
 #include "hv/hv.h"
 #include "util/eventloop.h"
@@ -66,6 +67,7 @@ struct vm_virtio {
 		struct virtio_rng rng;
 		struct virtio_balloon balloon;
 		struct virtio_vsock vsock;
+		struct virtio_pmem pmem;
 	};
 };
 

@@ -18,9 +18,10 @@
  * OOM, stats interval) after the interfaces (older sections: no balloon); 4: after the
  * balloon, the vsock (flag, guest CID, uds_path, vsock_id), the ivshmem-plain devices on
  * files (u8 count; each id, path, u64 size), then MMDS (flag; then version, IPv4 address,
- * imds_compat, a bit per interface it answers on).
+ * imds_compat, a bit per interface it answers on); 5: after MMDS, the virtio-pmem devices
+ * (u8 count; each id, path, read-only and root flags).
  */
-#define CONFIG_STATE_VERSION 4
+#define CONFIG_STATE_VERSION 5
 
 int config_save(const struct vm_config *cfg, struct snap_buf *out) __must_check;
 

@@ -657,6 +657,12 @@ int vm_shm_check_saveable(struct vm *vm, bool migrate, char *err, size_t errlen)
 			 migrate ? "migrated" : "saved");
 		return -EBUSY;
 	}
+	if (migrate && vm->cfg->nr_pmems) {
+		snprintf(err, errlen, "pmem %s maps %s on this host, which a migration would not "
+			 "carry (a snapshot keeps its path), so the VM cannot be migrated while it has "
+			 "a pmem device.", vm->cfg->pmems[0].id, vm->cfg->pmems[0].path);
+		return -EBUSY;
+	}
 	return 0;
 }
 

@@ -3,7 +3,8 @@
 # pattern, pmem1 read-only on a 2 MiB one. The guest sees /dev/pmem0 and /dev/pmem1 of the
 # files' sizes, reads the host's pattern (md5), writes its own with an fsync (a flush request)
 # that the host then finds in the file; on the read-only device the guest's write and flush
-# fail and the file keeps its bytes. GET /vm/config lists both, PUT /pmem after boot is refused.
+# fail and the file keeps its bytes. GET /vm/config lists both, PUT /pmem after boot and a
+# migration are refused.
 set -uo pipefail
 SUITE=pmem
 TESTS=(pmem/size pmem/host-to-guest pmem/guest-to-host pmem/read-only pmem/api)
@@ -70,11 +71,13 @@ a=$(api "$sock" GET /vm/config)
 cfg=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["pmem"]))' "$work/body" 2>/dev/null)
 a+=" $(api "$sock" PUT /pmem/pmem2 "{\"id\": \"pmem2\", \"path_on_host\": \"$work/rw.img\"}")"
 fault=$(cat "$work/body")
-if [ "$a" = "200 400" ] && echo "$cfg" | grep -q "\"id\": \"pmem1\", \"path_on_host\": \"$work/ro.img\", \"root_device\": false, \"read_only\": true" &&
-   echo "$fault" | grep -q "not supported after starting"; then
-	result PASS pmem/api "GET /vm/config pmem $cfg; PUT after boot: 400"
+a+=" $(api "$sock" PUT /migration/send "{\"url\": \"unix:$work/nobody.mig\"}")"
+mig=$(cat "$work/body")
+if [ "$a" = "200 400 400" ] && echo "$cfg" | grep -q "\"id\": \"pmem1\", \"path_on_host\": \"$work/ro.img\", \"root_device\": false, \"read_only\": true" &&
+   echo "$fault" | grep -q "not supported after starting" && echo "$mig" | grep -q "cannot be migrated while it has a pmem"; then
+	result PASS pmem/api "GET /vm/config pmem $cfg; PUT after boot: 400; migration refused: $mig"
 else
-	result FAIL pmem/api "requests $a, pmem $cfg, fault $fault"
+	result FAIL pmem/api "requests $a, pmem $cfg, fault $fault, migration $mig"
 fi
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null

@@ -28,7 +28,7 @@ cmd+=' dd if=/dev/urandom of=/tmp/p bs=1M count=1 2>/dev/null;'
 cmd+=' dd if=/tmp/p of=/dev/pmem0 bs=1M seek=2 conv=fsync 2>/dev/null; echo W0=$?;'
 cmd+=' echo G0=$(md5sum < /tmp/p);'
 cmd+=' dd if=/dev/zero of=/dev/pmem1 bs=4k count=1 conv=fsync 2>/dev/null; echo W1=$?;'
-cmd+=' echo 3 > /proc/sys/vm/drop_caches; echo R1=$(md5sum < /dev/pmem1); echo PMEMDONE'
+cmd+=' echo 3 > /proc/sys/vm/drop_caches; echo R1=$(md5sum < /dev/pmem1); echo PMEMDONE; sleep 600'
 "$VMON" run --kernel "$dir/vmlinux" --initrd "$dir/initramfs.cpio" --memory 128M \
 	--pmem "path=$work/rw.img" --pmem "path=$work/ro.img,readonly" \
 	--console "file:$con" --api-sock "$sock" \

@@ -368,7 +368,7 @@ run_suite sched
 run_suite install
 run_suite ivshmem
 if [ -z "${VMON_SKIP_LINUX:-}" ]; then
-	for suite in linux virtio api security snapshot migration gdb power profile balloon fc_replay vsock mmds; do
+	for suite in linux virtio api security snapshot migration gdb power profile balloon fc_replay vsock mmds pmem; do
 		# On the nested-KVM development host about one guest boot in twenty loses a process
 		# to a host fault (a fresh TLS page that reads back as zeros; guest/linux/init). A
 		# suite with a failure runs once more and that second run counts; the first run's

@@ -121,6 +121,7 @@ json_t *api_machine_config_json(const struct vm_config *c);
 json_t *api_drives_json(const struct vm_config *c);
 json_t *api_balloon_json(const struct vm_config *c);
 json_t *api_vsock_json(const struct vm_config *c);
+json_t *api_pmem_json(const struct vm_config *c);
 json_t *api_network_json(const struct vm_config *c);
 json_t *api_mmds_config_json(const struct vm_config *c);
 

@@ -24,16 +24,15 @@ static const struct section sections[] = {
 	{ "serial", api_serial, NULL },
 	{ "balloon", api_balloon, NULL },
 	{ "vsock", api_vsock, NULL },
+	{ "pmem", api_pmem, "id" },
 	/* Firecracker's CustomCpuTemplateOrPath: the template, or the path of a file with it. */
 	{ "cpu-config", api_cpu_config, NULL },
 	{ "vmon-shm", api_vmon_shm, "shm_id" }, /* vmon's own: PUT /vmon/shm/{shm_id} */
 	{ "mmds-config", api_mmds_config, NULL }, /* after the interfaces it names */
 };
 
-/* Sections vmon does not have: accepted only when null, empty ([], as GET /vm/config has
- * "pmem") or absent. */
-static const char *const missing[] = { "pmem",
-				       "memory-hotplug" };
+/* Sections vmon does not have: accepted only when null or absent. */
+static const char *const missing[] = { "memory-hotplug" };
 
 static int apply(struct vmm *vmm, const struct section *sec, json_t *v, char *err, size_t errlen)
 {

@@ -63,10 +63,10 @@ void api_vm_config(struct vmm *vmm, enum api_method m, const char *id, json_t *b
 	json_t *metrics = c->metrics_path ? json_pack("{s:s}", "metrics_path", c->metrics_path)
 					  : json_null();
 
-	api_ok(r, json_pack("{s:o, s:o, s:o, s:n, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:[], s:n}",
+	api_ok(r, json_pack("{s:o, s:o, s:o, s:n, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:n}",
 			    "balloon", api_balloon_json(c), "drives", api_drives_json(c),
 			    "boot-source", api_boot_source_json(c), "cpu-config", "logger",
 			    logger_json(c), "machine-config", api_machine_config_json(c), "metrics",
 			    metrics, "mmds-config", api_mmds_config_json(c), "network-interfaces", api_network_json(c),
-			    "vsock", api_vsock_json(c), "entropy", entropy, "pmem", "memory-hotplug"));
+			    "vsock", api_vsock_json(c), "entropy", entropy, "pmem", api_pmem_json(c), "memory-hotplug"));
 }

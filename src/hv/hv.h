@@ -73,12 +73,14 @@ struct hv_ops {
 	/*
 	 * Map `size` bytes of host memory at `host` (page-aligned) as guest-physical memory at
 	 * `gpa`, a slot apart from RAM's numbered `id` (< HV_MAX_EXTRA_SLOTS): a device's
-	 * memory BAR that the guest reaches without exits (ivshmem). size 0 removes slot `id`.
+	 * memory BAR that the guest reaches without exits (ivshmem), a mapped file (virtio-pmem).
+	 * read_only: guest writes exit as MMIO writes instead (which nobody claims, so they are
+	 * dropped), for memory the host mapped without PROT_WRITE. size 0 removes slot `id`.
 	 * Moving a slot is a removal and a new map. Any thread, vCPUs running or not. Logs
 	 * nothing: the guest can make it fail (a BAR over RAM), and the caller reports it.
 	 */
 	int (*map_extra)(struct hv_vm *vm, uint32_t id, uint64_t gpa, uint64_t size,
-			 void *host) __must_check;
+			 void *host, bool read_only) __must_check;
 
 	/* The interrupt controllers (PIC x2, IOAPIC, LAPIC per vCPU) and the PIT. Before vCPUs. */
 	int (*irqchip_create)(struct hv_vm *vm) __must_check;

@@ -448,6 +448,98 @@ static int vm_mmds_service(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
+/* ---- virtio-pmem: each file a read-write (or read-only) slot of its own above RAM ---- */
+
+/* The guest's physical address width on every host vmon runs on (CPUID 0x80000008: >= 39). */
+#define PMEM_GPA_LIMIT (1ULL << 39)
+
+static int vm_pmem_open(const struct pmem_config *c, int *fd, uint64_t *size, char *err,
+			size_t errlen)
+{
+	struct stat st;
+
+	*fd = open(c->path, (c->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (*fd < 0 || fstat(*fd, &st)) {
+		snprintf(err, errlen, "pmem %s: cannot open %s%s: %s", c->id, c->path,
+			 c->read_only ? "" : " for reading and writing", strerror(errno));
+		return -EINVAL;
+	}
+	*size = (uint64_t)st.st_size;
+	if (!S_ISREG(st.st_mode) || !*size || *size % PMEM_ALIGN) {
+		snprintf(err, errlen, "pmem %s: %s is %s of %llu bytes; virtio-pmem maps whole 2 MiB "
+			 "blocks: make it a regular file whose size is a non-zero multiple of 2 MiB "
+			 "(truncate -s)", c->id, c->path, S_ISREG(st.st_mode) ? "a file" : "not a "
+			 "regular file", (unsigned long long)*size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int vm_wire_pmem(struct vm *vm, int i, uint64_t start, int fd, uint64_t size,
+			char *err, size_t errlen)
+{
+	const struct pmem_config *c = &vm->cfg->pmems[i];
+	struct vm_virtio *v = vm_virtio_new(vm, "virtio-pmem");
+	void *host;
+	int ret;
+
+	if (!v) {
+		close(fd);
+		return -ENOMEM;
+	}
+	host = mmap(NULL, size, PROT_READ | (c->read_only ? 0 : PROT_WRITE), MAP_SHARED, fd, 0);
+	if (host == MAP_FAILED) {
+		snprintf(err, errlen, "pmem %s: cannot map %s: %s", c->id, c->path, strerror(errno));
+		close(fd);
+		return -EINVAL;
+	}
+	v->cfg_index = i;
+	v->dev.ops = &virtio_pmem_ops; /* from here vm_destroy unmaps and closes the file */
+	virtio_pmem_init(&v->pmem, &v->dev, fd, host, start, size, c->read_only);
+	if ((ret = vm->hv_ops->map_extra(vm->hv, VMON_MAX_SHMS + (uint32_t)i, start, size, host,
+					 c->read_only))) {
+		snprintf(err, errlen, "pmem %s: cannot map it at guest-physical 0x%llx: %s", c->id,
+			 (unsigned long long)start, strerror(-ret));
+		return ret;
+	}
+	return vm_add_virtio(vm, v, &virtio_pmem_ops, vm->cfg->transport, err, errlen);
+}
+
+static int vm_wire_pmems(struct vm *vm, char *err, size_t errlen)
+{
+	const struct vm_config *c = vm->cfg;
+	const struct gm_region *last = &vm->mem.regions[vm->mem.nr_regions - 1];
+	uint64_t sizes[VMON_MAX_PMEMS], starts[VMON_MAX_PMEMS];
+	int fds[VMON_MAX_PMEMS], ret = 0, n = 0;
+
+	for (int i = 0; pmem_config_root(c) && i < c->nr_disks; i++)
+		if (c->disks[i].root) {
+			snprintf(err, errlen, "pmem %s and drive %s cannot both be the root device",
+				 c->pmems[0].id, c->disks[i].id);
+			return -EINVAL;
+		}
+	for (; !ret && n < c->nr_pmems; n++)
+		ret = vm_pmem_open(&c->pmems[n], &fds[n], &sizes[n], err, errlen);
+	if (!ret && pmem_layout(last->gpa + last->size, PMEM_GPA_LIMIT, sizes, n, starts)) {
+		snprintf(err, errlen, "the pmem devices do not fit below guest-physical %llu GiB",
+			 PMEM_GPA_LIMIT >> 30);
+		ret = -EINVAL;
+	}
+	if (ret) {
+		for (int i = 0; i < n; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return ret;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!ret)
+			ret = vm_wire_pmem(vm, i, starts[i], fds[i], sizes[i], err, errlen);
+		else
+			close(fds[i]);
+	}
+	return ret;
+}
+
 static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 {
 	int ret = 0;
@@ -466,6 +558,8 @@ static int vm_wire_virtio(struct vm *vm, char *err, size_t errlen)
 		ret = vm_wire_balloon(vm, err, errlen);
 	if (!ret && vm->cfg->vsock)
 		ret = vm_wire_vsock(vm, err, errlen);
+	if (!ret && vm->cfg->nr_pmems)
+		ret = vm_wire_pmems(vm, err, errlen);
 	return ret;
 }
 
@@ -475,14 +569,14 @@ static int vm_shm_map(void *opaque, uint64_t gpa, uint64_t size, void *host)
 {
 	struct vm_shm *m = opaque;
 
-	return m->vm->hv_ops->map_extra(m->vm->hv, m->slot, gpa, size, host);
+	return m->vm->hv_ops->map_extra(m->vm->hv, m->slot, gpa, size, host, false);
 }
 
 static void vm_shm_unmap(void *opaque)
 {
 	struct vm_shm *m = opaque;
 
-	if (m->vm->hv_ops->map_extra(m->vm->hv, m->slot, 0, 0, NULL))
+	if (m->vm->hv_ops->map_extra(m->vm->hv, m->slot, 0, 0, NULL, false))
 		pr_warn("%s: cannot remove the shared memory's slot", m->dev.id);
 }
 
@@ -564,6 +658,12 @@ int vm_shm_check_saveable(struct vm *vm, bool migrate, char *err, size_t errlen)
 			 "in a file on this host (ivshmem-plain: a snapshot keeps its path, a migration "
 			 "would not carry it)" : "in a memfd (ivshmem-plain: a snapshot would lose it)",
 			 migrate ? "migrated" : "saved");
+		return -EBUSY;
+	}
+	if (migrate && vm->cfg->nr_pmems) {
+		snprintf(err, errlen, "pmem %s maps %s on this host, which a migration would not "
+			 "carry (a snapshot keeps its path), so the VM cannot be migrated while it has "
+			 "a pmem device.", vm->cfg->pmems[0].id, vm->cfg->pmems[0].path);
 		return -EBUSY;
 	}
 	return 0;

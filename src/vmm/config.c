@@ -87,6 +87,8 @@ void config_usage(FILE *out)
 		"  --shm SPEC           ivshmem on PCI: socket=PATH[,vectors=N] (ivshmem-doorbell, a\n"
 		"                       peer of vmon shm-server or QEMU's ivshmem-server),\n"
 		"                       path=FILE,size=SIZE or memfd,size=SIZE (ivshmem-plain)\n"
+		"  --pmem path=FILE[,readonly][,root]  virtio-pmem: FILE (a multiple of 2 MiB) mapped\n"
+		"                       into the guest as /dev/pmemN; root: root=/dev/pmem0\n"
 		"  --virtio-transport T mmio (default) or pci, for devices without transport=\n"
 		"  --virtio-console[=transport=T]  virtio-console (hvc0) on the console; boot with\n"
 		"                       console=hvc0\n"
@@ -117,7 +119,7 @@ void config_usage(FILE *out)
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CONSOLE, OPT_BOOT,
 	OPT_HUGEPAGES, OPT_NO_HOST_DECOMPRESS, OPT_NO_HOST_QUIRKS, OPT_TESTDEV, OPT_HELP,
-	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_BALLOON, OPT_VSOCK, OPT_SHM, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
+	OPT_VERSION, OPT_DISK, OPT_RNG, OPT_BALLOON, OPT_VSOCK, OPT_SHM, OPT_PMEM, OPT_VIRTIO_CONSOLE, OPT_NET, OPT_TRANSPORT, OPT_API_SOCK, OPT_NO_SECCOMP,
 	OPT_ACCEL, OPT_TRACK_DIRTY, OPT_RESTORE, OPT_RESTORE_MEM, OPT_RESTORE_UFFD, OPT_RESUME,
 	OPT_GDB, OPT_GDB_WAIT, OPT_VCPU_AFFINITY, OPT_IO_AFFINITY,
 	OPT_CPU_WEIGHT, OPT_CPU_MAX, OPT_CGROUP, OPT_VCPU_WEIGHT, OPT_MMDS, OPT_METADATA,
@@ -140,6 +142,7 @@ static const struct option options[] = {
 	{ "balloon", required_argument, NULL, OPT_BALLOON },
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "shm", required_argument, NULL, OPT_SHM },
+	{ "pmem", required_argument, NULL, OPT_PMEM },
 	{ "mmds", required_argument, NULL, OPT_MMDS },
 	{ "metadata", required_argument, NULL, OPT_METADATA },
 	{ "net", required_argument, NULL, OPT_NET },
@@ -553,6 +556,17 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, char *e
 	case OPT_BALLOON: return parse_balloon(cfg, (char *)arg, err, errlen);
 	case OPT_VSOCK: return parse_vsock(cfg, (char *)arg, err, errlen);
 	case OPT_SHM: return parse_shm(cfg, arg, err, errlen);
+	case OPT_PMEM: {
+		struct pmem_config p;
+		int ret = pmem_config_parse(&p, arg, cfg->nr_pmems, err, errlen);
+		char pwhy[160];
+
+		if (!ret && (ret = pmem_config_add(cfg, &p, pwhy, sizeof(pwhy)))) {
+			snprintf(err, errlen, "--pmem: %s", pwhy);
+			pmem_config_clear(&p);
+		}
+		return ret;
+	}
 	case OPT_MMDS: return parse_mmds(cfg, (char *)arg, err, errlen);
 	case OPT_METADATA: return option_string(&cfg->metadata, arg, err, errlen);
 	case OPT_NET: return parse_net(cfg, (char *)arg, err, errlen);
@@ -757,9 +771,13 @@ static const struct disk_config *config_root(const struct vm_config *cfg)
  */
 static char *root_cmdline(const struct vm_config *cfg, const struct disk_config *root)
 {
+	const struct pmem_config *pmem = pmem_config_root(cfg);
 	const char *user = cfg->cmdline;
 	char *s;
 
+	if (pmem) /* Firecracker's words for a root pmem device */
+		return asprintf(&s, "%s%sroot=/dev/pmem0 %s", user ? user : "", user ? " " : "",
+				pmem->read_only ? "ro" : "rw") < 0 ? NULL : s;
 	if (asprintf(&s, "%s%sroot=%s%s %s", user ? user : "", user ? " " : "",
 		     root->partuuid ? "PARTUUID=" : "/dev/vda", root->partuuid ? root->partuuid : "",
 		     root->readonly ? "ro" : "rw") < 0)
@@ -773,7 +791,7 @@ char *config_guest_cmdline(const struct vm_config *cfg)
 	const char *quirks = cfg->host_quirks && host_is_pvm() ? PVM_HOST_CMDLINE : "";
 	char *with_root = NULL, *s;
 
-	if (root && !(with_root = root_cmdline(cfg, root)))
+	if ((root || pmem_config_root(cfg)) && !(with_root = root_cmdline(cfg, root)))
 		return NULL;
 	const char *base = with_root ? with_root : cfg->cmdline ? cfg->cmdline : DEFAULT_CMDLINE;
 	if (asprintf(&s, "%s%s%s", base, *quirks && *base ? " " : "", quirks) < 0)
@@ -855,6 +873,8 @@ void shm_config_clear(struct shm_config *s)
 
 void config_clear(struct vm_config *cfg)
 {
+	for (int i = 0; i < cfg->nr_pmems; i++)
+		pmem_config_clear(&cfg->pmems[i]);
 	for (int i = 0; i < cfg->nr_shms; i++)
 		shm_config_clear(&cfg->shms[i]);
 	for (int i = 0; i < cfg->nr_disks; i++)

@@ -70,6 +70,16 @@ struct shm_config {
 	uint64_t size;      /* plain: a power of two from 4 KiB; doorbell: the server's */
 };
 
+#define VMON_MAX_PMEMS 4
+
+/* A virtio-pmem device (devices/virtio/pmem.h): a host file mapped into the guest. */
+struct pmem_config {
+	char *id;           /* the API's id; from the command line "pmemN" */
+	char *path;         /* the backing file; its size (a multiple of 2 MiB) is the device's */
+	bool read_only;     /* mapped read-only, flushes refused */
+	bool root;          /* root=/dev/pmem0 on the command line; kept at pmems[0] */
+};
+
 struct mmds_shared;
 
 struct vm_config {
@@ -123,6 +133,8 @@ struct vm_config {
 	int nr_nets;
 	struct shm_config shms[VMON_MAX_SHMS];
 	int nr_shms;
+	struct pmem_config pmems[VMON_MAX_PMEMS]; /* --pmem, PUT /pmem/{id} */
+	int nr_pmems;
 	bool no_net;             /* --net none: no default user-mode interface */
 	/* PUT /mmds/config (--mmds): MMDS answers at mmds_ipv4 on the nets marked mmds. */
 	bool mmds;
@@ -168,6 +180,20 @@ void disk_config_clear(struct disk_config *d);
 void net_config_clear(struct net_config *n);
 void config_clear(struct vm_config *cfg);
 void shm_config_clear(struct shm_config *s);
+
+/* ---- pmem_config.c ---- */
+void pmem_config_clear(struct pmem_config *p);
+/* --pmem's "path=FILE[,readonly][,root]" into p, named "pmem<index>". 0 or -errno + err. */
+int pmem_config_parse(struct pmem_config *p, const char *spec, int index, char *err,
+		      size_t errlen) __must_check;
+/*
+ * Add p to cfg (taking its strings), or replace the device of the same id. Refused: a fifth
+ * device, a second root (pmem or drive). The root is moved to pmems[0]. 0 or -errno + err.
+ */
+int pmem_config_add(struct vm_config *cfg, struct pmem_config *p, char *err,
+		    size_t errlen) __must_check;
+/* The root pmem device (always pmems[0]), or NULL. */
+const struct pmem_config *pmem_config_root(const struct vm_config *cfg);
 
 /*
  * Parse --shm's "socket=PATH[,vectors=N]", "path=FILE,size=SIZE" or "memfd,size=SIZE" into

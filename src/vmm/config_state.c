@@ -115,6 +115,23 @@ static const char *config_check(const struct vm_config *c)
 	for (int i = 0; i < c->nr_shms; i++)
 		if ((bad = shm_check(&c->shms[i])))
 			return bad;
+	if (c->nr_pmems < 0 || c->nr_pmems > VMON_MAX_PMEMS)
+		return "number of pmem devices";
+	for (int i = 0; i < c->nr_pmems; i++) {
+		const struct pmem_config *p = &c->pmems[i];
+		if (!p->id || !snap_id_valid(p->id))
+			return "pmem id";
+		if (!p->path || !*p->path || !str_fits(p->path, CFG_STR_MAX))
+			return "pmem path";
+		if (p->root && i) /* only pmems[0] may be the root */
+			return "pmem root device";
+		for (int k = 0; k < i; k++)
+			if (!strcmp(c->pmems[k].id, p->id))
+				return "pmem id (twice)";
+	}
+	for (int i = 0; c->nr_pmems && c->pmems[0].root && i < c->nr_disks; i++)
+		if (c->disks[i].root)
+			return "root device (a drive and a pmem device)";
 	return NULL;
 }
 
@@ -239,6 +256,13 @@ int config_save(const struct vm_config *cfg, struct snap_buf *out)
 	put_mmds(out, cfg);
 	/* Version 5: the balloon's free page reporting comes first. */
 	snap_put_u8(out, cfg->balloon_free_page_reporting);
+	snap_put_u8(out, (uint8_t)cfg->nr_pmems);
+	for (int i = 0; i < cfg->nr_pmems; i++) {
+		put_opt_str(out, cfg->pmems[i].id);
+		put_opt_str(out, cfg->pmems[i].path);
+		snap_put_u8(out, cfg->pmems[i].read_only);
+		snap_put_u8(out, cfg->pmems[i].root);
+	}
 	return snap_buf_error(out);
 }
 
@@ -452,6 +476,15 @@ int config_restore(struct vm_config *cfg, struct snap_rd *in, uint32_t version, 
 	/* Version 5: the balloon's free page reporting first (other version 5 fields after). */
 	if (!r.bad && version >= 5) {
 		c.balloon_free_page_reporting = get_flag(&r, "balloon free_page_reporting");
+		uint8_t nr_pmems = snap_get_u8(in);
+		if (nr_pmems > VMON_MAX_PMEMS)
+			r.bad = r.bad ?: "number of pmem devices";
+		for (int i = 0; !r.bad && i < nr_pmems; i++, c.nr_pmems++) {
+			c.pmems[i].id = get_opt_str(&r, "pmem id");
+			c.pmems[i].path = get_opt_str(&r, "pmem path");
+			c.pmems[i].read_only = get_flag(&r, "pmem read-only flag");
+			c.pmems[i].root = get_flag(&r, "pmem root flag");
+		}
 	}
 	if (!r.bad && snap_rd_end(in))
 		r.bad = in->error ? "length: truncated" : "length: bytes after the last field";

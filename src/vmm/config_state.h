@@ -19,7 +19,8 @@
  * balloon, the vsock (flag, guest CID, uds_path, vsock_id), the ivshmem-plain devices on
  * files (u8 count; each id, path, u64 size), then MMDS (flag; then version, IPv4 address,
  * imds_compat, a bit per interface it answers on); 5: after MMDS, the balloon's
- * free_page_reporting flag (first of version 5's fields: others go after it).
+ * free_page_reporting flag, then the virtio-pmem devices (u8 count; each id, path,
+ * read-only and root flags).
  */
 #define CONFIG_STATE_VERSION 5
 

@@ -25,6 +25,7 @@
 #include "devices/virtio/pci.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/balloon.h"
+#include "devices/virtio/pmem.h"
 #include "devices/virtio/vsock.h"
 #include "hv/hv.h"
 #include "util/eventloop.h"
@@ -66,6 +67,7 @@ struct vm_virtio {
 		struct virtio_rng rng;
 		struct virtio_balloon balloon;
 		struct virtio_vsock vsock;
+		struct virtio_pmem pmem;
 	};
 };
 
@@ -210,7 +212,8 @@ int vm_gdb_check_ram(struct vm *vm, char *err, size_t errlen) __must_check;
  * snapshot cannot carry: a doorbell device's memory and peers live in the server and the
  * other VMs (QEMU refuses to migrate one too), a memfd would be lost. Only ivshmem-plain on a
  * file is saved (its path in the configuration, its bytes in the file). With `migrate`, any
- * ivshmem device refuses: the destination would not share the memory.
+ * ivshmem device refuses: the destination would not share the memory; so does a pmem device
+ * (its file stays on this host).
  */
 int vm_shm_check_saveable(struct vm *vm, bool migrate, char *err, size_t errlen) __must_check;
 

@@ -153,7 +153,11 @@ PUT|/hotplug/memory|{"total_size_mib": "1G"}|400|invalid type for `total_size_mi
 PUT|/hotplug/memory|{"size": 1}|400|unknown field `size`
 PATCH|/hotplug/memory|{"requested_size_mib": 512}|400|CONFIG_VIRTIO_MEM and CONFIG_MEMORY_HOTPLUG
 GET|/hotplug/memory||400|Memory hot-plug is not supported by vmon
-PUT|/pmem/pmem0|{"id": "pmem0", "path_on_host": "/etc/hostname", "root_device": false, "read_only": true}|400|virtio-pmem devices are not supported by vmon yet: that needs a virtio-pmem device
+PUT|/pmem/pmem0|{"id": "pmem0", "path_on_host": "/etc/hostname", "root_device": true, "read_only": true}|400|drive rootfs is already the root device
+PUT|/pmem/pmem0|{"id": "pmem0", "path_on_host": "/etc/hostname", "rate_limiter": {"ops": {"size": 1, "refill_time": 100}}}|400|virtio-pmem has no rate limiter
+PUT|/pmem/pmem0|{"id": "pmem0", "path_on_host": ""}|400|path_on_host is empty
+PUT|/pmem/pmem0|{"id": "pmem0", "path_on_host": "/etc/hostname", "read_only": "yes"}|400|invalid type for `read_only`
+PATCH|/pmem/pmem0|{"id": "pmem0", "rate_limiter": {"ops": {"size": 1, "refill_time": 100}}}|400|No pmem device with id pmem0
 PUT|/pmem/pmem0|{"id": "pmem1", "path_on_host": "/etc/hostname"}|400|does not match
 PUT|/pmem/pmem0|{"id": "pmem0"}|400|missing field `path_on_host`
 PUT|/pmem/pm-0|{"id": "pm-0", "path_on_host": "/etc/hostname"}|400|API Resource IDs can only contain
@@ -348,6 +352,8 @@ st=$(capi PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false, "free_page_re
 [ "$st" = 204 ] || why+=" PUT /balloon with free_page_reporting: $st $(cat "$work/body");"
 capi GET /balloon > /dev/null
 grep -q '"free_page_reporting": *true' "$work/body" || why+=" GET /balloon: $(cat "$work/body");"
+capi PUT /pmem/pmem0 "{\"id\": \"pmem0\", \"path_on_host\": \"$work/disk.img\", \"root_device\": false, \"read_only\": true}" > /dev/null
+capi PUT /pmem/pmem1 "{\"id\": \"pmem1\", \"path_on_host\": \"$work/disk.img\"}" > /dev/null
 capi GET /vm/config > /dev/null
 if ! python3 - "$work/body" "$kernel" "$work/disk.img" > "$work/conf.why" 2>&1 <<'PY'
 import json, sys
@@ -364,7 +370,9 @@ assert c["network-interfaces"] == [{"iface_id": "eth0", "host_dev_name": "vmtap0
                                     "rx_rate_limiter": None, "tx_rate_limiter": None}], c["network-interfaces"]
 assert c["balloon"] == {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s": 0,
                         "free_page_hinting": False, "free_page_reporting": True}, c["balloon"]
-assert c["pmem"] == [] and c["memory-hotplug"] is None and c["vsock"] is None, c
+assert c["memory-hotplug"] is None and c["vsock"] is None, c
+assert c["pmem"] == [{"id": "pmem0", "path_on_host": sys.argv[3], "root_device": False, "read_only": True, "rate_limiter": None},
+                     {"id": "pmem1", "path_on_host": sys.argv[3], "root_device": False, "read_only": False, "rate_limiter": None}], c["pmem"]
 assert c["machine-config"] == {"vcpu_count": 1, "mem_size_mib": 128, "smt": False, "track_dirty_pages": False,
                                "huge_pages": "None"}, c["machine-config"]
 PY

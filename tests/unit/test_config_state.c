@@ -136,6 +136,15 @@ static void fill_config(struct vm_config *c, uint64_t seed)
 		c->shms[i].size = 4096ULL << (i + seed % 8);
 	}
 	c->nets[1].mmds = c->nets[3].mmds = true;
+	c->nr_pmems = VMON_MAX_PMEMS;
+	for (int i = 0; i < c->nr_pmems; i++) {
+		set_str(&c->pmems[i].id, "pmem-%d-%llx", i, (unsigned long long)(seed & 0xfff));
+		set_str(&c->pmems[i].path, "/var/lib/vmon/pmem-%d-%d.img", (int)(seed % 1000), i);
+		c->pmems[i].read_only = (seed + (uint64_t)i) % 2;
+	}
+	for (int i = 0; i < c->nr_disks; i++)
+		c->disks[i].root = false; /* pmems[0] is the root: a drive cannot be too */
+	c->pmems[0].root = true;
 }
 
 /* The least a configuration holds: one vCPU, minimum memory, the console, no devices. */
@@ -254,6 +263,13 @@ static void assert_config_same(const struct vm_config *a, const struct vm_config
 		assert_int_equal(a->shms[i].vectors, b->shms[i].vectors);
 		assert_true(a->shms[i].size == b->shms[i].size);
 	}
+	assert_int_equal(a->nr_pmems, b->nr_pmems);
+	for (int i = 0; i < a->nr_pmems; i++) {
+		assert_str_same(a->pmems[i].id, b->pmems[i].id);
+		assert_str_same(a->pmems[i].path, b->pmems[i].path);
+		assert_int_equal(a->pmems[i].read_only, b->pmems[i].read_only);
+		assert_int_equal(a->pmems[i].root, b->pmems[i].root);
+	}
 }
 
 static void save_ok(const struct vm_config *c, struct snap_buf *b)
@@ -321,6 +337,7 @@ static void test_each_flag_alone(void **state)
 		&c.rng_limiter.ops.set, &c.disks[1].readonly, &c.disks[1].sync, &c.disks[1].root,
 		&c.disks[1].writeback, &c.disks[1].limiter.set, &c.nets[1].has_mac,
 		&c.nets[1].fwd[0].udp, &c.nets[1].rx_limiter.set, &c.nets[1].tx_limiter.set,
+		&c.pmems[0].root, &c.pmems[1].read_only,
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
 		for (size_t k = 0; k < ARRAY_SIZE(flags); k++)
@@ -926,7 +943,7 @@ static void test_save_refuses_invalid(void **state)
 }
 
 /* A version 3 section (before ivshmem) restores with no shm device: the same bytes, minus
- * the trailing count. */
+ * version 4's and 5's fields; a version 4 one without the pmem count. */
 static void test_version_3_no_vsock_shm_or_mmds(void **state)
 {
 	struct vm_config c, back = { 0 };
@@ -934,23 +951,74 @@ static void test_version_3_no_vsock_shm_or_mmds(void **state)
 	struct snap_rd r;
 	(void)state;
 
-	/* Version 4's fields: the vsock (flag, u32 CID, uds_path and vsock_id absent), the
-	 * shm count and the MMDS flag, all zero here -- 9 bytes a version-3 section lacks;
-	 * then version 5's balloon free_page_reporting flag, one more. */
+	/* Version 4's fields: the vsock (flag, u32 CID, uds_path and vsock_id absent), the shm
+	 * count and the MMDS flag -- 9 bytes; then version 5's balloon free_page_reporting flag
+	 * and pmem count: 11 bytes, all zero here. */
 	small_config(&c);
 	save_ok(&c, &b);
-	for (size_t i = b.len - 10; i < b.len; i++)
+	for (size_t i = b.len - 11; i < b.len; i++)
 		assert_int_equal(b.data[i], 0);
-	snap_rd_init(&r, b.data, b.len - 10);
+	snap_rd_init(&r, b.data, b.len - 11);
 	assert_int_equal(config_restore(&back, &r, 3, err, sizeof(err)), 0);
 	assert_int_equal(back.nr_shms, 0);
 	assert_false(back.vsock);
 	assert_false(back.mmds);
-	snap_rd_init(&r, b.data, b.len - 10);
+	snap_rd_init(&r, b.data, b.len - 11);
 	assert_int_equal(config_restore(&back, &r, 4, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "truncated"));
+	snap_rd_init(&r, b.data, b.len - 2);
+	assert_int_equal(config_restore(&back, &r, 4, err, sizeof(err)), 0);
+	assert_int_equal(back.nr_pmems, 0);
+	snap_rd_init(&r, b.data, b.len - 1);
+	assert_int_equal(config_restore(&back, &r, 5, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "truncated"));
 	snap_buf_free(&b);
 	config_clear(&c);
+	config_clear(&back);
+}
+
+/*
+ * A version 4 section (before pmem) written by a full configuration restores with the same
+ * devices and no pmem; the pmem fields of version 5 are checked: a count past the last, a
+ * root flag of 2, a root that is not the first device, a root drive next to a root pmem.
+ */
+static void test_version_4_and_pmem_fields(void **state)
+{
+	struct vm_config c, back = { 0 };
+	struct snap_buf b, nopm;
+	struct snap_rd r;
+	uint8_t v;
+	(void)state;
+
+	fill_config(&c, 9);
+	save_ok(&c, &b);
+	assert_roundtrip(&c);
+	for (int i = 0; i < c.nr_pmems; i++)
+		pmem_config_clear(&c.pmems[i]);
+	c.nr_pmems = 0;
+	save_ok(&c, &nopm);
+	snap_rd_init(&r, nopm.data, nopm.len - 2); /* v5: the balloon flag, the pmem count */
+	assert_int_equal(config_restore(&back, &r, 4, err, sizeof(err)), 0);
+	assert_int_equal(back.nr_pmems, 0);
+	assert_int_equal(back.nr_shms, VMON_MAX_SHMS);
+	assert_true(back.mmds);
+	/* The count is the first byte after the v4 fields. */
+	size_t count_at = nopm.len - 1;
+	v = VMON_MAX_PMEMS + 1;
+	assert_refused_patch(&b, count_at, &v, 1, "number of pmem devices");
+	/* The last device's root flag is the last byte; read-only the one before. */
+	v = 2;
+	assert_refused_patch(&b, b.len - 1, &v, 1, "pmem root flag");
+	assert_refused_patch(&b, b.len - 2, &v, 1, "pmem read-only flag");
+	v = 1;
+	assert_refused_patch(&b, b.len - 1, &v, 1, "pmem root device");
+	snap_buf_free(&b);
+	snap_buf_free(&nopm);
+	/* A root drive and a root pmem device (assert_save_refuses clears c). */
+	config_clear(&c);
+	fill_config(&c, 9);
+	c.disks[0].root = true;
+	assert_save_refuses(&c);
 	config_clear(&back);
 }
 
@@ -967,20 +1035,22 @@ static void test_mmds_fields(void **state)
 	(void)state;
 
 	fill_config(&c, 5);
+	for (int i = 0; i < c.nr_pmems; i++) /* then MMDS ends where the pmem count starts */
+		pmem_config_clear(&c.pmems[i]);
+	c.nr_pmems = 0;
 	save_ok(&c, &b);
-	size_t end = b.len - 1; /* MMDS ends before version 5's balloon flag */
-	assert_int_equal(b.data[end - 8], 1);
-	assert_int_equal(b.data[end - 1], 0x0a); /* nets 1 and 3 */
+	assert_int_equal(b.data[b.len - 10], 1);
+	assert_int_equal(b.data[b.len - 3], 0x0a); /* nets 1 and 3; then the v5 flag and pmem count */
 	v = 3;
-	assert_refused_patch(&b, end - 7, &v, 1, "MMDS version");
+	assert_refused_patch(&b, b.len - 9, &v, 1, "MMDS version");
 	const uint8_t ten[4] = { 1, 0, 0, 10 };
-	assert_refused_patch(&b, end - 6, ten, 4, "MMDS address");
+	assert_refused_patch(&b, b.len - 8, ten, 4, "MMDS address");
 	v = 0;
-	assert_refused_patch(&b, end - 1, &v, 1, "MMDS interfaces");
+	assert_refused_patch(&b, b.len - 3, &v, 1, "MMDS interfaces");
 	v = 0x10;
-	assert_refused_patch(&b, end - 1, &v, 1, "MMDS interfaces");
+	assert_refused_patch(&b, b.len - 3, &v, 1, "MMDS interfaces");
 	v = 2;
-	assert_refused_patch(&b, end - 8, &v, 1, "MMDS flag");
+	assert_refused_patch(&b, b.len - 10, &v, 1, "MMDS flag");
 	c.mmds = false;
 	save_ok(&c, &off);
 	assert_int_equal(off.len, b.len - 7);
@@ -1006,10 +1076,13 @@ static void test_version_5_reporting(void **state)
 	(void)state;
 
 	fill_config(&c, 7);
+	for (int i = 0; i < c.nr_pmems; i++) /* then the flag is just before the pmem count */
+		pmem_config_clear(&c.pmems[i]);
+	c.nr_pmems = 0;
 	save_ok(&c, &b);
-	assert_int_equal(b.data[b.len - 1], 1);
-	assert_refused_u8(&b, b.len - 1, 2, "balloon free_page_reporting");
-	snap_rd_init(&r, b.data, b.len - 1);
+	assert_int_equal(b.data[b.len - 2], 1);
+	assert_refused_u8(&b, b.len - 2, 2, "balloon free_page_reporting");
+	snap_rd_init(&r, b.data, b.len - 2);
 	assert_int_equal(config_restore(&back, &r, 4, err, sizeof(err)), 0);
 	assert_true(back.balloon);
 	assert_false(back.balloon_free_page_reporting);
@@ -1044,6 +1117,7 @@ int main(void)
 		cmocka_unit_test(test_version_3_no_vsock_shm_or_mmds),
 		cmocka_unit_test(test_mmds_fields),
 		cmocka_unit_test(test_version_5_reporting),
+		cmocka_unit_test(test_version_4_and_pmem_fields),
 	};
 
 	log_threshold = LOG_OFF; /* save logs each refusal; here they are expected */

@@ -210,7 +210,8 @@ static int kvm_dirty_log_get(struct hv_vm *hv, int slot, uint64_t *bitmap)
 }
 
 /* Extra slots are numbered after RAM's, which map_memory() numbers from 0. */
-static int kvm_map_extra(struct hv_vm *hv, uint32_t id, uint64_t gpa, uint64_t size, void *host)
+static int kvm_map_extra(struct hv_vm *hv, uint32_t id, uint64_t gpa, uint64_t size, void *host,
+			 bool read_only)
 {
 	struct kvm_vm *kvm = kvm_vm_of(hv);
 	struct kvm_userspace_memory_region r = {
@@ -218,6 +219,7 @@ static int kvm_map_extra(struct hv_vm *hv, uint32_t id, uint64_t gpa, uint64_t s
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)host,
+		.flags = read_only && size ? KVM_MEM_READONLY : 0,
 	};
 
 	if (id >= HV_MAX_EXTRA_SLOTS || (gpa | size) & 0xfff)
